@@ -1,0 +1,15 @@
+// mpisnap::Error: every failure the library reports to C++ callers.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace mpisnap {
+
+// The message always says what went wrong and, where it applies, the rank, file and safe point.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace mpisnap

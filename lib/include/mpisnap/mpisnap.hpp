@@ -1,0 +1,102 @@
+// mpisnap: non-blocking, consistent checkpoint/restart for MPI point-to-point programs.
+//
+//   MPI_Init(&argc, &argv);
+//   mpisnap::Session snap{MPI_COMM_WORLD};          // collective; finds the newest good checkpoint
+//   State s = initial_state();
+//   if (snap.restore(s)) { /* resumed */ }           // state and in-flight messages come back
+//   while (s.step < n) {
+//     exchange_and_compute(s);                        // plain MPI point-to-point
+//     ++s.step;
+//     snap.checkpoint_point(s);                       // a safe point: snapshots here when one is due
+//   }
+//   MPI_Finalize();                                   // finishes and commits a snapshot in progress
+//
+// A safe point is a place every rank passes in the same order (the k-th safe point of rank 0 is the
+// k-th of rank 5) with no non-blocking operation pending. Reaching safe point k must never require a
+// message another rank sends after its own safe point k. Ranks do not wait for each other there.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+
+#include <mpisnap/archive.hpp>
+#include <mpisnap/error.hpp>
+#include <mpisnap/tree.hpp>
+
+namespace mpisnap {
+
+struct Config {
+  std::string directory = "mpisnap-checkpoints";  // MPISNAP_DIR
+  std::uint64_t every = 0;                        // MPISNAP_EVERY: snapshot every N safe points; 0 = never
+  unsigned keep = 2;                              // MPISNAP_KEEP: committed checkpoints kept (>= 1)
+  bool verbose = false;                           // MPISNAP_VERBOSE: one line per checkpoint on rank 0
+  bool fresh_if_corrupt = false;                  // MPISNAP_FRESH_IF_CORRUPT: start fresh when no checkpoint verifies
+  double misplaced_grace = 2.0;                   // seconds before a wait on a silent peer is called misplaced
+
+  // The built-in defaults above, overridden by the MPISNAP_* environment variables that are set.
+  static Config defaults();
+  // Overrides this config's fields with the MPISNAP_* variables that are set; throws
+  // mpisnap::Error naming the variable when one is malformed.
+  Config& apply_environment();
+};
+
+// How this run started.
+struct ResumeInfo {
+  bool resumed = false;
+  std::uint64_t checkpoint_id = 0;   // the checkpoint restored, if resumed
+  std::uint64_t safe_point = 0;      // safe points passed when it was taken
+  std::uint64_t messages = 0;        // in-flight messages this rank replays
+};
+
+class Session {
+ public:
+  // Collective over `comm`, which must be MPI_COMM_WORLD (or congruent to it); call right after
+  // MPI_Init. Finds the newest committed checkpoint that verifies on every rank.
+  explicit Session(MPI_Comm comm, Config config = Config::defaults());
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // If a checkpoint was found, loads this rank's state into `state`, queues its in-flight messages
+  // for delivery before anything new, and returns true. Call it on every rank, before any
+  // point-to-point communication that belongs to the resumed computation.
+  template <class T>
+  bool restore(T& state) {
+    const Node* tree = begin_restore();
+    if (!tree) return false;
+    try {
+      from_tree(*tree, state);
+    } catch (const Error& e) {
+      fail_restore(e.what());
+    }
+    finish_restore();
+    return true;
+  }
+
+  // A safe point. Takes a snapshot of `state` (serialized into memory; written in the background)
+  // when one is due.
+  template <class T>
+  void checkpoint_point(T& state) {
+    if (safe_point_due()) take_snapshot(to_tree(state));
+  }
+
+  bool resumed() const noexcept { return info_.resumed; }
+  const ResumeInfo& resume_info() const noexcept { return info_; }
+  // Safe points passed so far, counting those before the restored checkpoint.
+  std::uint64_t safe_point() const noexcept;
+  const Config& config() const noexcept { return config_; }
+
+ private:
+  const Node* begin_restore();
+  [[noreturn]] void fail_restore(const char* what);
+  void finish_restore();
+  bool safe_point_due();
+  void take_snapshot(Node&& tree);
+
+  Config config_;
+  ResumeInfo info_;
+};
+
+}  // namespace mpisnap

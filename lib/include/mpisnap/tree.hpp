@@ -1,0 +1,68 @@
+// The state tree: what a safe point captures, independent of any file format.
+//
+// The cereal archive (archive.hpp) turns an application's state into a tree of named nodes; the
+// storage layer maps groups to HDF5 groups and leaves to HDF5 datasets, so the file shows the same
+// names the application's serialize() functions used.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace mpisnap {
+
+// An allocator that leaves new elements uninitialized: buffers that are filled right away (state
+// payloads, file reads) should not be zeroed first.
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind { using other = UninitAllocator<U>; };
+  UninitAllocator() noexcept = default;
+  template <class U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+using Bytes = std::vector<std::byte, UninitAllocator<std::byte>>;
+
+enum class ScalarType : std::uint8_t {
+  Int8, UInt8, Int16, UInt16, Int32, UInt32, Int64, UInt64, Float32, Float64, Bool, Char,
+};
+
+const char* to_string(ScalarType t) noexcept;
+std::size_t size_of(ScalarType t) noexcept;
+
+struct Node {
+  enum class Kind : std::uint8_t {
+    Group,   // a class or container: named children in creation order
+    Scalar,  // one value of `type`
+    Array,   // `count` values of `type`, contiguous (cereal binary data: vectors, arrays, strings)
+  };
+
+  std::string name;
+  Kind kind = Kind::Group;
+  ScalarType type = ScalarType::UInt8;
+  std::uint64_t count = 0;           // elements, for Scalar (1) and Array
+  bool has_size = false;             // a Group that recorded a cereal size tag
+  std::uint64_t size = 0;            // that size
+  Bytes data;                        // Scalar and Array payload, native byte order
+  std::vector<Node> children;        // Group members
+
+  std::size_t payload_bytes() const noexcept { return data.size(); }
+  // Bytes of every payload in the subtree.
+  std::uint64_t total_bytes() const noexcept;
+};
+
+}  // namespace mpisnap

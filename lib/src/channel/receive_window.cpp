@@ -1,0 +1,285 @@
+#include "channel/receive_window.hpp"
+
+#include <algorithm>
+
+#include "mpi/pmpi.hpp"
+
+namespace mpisnap::channel {
+
+ReceiveWindow* ReceiveWindow::self_ = nullptr;
+
+namespace {
+
+int queue_source(int mpi_source) { return mpi_source == MPI_ANY_SOURCE ? kAnySource : mpi_source; }
+int queue_tag(int mpi_tag) { return mpi_tag == MPI_ANY_TAG ? kAnyTag : mpi_tag; }
+
+bool matches(const PendingRecv& p, const mpi::CommEntry& comm, int source, int tag) {
+  return p.comm == &comm && (p.source == MPI_ANY_SOURCE || p.source == source) &&
+         (p.tag == MPI_ANY_TAG || p.tag == tag);
+}
+
+Bytes receive_bytes(MPI_Message msg, const MPI_Status& st) {
+  int n = 0;
+  mpi::check(PMPI_Get_count(&st, MPI_BYTE, &n), "PMPI_Get_count");
+  Bytes bytes(static_cast<std::size_t>(n));
+  mpi::check(PMPI_Mrecv(bytes.data(), n, MPI_PACKED, &msg, MPI_STATUS_IGNORE), "PMPI_Mrecv(packed)");
+  return bytes;
+}
+
+}  // namespace
+
+int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype type, MPI_Comm any_comm,
+                  MPI_Status* status) {
+  int type_size = 0;
+  mpi::check(PMPI_Type_size(type, &type_size), "PMPI_Type_size");
+  const std::size_t capacity = static_cast<std::size_t>(count) * static_cast<std::size_t>(type_size);
+  int err = MPI_SUCCESS;
+  std::size_t n = m.bytes.size();
+  if (n > capacity) {
+    err = MPI_ERR_TRUNCATE;
+    n = capacity;
+  }
+  if (type_size > 0 && n > 0) {
+    const int elements = static_cast<int>(n / static_cast<std::size_t>(type_size));
+    int pos = 0;
+    if (elements > 0)
+      mpi::check(PMPI_Unpack(m.bytes.data(), static_cast<int>(m.bytes.size()), &pos, buf, elements, type, any_comm),
+                 "PMPI_Unpack");
+  }
+  if (status != MPI_STATUS_IGNORE) {
+    status->MPI_SOURCE = m.source;
+    status->MPI_TAG = m.tag;
+    status->MPI_ERROR = err;
+    PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(n));
+    PMPI_Status_set_cancelled(status, 0);
+  }
+  return err;
+}
+
+bool ReceiveWindow::closed(std::uint64_t comm_id, int source) {
+  if (!engine_.draining()) return true;
+  mpi::CommEntry* e = comms_.find_id(protocol::CommId{comm_id});
+  if (!e || !e->valid_peer(source)) return true;
+  return engine_.channel_closed({e->id, e->world_of(source)});
+}
+
+std::size_t ReceiveWindow::drain() {
+  if (!engine_.draining()) return 0;
+  std::size_t drained = 0;
+  comms_.for_each([&](mpi::CommEntry& e) {
+    for (;;) {
+      int flag = 0;
+      MPI_Message msg;
+      MPI_Status st;
+      mpi::check(PMPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, e.old_color(), &flag, &msg, &st), "PMPI_Improbe(drain)");
+      if (!flag) break;
+      RecordedMessage m;
+      m.comm = protocol::value(e.id);
+      m.source = st.MPI_SOURCE;
+      m.tag = st.MPI_TAG;
+      m.bytes = receive_bytes(msg, st);
+      if (log_) log_->push_back(m);
+      queue_.push_recorded(std::move(m));
+      engine_.on_drained({e.id, e.world_of(st.MPI_SOURCE)});
+      ++drained;
+    }
+  });
+  return drained;
+}
+
+void ReceiveWindow::post(PendingRecv* p) {
+  pending_.push_back(p);
+  pass();
+}
+
+MPI_Request ReceiveWindow::post_nonblocking(mpi::CommEntry& comm, void* buf, int count, MPI_Datatype type,
+                                            int source, int tag) {
+  self_ = this;
+  auto* p = new PendingRecv;
+  p->comm = &comm;
+  p->buf = buf;
+  p->count = count;
+  p->type = type;
+  p->source = source;
+  p->tag = tag;
+  int rc = PMPI_Grequest_start(query_fn, free_fn, cancel_fn, p, &p->greq);
+  if (rc != MPI_SUCCESS) {
+    delete p;
+    mpi::fail(rc, "PMPI_Grequest_start");
+  }
+  MPI_Request handle = p->greq;
+  post(p);  // may complete (and the application may free) it right away; `handle` stays valid
+  return handle;
+}
+
+bool ReceiveWindow::try_queue(PendingRecv& p) {
+  auto it = queue_.find(protocol::value(p.comm->id), queue_source(p.source), queue_tag(p.tag),
+                        [this](std::uint64_t c, int s) { return closed(c, s); });
+  if (it == queue_.end()) return false;
+  RecordedMessage m = queue_.take(it);
+  if (p.comm->valid_peer(m.source)) ++p.comm->delivered_total[static_cast<std::size_t>(m.source)];
+  ++delivered_from_queue_;
+  p.error = deliver_bytes(m, p.buf, p.count, p.type, p.comm->current, &p.status);
+  p.done = true;
+  return true;
+}
+
+PendingRecv* ReceiveWindow::earliest_match(const mpi::CommEntry& comm, int source, int tag) {
+  for (PendingRecv* q : pending_)
+    if (!q->done && q->inner == MPI_REQUEST_NULL && matches(*q, comm, source, tag)) return q;
+  return nullptr;
+}
+
+void ReceiveWindow::receive_into(PendingRecv& p, MPI_Message msg, const MPI_Status& st) {
+  p.error = PMPI_Mrecv(p.buf, p.count, p.type, &msg, &p.status);
+  if (p.comm->valid_peer(st.MPI_SOURCE)) ++p.comm->received[static_cast<std::size_t>(st.MPI_SOURCE)];
+  p.done = true;
+}
+
+void ReceiveWindow::hold(mpi::CommEntry& comm, MPI_Message msg, const MPI_Status& st) {
+  RecordedMessage m;
+  m.comm = protocol::value(comm.id);
+  m.source = st.MPI_SOURCE;
+  m.tag = st.MPI_TAG;
+  m.bytes = receive_bytes(msg, st);
+  if (comm.valid_peer(st.MPI_SOURCE)) {
+    ++comm.received[static_cast<std::size_t>(st.MPI_SOURCE)];
+    ++comm.held_in[static_cast<std::size_t>(st.MPI_SOURCE)];
+  }
+  queue_.push_held(std::move(m));
+}
+
+bool ReceiveWindow::try_network(PendingRecv& p) {
+  mpi::CommEntry& comm = *p.comm;
+  if (p.source != MPI_ANY_SOURCE && !closed(protocol::value(comm.id), p.source)) return false;
+  for (;;) {
+    int flag = 0;
+    MPI_Message msg;
+    MPI_Status st;
+    mpi::check(PMPI_Improbe(p.source, p.tag, comm.current, &flag, &msg, &st), "PMPI_Improbe(window)");
+    if (!flag) return false;
+    if (!closed(protocol::value(comm.id), st.MPI_SOURCE)) {
+      hold(comm, msg, st);  // only a wildcard receive gets here
+      continue;
+    }
+    PendingRecv* q = earliest_match(comm, st.MPI_SOURCE, st.MPI_TAG);
+    receive_into(*q, msg, st);  // q is p or an earlier receive that also matches
+    if (q == &p) return true;
+  }
+}
+
+void ReceiveWindow::convert(PendingRecv& p) {
+  mpi::check(PMPI_Irecv(p.buf, p.count, p.type, p.source, p.tag, p.comm->current, &p.inner), "PMPI_Irecv(window)");
+}
+
+void ReceiveWindow::pass() {
+  for (PendingRecv* p : pending_) {
+    if (p->done) continue;
+    if (p->inner != MPI_REQUEST_NULL) {
+      int flag = 0;
+      p->error = PMPI_Test(&p->inner, &flag, &p->status);
+      if (flag) {
+        if (p->comm->valid_peer(p->status.MPI_SOURCE))
+          ++p->comm->received[static_cast<std::size_t>(p->status.MPI_SOURCE)];
+        p->done = true;
+      }
+      continue;
+    }
+    if (try_queue(*p)) continue;
+    if (!engine_.draining()) {
+      convert(*p);
+      continue;
+    }
+    try_network(*p);
+  }
+  sweep();
+}
+
+void ReceiveWindow::sweep() {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    PendingRecv* p = *it;
+    if (!p->done) {
+      ++it;
+      continue;
+    }
+    it = pending_.erase(it);
+    if (p->greq != MPI_REQUEST_NULL) mpi::check(PMPI_Grequest_complete(p->greq), "PMPI_Grequest_complete");
+  }
+}
+
+bool ReceiveWindow::probe(mpi::CommEntry& comm, int source, int tag, MPI_Status* status) {
+  auto find = [&] {
+    return queue_.find(protocol::value(comm.id), queue_source(source), queue_tag(tag),
+                       [this](std::uint64_t c, int s) { return closed(c, s); });
+  };
+  auto it = find();
+  if (it == queue_.end() && engine_.draining()) {
+    if (source != MPI_ANY_SOURCE) {
+      if (!closed(protocol::value(comm.id), source)) return false;
+    } else {
+      // Take every matching new-color message into the queue (held while its channel is open),
+      // then answer from the queue, which knows what is deliverable.
+      for (;;) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status st;
+        mpi::check(PMPI_Improbe(source, tag, comm.current, &flag, &msg, &st), "PMPI_Improbe(probe)");
+        if (!flag) break;
+        hold(comm, msg, st);
+      }
+      it = find();
+      if (it == queue_.end()) return false;
+    }
+  }
+  if (it != queue_.end()) {
+    if (status != MPI_STATUS_IGNORE) {
+      status->MPI_SOURCE = it->msg.source;
+      status->MPI_TAG = it->msg.tag;
+      status->MPI_ERROR = MPI_SUCCESS;
+      PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(it->msg.bytes.size()));
+      PMPI_Status_set_cancelled(status, 0);
+    }
+    return true;
+  }
+  int flag = 0;
+  mpi::check(PMPI_Iprobe(source, tag, comm.current, &flag, status), "PMPI_Iprobe(window)");
+  return flag != 0;
+}
+
+int ReceiveWindow::query_fn(void* extra, MPI_Status* status) {
+  auto* p = static_cast<PendingRecv*>(extra);
+  if (status != MPI_STATUS_IGNORE) {
+    *status = p->status;
+    PMPI_Status_set_cancelled(status, p->cancelled ? 1 : 0);
+  }
+  return p->error;
+}
+
+int ReceiveWindow::free_fn(void* extra) {
+  delete static_cast<PendingRecv*>(extra);
+  return MPI_SUCCESS;
+}
+
+int ReceiveWindow::cancel_fn(void* extra, int complete) {
+  auto* p = static_cast<PendingRecv*>(extra);
+  if (complete || p->done || !self_) return MPI_SUCCESS;
+  if (p->inner != MPI_REQUEST_NULL) {
+    PMPI_Cancel(&p->inner);
+    PMPI_Wait(&p->inner, &p->status);
+    int was_cancelled = 0;
+    PMPI_Test_cancelled(&p->status, &was_cancelled);
+    if (!was_cancelled) {
+      if (p->comm->valid_peer(p->status.MPI_SOURCE))
+        ++p->comm->received[static_cast<std::size_t>(p->status.MPI_SOURCE)];
+      p->done = true;
+      self_->sweep();
+      return MPI_SUCCESS;
+    }
+  }
+  p->cancelled = true;
+  p->done = true;
+  self_->sweep();
+  return MPI_SUCCESS;
+}
+
+}  // namespace mpisnap::channel

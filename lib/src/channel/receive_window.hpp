@@ -1,0 +1,94 @@
+// Receive emulation while a snapshot's channels are open or recorded messages wait for delivery.
+// See lib/DESIGN.md, "Window receives", for the rules this implements:
+//  * pending receives are matched in posting order (MPI's rule for posted receives);
+//  * the replay queue is searched first; a held entry only once its channel is closed;
+//  * a specific-source receive from an open channel waits for the drain;
+//  * a new-color message from an open channel is held; from a closed one it goes straight into
+//    the buffer of the earliest pending receive that matches it;
+//  * once every channel is closed, pending receives become real receives, in posting order.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <list>
+#include <vector>
+
+#include "channel/replay_queue.hpp"
+#include "common/checkpoint_data.hpp"
+#include "mpi/comm_table.hpp"
+#include "protocol/snapshot_engine.hpp"
+
+namespace mpisnap::channel {
+
+struct PendingRecv {
+  mpi::CommEntry* comm = nullptr;
+  int source = MPI_ANY_SOURCE;
+  int tag = MPI_ANY_TAG;
+  void* buf = nullptr;
+  int count = 0;
+  MPI_Datatype type = MPI_BYTE;
+  MPI_Request greq = MPI_REQUEST_NULL;   // the application's handle, for non-blocking receives
+  MPI_Request inner = MPI_REQUEST_NULL;  // the real receive once the window closed
+  bool done = false;
+  bool cancelled = false;
+  int error = MPI_SUCCESS;
+  MPI_Status status{};
+};
+
+class ReceiveWindow {
+ public:
+  ReceiveWindow(mpi::CommTable& comms, protocol::SnapshotEngine& engine, ReplayQueue& queue)
+      : comms_(comms), engine_(engine), queue_(queue) {}
+
+  // Where drained messages are recorded (the snapshot in progress), or nullptr.
+  void set_log(std::vector<RecordedMessage>* log) noexcept { log_ = log; }
+
+  // Drains the old color of every communicator; returns how many messages were drained.
+  std::size_t drain();
+
+  // Adds a receive at the end of the posting order and tries to complete it.
+  void post(PendingRecv* p);
+  // A non-blocking receive: a generalized request the library completes.
+  MPI_Request post_nonblocking(mpi::CommEntry& comm, void* buf, int count, MPI_Datatype type, int source, int tag);
+  // One pass over the pending receives in posting order.
+  void pass();
+  bool has_pending() const noexcept { return !pending_.empty(); }
+  std::size_t pending() const noexcept { return pending_.size(); }
+
+  // A probe with the window's view of what has arrived. Fills `status` when a matching message
+  // is available to a receive posted now.
+  bool probe(mpi::CommEntry& comm, int source, int tag, MPI_Status* status);
+
+  // Is the channel (communicator id, source rank in it) closed for the snapshot in progress?
+  bool closed(std::uint64_t comm_id, int source);
+
+  std::uint64_t delivered_from_queue() const noexcept { return delivered_from_queue_; }
+
+ private:
+  bool try_queue(PendingRecv& p);
+  bool try_network(PendingRecv& p);
+  void convert(PendingRecv& p);
+  void hold(mpi::CommEntry& comm, MPI_Message msg, const MPI_Status& st);
+  PendingRecv* earliest_match(const mpi::CommEntry& comm, int source, int tag);
+  void receive_into(PendingRecv& p, MPI_Message msg, const MPI_Status& st);
+  void sweep();
+
+  static int query_fn(void* extra, MPI_Status* status);
+  static int free_fn(void* extra);
+  static int cancel_fn(void* extra, int complete);
+
+  mpi::CommTable& comms_;
+  protocol::SnapshotEngine& engine_;
+  ReplayQueue& queue_;
+  std::vector<RecordedMessage>* log_ = nullptr;
+  std::list<PendingRecv*> pending_;
+  std::uint64_t delivered_from_queue_ = 0;
+  static ReceiveWindow* self_;  // for cancel_fn; one window per process
+};
+
+// Unpacks a recorded message into a receive buffer and fills the status as MPI would.
+int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype type, MPI_Comm any_comm,
+                  MPI_Status* status);
+
+}  // namespace mpisnap::channel

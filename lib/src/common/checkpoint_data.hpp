@@ -1,0 +1,45 @@
+// Plain data shared by the channel layer (which records messages) and the storage layer (which
+// writes them). No MPI, no HDF5.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <mpisnap/tree.hpp>
+
+namespace mpisnap {
+
+// One message recorded as channel state: its envelope as the receiver sees it and its bytes in
+// MPI's packed form (as received with MPI_PACKED; contiguous bytes for a homogeneous job).
+struct RecordedMessage {
+  std::uint64_t comm = 0;    // communicator id, agreed by every member at creation
+  std::int32_t source = 0;   // rank of the sender within that communicator
+  std::int32_t tag = 0;
+  Bytes bytes;
+};
+
+// Cumulative message counts of one rank on one communicator, per peer (indexed by rank in the
+// communicator). For every channel j -> i of a consistent checkpoint:
+//   sent_total of j towards i == delivered_total of i from j + messages recorded on i from j.
+struct CommCounters {
+  std::uint64_t comm = 0;
+  std::vector<std::int32_t> world_ranks;      // world rank of each member
+  std::vector<std::uint64_t> sent_total;      // to each member, up to this rank's snapshot
+  std::vector<std::uint64_t> delivered_total; // from each member, handed to the application
+};
+
+// Everything one rank writes for one checkpoint.
+struct RankCheckpoint {
+  std::uint64_t checkpoint_id = 0;
+  std::uint64_t safe_point = 0;    // safe points passed when the snapshot was taken
+  std::int32_t rank = 0;
+  std::int32_t nranks = 0;
+  double created_unix = 0;
+  Node state;                      // root Group holding "state"
+  std::vector<RecordedMessage> channel;
+  std::vector<CommCounters> counters;
+};
+
+}  // namespace mpisnap

@@ -1,0 +1,64 @@
+// Config: built-in defaults and the MPISNAP_* environment variables.
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include <mpisnap/mpisnap.hpp>
+
+namespace mpisnap {
+namespace {
+
+[[noreturn]] void bad(const char* var, const char* value, const char* expected) {
+  throw Error(std::string("mpisnap: ") + var + "='" + value + "' is not " + expected);
+}
+
+std::uint64_t parse_count(const char* var, const char* v, std::uint64_t min) {
+  if (!*v || *v == '-' || *v == '+') bad(var, v, min ? "an integer >= 1" : "a non-negative integer");
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  if (errno || *end || n < min) bad(var, v, min ? "an integer >= 1" : "a non-negative integer");
+  return n;
+}
+
+bool parse_bool(const char* var, const char* v) {
+  const std::string s(v);
+  if (s == "1" || s == "true" || s == "yes" || s == "on") return true;
+  if (s == "0" || s == "false" || s == "no" || s == "off" || s.empty()) return false;
+  bad(var, v, "a boolean (1/0, true/false, yes/no, on/off)");
+}
+
+double parse_seconds(const char* var, const char* v) {
+  errno = 0;
+  char* end = nullptr;
+  const double d = std::strtod(v, &end);
+  if (!*v || errno || *end || !(d > 0)) bad(var, v, "a positive number of seconds");
+  return d;
+}
+
+}  // namespace
+
+Config Config::defaults() {
+  Config c;
+  c.apply_environment();
+  return c;
+}
+
+Config& Config::apply_environment() {
+  if (const char* v = std::getenv("MPISNAP_DIR")) {
+    if (!*v) bad("MPISNAP_DIR", v, "a directory path");
+    directory = v;
+  }
+  if (const char* v = std::getenv("MPISNAP_EVERY")) every = parse_count("MPISNAP_EVERY", v, 0);
+  if (const char* v = std::getenv("MPISNAP_KEEP")) {
+    const std::uint64_t k = parse_count("MPISNAP_KEEP", v, 1);
+    if (k > 1000000) bad("MPISNAP_KEEP", v, "a sensible number of checkpoints to keep (<= 1000000)");
+    keep = static_cast<unsigned>(k);
+  }
+  if (const char* v = std::getenv("MPISNAP_VERBOSE")) verbose = parse_bool("MPISNAP_VERBOSE", v);
+  if (const char* v = std::getenv("MPISNAP_FRESH_IF_CORRUPT")) fresh_if_corrupt = parse_bool("MPISNAP_FRESH_IF_CORRUPT", v);
+  if (const char* v = std::getenv("MPISNAP_MISPLACED_GRACE")) misplaced_grace = parse_seconds("MPISNAP_MISPLACED_GRACE", v);
+  return *this;
+}
+
+}  // namespace mpisnap

@@ -1,0 +1,43 @@
+#include "mpi/comm_table.hpp"
+
+#include <algorithm>
+
+namespace mpisnap::mpi {
+
+CommEntry& CommTable::add(std::unique_ptr<CommEntry> e) {
+  CommEntry& ref = *e;
+  by_handle_.put(e->app, &ref);
+  by_id_[protocol::value(e->id)] = &ref;
+  entries_.push_back(std::move(e));
+  last_key_ = MPI_COMM_NULL;
+  last_ = nullptr;
+  return ref;
+}
+
+CommEntry* CommTable::retire(MPI_Comm app, std::uint64_t epoch) {
+  CommEntry** e = by_handle_.find(app);
+  if (!e) return nullptr;
+  CommEntry* entry = *e;
+  by_handle_.erase(app);
+  entry->app = MPI_COMM_NULL;
+  entry->retired = true;
+  entry->retired_epoch = epoch;
+  last_key_ = MPI_COMM_NULL;
+  last_ = nullptr;
+  return entry;
+}
+
+std::vector<std::unique_ptr<CommEntry>> CommTable::take_retired(std::uint64_t epoch_bound) {
+  std::vector<std::unique_ptr<CommEntry>> out;
+  auto keep = std::stable_partition(entries_.begin(), entries_.end(), [&](const auto& e) {
+    return !(e->retired && e->retired_epoch < epoch_bound);
+  });
+  for (auto it = keep; it != entries_.end(); ++it) {
+    by_id_.erase(protocol::value((*it)->id));
+    out.push_back(std::move(*it));
+  }
+  entries_.erase(keep, entries_.end());
+  return out;
+}
+
+}  // namespace mpisnap::mpi

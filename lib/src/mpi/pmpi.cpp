@@ -1,0 +1,23 @@
+#include "mpi/pmpi.hpp"
+
+namespace mpisnap::mpi {
+
+void fail(int code, const char* call) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (PMPI_Error_string(code, text, &len) != MPI_SUCCESS) len = 0;
+  throw Error("mpisnap: rank " + std::to_string(world_rank()) + ": " + call + " failed: " +
+              std::string(text, static_cast<std::size_t>(len)));
+}
+
+int world_rank() noexcept {
+  int init = 0, fin = 0;
+  PMPI_Initialized(&init);
+  PMPI_Finalized(&fin);
+  if (!init || fin) return -1;
+  int r = -1;
+  PMPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+}  // namespace mpisnap::mpi

@@ -1,0 +1,21 @@
+// One checked call for the library's own PMPI traffic: a failure becomes an mpisnap::Error that
+// names the call and MPI's own error text. The library never calls the MPI_ names it wraps.
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+
+#include <mpisnap/error.hpp>
+
+namespace mpisnap::mpi {
+
+[[noreturn]] void fail(int code, const char* call);
+
+inline void check(int code, const char* call) {
+  if (code != MPI_SUCCESS) fail(code, call);
+}
+
+int world_rank() noexcept;  // -1 before MPI_Init
+
+}  // namespace mpisnap::mpi

@@ -1,0 +1,282 @@
+// Runtime: lifecycle, communicators, the progress loop and the blocking-wait loop.
+#include "runtime.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "mpi/pmpi.hpp"
+
+namespace mpisnap {
+
+Runtime* Runtime::instance_ = nullptr;
+int Runtime::thread_level_ = MPI_THREAD_SINGLE;
+std::vector<MPI_Comm>* Runtime::pre_session_comms_ = nullptr;
+
+namespace {
+
+// A communicator with the same group as `comm` and none of its attributes (MPI_Comm_dup would run
+// the application's attribute copy callbacks).
+MPI_Comm shadow(MPI_Comm comm, const char* what) {
+  MPI_Group g;
+  mpi::check(PMPI_Comm_group(comm, &g), "PMPI_Comm_group");
+  MPI_Comm out = MPI_COMM_NULL;
+  const int rc = PMPI_Comm_create(comm, g, &out);
+  PMPI_Group_free(&g);
+  mpi::check(rc, what);
+  return out;
+}
+
+std::string rank_prefix() { return "mpisnap: rank " + std::to_string(mpi::world_rank()) + ": "; }
+
+}  // namespace
+
+void Runtime::note_init(int thread_level) noexcept { thread_level_ = thread_level; }
+
+void Runtime::note_comm_created_before_session(MPI_Comm comm) {
+  if (comm == MPI_COMM_NULL) return;
+  if (!pre_session_comms_) pre_session_comms_ = new std::vector<MPI_Comm>();
+  pre_session_comms_->push_back(comm);
+}
+
+void Runtime::note_comm_freed_before_session(MPI_Comm comm) {
+  if (!pre_session_comms_) return;
+  auto& v = *pre_session_comms_;
+  v.erase(std::remove(v.begin(), v.end(), comm), v.end());
+}
+
+Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
+  int init = 0, fin = 0;
+  PMPI_Initialized(&init);
+  PMPI_Finalized(&fin);
+  if (!init) throw Error("mpisnap: a Session was created before MPI_Init");
+  if (fin) throw Error("mpisnap: a Session was created after MPI_Finalize");
+  if (instance_)
+    throw Error(rank_prefix() + (instance_->session_alive_
+                                     ? "a second Session was created while the first is alive; use one Session per run"
+                                     : "a Session was created after the first one ended; use one Session per run"));
+  int cmp = MPI_UNEQUAL;
+  mpi::check(PMPI_Comm_compare(comm, MPI_COMM_WORLD, &cmp), "PMPI_Comm_compare");
+  if (cmp != MPI_IDENT && cmp != MPI_CONGRUENT)
+    throw Error(rank_prefix() + "a Session needs MPI_COMM_WORLD (or a duplicate of it): a checkpoint covers every rank of the job");
+  if (thread_level_ == MPI_THREAD_MULTIPLE)
+    throw Error(rank_prefix() + "MPI_THREAD_MULTIPLE is not supported: only one thread may call MPI (MPI_THREAD_FUNNELED at most)");
+  if (config.keep < 1) throw Error(rank_prefix() + "Config::keep must be at least 1");
+  if (config.directory.empty()) throw Error(rank_prefix() + "Config::directory is empty");
+
+  auto* rt = new Runtime(config);
+  try {
+    rt->setup_world();
+    rt->discover_checkpoint();
+  } catch (...) {
+    delete rt;
+    throw;
+  }
+  instance_ = rt;
+  rt->session_alive_ = true;
+  return *rt;
+}
+
+Runtime::Runtime(const Config& config) : config_(config) {}
+
+Runtime::~Runtime() = default;
+
+void Runtime::setup_world() {
+  mpi::check(PMPI_Comm_rank(MPI_COMM_WORLD, &rank_), "PMPI_Comm_rank");
+  mpi::check(PMPI_Comm_size(MPI_COMM_WORLD, &size_), "PMPI_Comm_size");
+  control_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(control)");
+  port_ = std::make_unique<mpi::MpiControlPort>(control_, rank_);
+  engine_ = std::make_unique<protocol::SnapshotEngine>(*port_, protocol::WorldRank{rank_});
+  window_ = std::make_unique<channel::ReceiveWindow>(comms_, *engine_, queue_);
+  writer_ = std::make_unique<storage::BackgroundWriter>();
+
+  register_comm(MPI_COMM_WORLD, false).id = protocol::CommId{0};
+  register_comm(MPI_COMM_SELF, false).id = protocol::CommId{1};
+  if (pre_session_comms_) {
+    for (MPI_Comm c : *pre_session_comms_) register_comm(c, true);
+    delete pre_session_comms_;
+    pre_session_comms_ = nullptr;
+  }
+  poll_blocking_ = config_.every > 0;
+}
+
+mpi::CommEntry& Runtime::register_comm(MPI_Comm app, bool agree_id) {
+  int inter = 0;
+  mpi::check(PMPI_Comm_test_inter(app, &inter), "PMPI_Comm_test_inter");
+  if (inter)
+    throw Error(rank_prefix() + "intercommunicators are not supported by mpisnap (point-to-point on them could not be checkpointed)");
+  auto e = std::make_unique<mpi::CommEntry>();
+  e->app = app;
+  mpi::check(PMPI_Comm_size(app, &e->size), "PMPI_Comm_size");
+  mpi::check(PMPI_Comm_rank(app, &e->rank), "PMPI_Comm_rank");
+  {
+    MPI_Group g, wg;
+    mpi::check(PMPI_Comm_group(app, &g), "PMPI_Comm_group");
+    mpi::check(PMPI_Comm_group(MPI_COMM_WORLD, &wg), "PMPI_Comm_group");
+    std::vector<int> ranks(static_cast<std::size_t>(e->size));
+    for (int i = 0; i < e->size; ++i) ranks[static_cast<std::size_t>(i)] = i;
+    e->world.resize(ranks.size());
+    mpi::check(PMPI_Group_translate_ranks(g, e->size, ranks.data(), wg, e->world.data()), "PMPI_Group_translate_ranks");
+    PMPI_Group_free(&g);
+    PMPI_Group_free(&wg);
+  }
+  e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
+  e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
+  e->current = e->color[engine_->seq() % 2];
+  if (agree_id) {
+    // Every member proposes its next id; the maximum is unique on every member, and the same in a
+    // restarted run that creates its communicators in the same order.
+    std::uint64_t mine = next_comm_id_, agreed = 0;
+    mpi::check(PMPI_Allreduce(&mine, &agreed, 1, MPI_UINT64_T, MPI_MAX, app), "PMPI_Allreduce(comm id)");
+    e->id = protocol::CommId{agreed};
+    next_comm_id_ = agreed + 1;
+  }
+  const auto n = static_cast<std::size_t>(e->size);
+  e->sent.assign(n, 0);
+  e->received.assign(n, 0);
+  e->held_in.assign(n, 0);
+  e->sent_total.assign(n, 0);
+  e->delivered_total.assign(n, 0);
+  mpi::CommEntry& ref = comms_.add(std::move(e));
+  if (agree_id) apply_restored_counters(ref);
+  return ref;
+}
+
+void Runtime::free_colors(mpi::CommEntry& e) {
+  for (MPI_Comm& c : e.color)
+    if (c != MPI_COMM_NULL) PMPI_Comm_free(&c);
+}
+
+// ------------------------------------------------------------------ progress
+
+void Runtime::refresh_mode() noexcept {
+  slow_recv_ = engine_->draining() || !queue_.empty() || window_->has_pending();
+  busy_ = engine_->active() || !commits_.empty();
+}
+
+void Runtime::progress() {
+  engine_->progress();
+  if (engine_->draining()) window_->drain();
+  window_->pass();
+  if (snap_) {
+    if (engine_->phase() == protocol::SnapshotEngine::Phase::Closed && !snap_->write) on_channels_closed();
+    if (snap_->write && !snap_->done_started && snap_->write->finished.load(std::memory_order_acquire)) on_written();
+    if (engine_->phase() == protocol::SnapshotEngine::Phase::Complete) on_complete();
+  }
+  if (!commits_.empty()) poll_commits();
+  refresh_mode();
+}
+
+int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets) {
+  double first_seen = -1;
+  unsigned spins = 0;
+  for (;;) {
+    if (busy_ || slow_recv_) progress();
+    int flag = 0;
+    const int rc = PMPI_Test(req, &flag, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(targets, ntargets, first_seen);
+  }
+}
+
+void Runtime::idle_check(const WaitTarget* targets, int ntargets, double& first_seen) {
+  engine_->progress();  // markers for the next snapshot arrive here
+  if (engine_->draining()) return;
+  const protocol::SnapshotSeq next = engine_->seq() + 1;
+  for (int i = 0; i < ntargets; ++i) {
+    const WaitTarget& t = targets[i];
+    if (!t.comm || t.source < 0 || !t.comm->valid_peer(t.source)) continue;
+    const auto announced = engine_->announced(next, {t.comm->id, t.comm->world_of(t.source)});
+    if (announced) {
+      if (t.comm->received[static_cast<std::size_t>(t.source)] >= *announced) misplaced(t);
+      continue;
+    }
+    // No marker: the source may have sent nothing before its snapshot. A matching message it sent
+    // after it, waiting while no marker follows, means the same.
+    int flag = 0;
+    mpi::check(PMPI_Iprobe(t.source, t.tag, t.comm->old_color(), &flag, MPI_STATUS_IGNORE), "PMPI_Iprobe(idle)");
+    if (!flag) continue;
+    const double now = PMPI_Wtime();
+    if (first_seen < 0) first_seen = now;
+    else if (now - first_seen > config_.misplaced_grace) misplaced(t);
+  }
+}
+
+void Runtime::misplaced(const WaitTarget& t) {
+  const int world = protocol::value(t.comm->world_of(t.source));
+  throw Error(rank_prefix() + "misplaced safe point: this rank waits for a message from rank " +
+              std::to_string(world) + " (tag " + (t.tag == MPI_ANY_TAG ? std::string("any") : std::to_string(t.tag)) +
+              ", communicator " + std::to_string(protocol::value(t.comm->id)) + ") that rank " + std::to_string(world) +
+              " sends only after its safe point " + std::to_string(next_due_safe_point()) +
+              ", where it took the next checkpoint; this rank must get there first and cannot. "
+              "Reaching safe point k must never need a message that another rank sends after its own safe point k: "
+              "move checkpoint_point() so that every rank passes it between the same communication steps.");
+}
+
+void Runtime::fatal(const std::string& what) noexcept {
+  std::string msg = what;
+  if (msg.rfind("mpisnap: rank", 0) != 0) {
+    if (msg.rfind("mpisnap: ", 0) == 0) msg = msg.substr(9);
+    msg = rank_prefix() + msg;
+  }
+  std::fprintf(stderr, "%s\n", msg.c_str());
+  std::fflush(stderr);
+  int init = 0, fin = 0;
+  PMPI_Initialized(&init);
+  PMPI_Finalized(&fin);
+  if (init && !fin) PMPI_Abort(MPI_COMM_WORLD, 70);
+  std::_Exit(70);
+}
+
+// ------------------------------------------------------------------ communicators and finalize
+
+mpi::CommEntry* Runtime::lookup(MPI_Comm comm) {
+  if (mpi::CommEntry* e = comms_.find(comm)) return e;
+  if (comm == MPI_COMM_NULL) return nullptr;  // MPI reports the error
+  throw Error(rank_prefix() + "point-to-point on a communicator mpisnap does not know; communicators must come from "
+              "MPI_Comm_dup or MPI_Comm_split (or be MPI_COMM_WORLD / MPI_COMM_SELF)");
+}
+
+int Runtime::Comm_dup(MPI_Comm comm, MPI_Comm* newcomm) {
+  const int rc = PMPI_Comm_dup(comm, newcomm);
+  if (rc == MPI_SUCCESS && *newcomm != MPI_COMM_NULL) register_comm(*newcomm, true);
+  return rc;
+}
+
+int Runtime::Comm_split(MPI_Comm comm, int color, int key, MPI_Comm* newcomm) {
+  const int rc = PMPI_Comm_split(comm, color, key, newcomm);
+  if (rc == MPI_SUCCESS && *newcomm != MPI_COMM_NULL) register_comm(*newcomm, true);
+  return rc;
+}
+
+int Runtime::Comm_free(MPI_Comm* comm) {
+  if (comm && *comm != MPI_COMM_NULL) {
+    if (comms_.retire(*comm, engine_->seq())) {
+      // Its messages may still be in flight: the next snapshot counts and drains them, and frees
+      // its colors when it completes. Without snapshots the colors can go now.
+      if (config_.every == 0 && !engine_->active())
+        for (auto& r : comms_.take_retired(engine_->seq() + 1)) free_colors(*r);
+    }
+  }
+  return PMPI_Comm_free(comm);
+}
+
+int Runtime::Finalize() {
+  finish_all_snapshots();
+  if (window_->has_pending())
+    std::fprintf(stderr, "%s%zu receive(s) were still pending at MPI_Finalize\n", rank_prefix().c_str(), window_->pending());
+  if (!queue_.empty())
+    std::fprintf(stderr, "%s%zu restored or recorded message(s) were never received by the application\n",
+                 rank_prefix().c_str(), queue_.size());
+  if (config_.verbose && rank_ == 0 && snapshots_taken_ > 0)
+    std::fprintf(stderr, "mpisnap: %llu checkpoint(s) this run, mean pause %.4f s on rank 0\n",
+                 static_cast<unsigned long long>(snapshots_taken_), pause_total_ / static_cast<double>(snapshots_taken_));
+  writer_.reset();
+  comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });
+  PMPI_Comm_free(&control_);
+  instance_ = nullptr;
+  delete this;
+  return PMPI_Finalize();
+}
+
+}  // namespace mpisnap

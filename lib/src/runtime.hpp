@@ -1,0 +1,172 @@
+// The one object that owns every piece of mpisnap in a process (lib/DESIGN.md): the communicator
+// and request tables, the snapshot engine and its control port, the replay queue and the receive
+// window, the background writer, the snapshot in progress and the restored checkpoint.
+//
+// The PMPI wrappers reach it through Runtime::get(), which is null until the first Session: a
+// program that never creates one runs exactly as without the library.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <mpisnap/mpisnap.hpp>
+
+#include "channel/receive_window.hpp"
+#include "channel/replay_queue.hpp"
+#include "common/checkpoint_data.hpp"
+#include "mpi/comm_table.hpp"
+#include "mpi/flat_map.hpp"
+#include "mpi/mpi_control_port.hpp"
+#include "protocol/snapshot_engine.hpp"
+#include "storage/background_writer.hpp"
+#include "storage/checkpoint_files.hpp"
+
+namespace mpisnap {
+
+class Runtime {
+ public:
+  // ---- lifecycle (called from the hand-written wrappers and from Session)
+  static Runtime* get() noexcept { return instance_; }
+  static void note_init(int thread_level) noexcept;
+  // Communicators created before the first Session get their colors when it starts.
+  static void note_comm_created_before_session(MPI_Comm comm);
+  static void note_comm_freed_before_session(MPI_Comm comm);
+  // Collective over MPI_COMM_WORLD; the first Session creates the runtime.
+  static Runtime& start(MPI_Comm comm, const Config& config);
+  void session_ended() noexcept { session_alive_ = false; }
+
+  // ---- what Session needs
+  const Node* restorable_state() const noexcept;
+  void finish_restore(ResumeInfo& info);
+  [[noreturn]] void fail_restore(const char* what);
+  bool safe_point_due();
+  void take_snapshot(Node&& state);
+  std::uint64_t safe_point() const noexcept { return safe_point_; }
+  int rank() const noexcept { return rank_; }
+
+  // ---- the intercepted calls (one method per line of interpose/calls.def)
+#define MPISNAP_CALL(name, params, args) int name params;
+#include "interpose/calls.def"
+#undef MPISNAP_CALL
+  int Finalize();
+  int Comm_dup(MPI_Comm comm, MPI_Comm* newcomm);
+  int Comm_split(MPI_Comm comm, int color, int key, MPI_Comm* newcomm);
+  int Comm_free(MPI_Comm* comm);
+
+  // Prints "mpisnap: rank R: <what>" and aborts the job (used at the C boundary).
+  [[noreturn]] static void fatal(const std::string& what) noexcept;
+
+ private:
+  Runtime(const Config& config);
+  ~Runtime();
+
+  struct RequestInfo {
+    enum Kind : std::uint8_t { FastRecv, Emulated } kind = FastRecv;
+    mpi::CommEntry* comm = nullptr;
+    int source = 0;
+    int tag = 0;
+  };
+
+  struct Snapshot {
+    std::uint64_t checkpoint_id = 0;
+    protocol::SnapshotSeq seq = 0;
+    std::string dir;
+    RankCheckpoint data;
+    std::uint64_t snap_time_ns = 0;
+    double pause_seconds = 0;
+    storage::BackgroundWriter::Ticket write;
+    storage::RankFileInfo written;
+    bool done_started = false;
+  };
+
+  struct Commit {
+    std::uint64_t checkpoint_id = 0;
+    storage::BackgroundWriter::Ticket ticket;
+    std::string summary;
+  };
+
+  // A receive the application is blocked on, for the misplaced-safe-point check.
+  struct WaitTarget {
+    mpi::CommEntry* comm;
+    int source;
+    int tag;
+  };
+
+  // --- setup and communicators (runtime.cpp)
+  void setup_world();
+  mpi::CommEntry& register_comm(MPI_Comm app, bool agree_id);
+  void free_colors(mpi::CommEntry& e);
+
+  // --- progress (runtime.cpp)
+  void progress();
+  void refresh_mode() noexcept;
+  // Completes `req` while keeping the protocol moving; returns what PMPI_Test returned.
+  int wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets);
+  void idle_check(const WaitTarget* targets, int ntargets, double& first_seen);
+  [[noreturn]] void misplaced(const WaitTarget& t);
+
+  // --- snapshots (runtime_snapshot.cpp)
+  void begin_snapshot(Node&& state);
+  void on_channels_closed();
+  void on_written();
+  void on_complete();
+  void poll_commits();
+  void finish_all_snapshots();
+  std::uint64_t next_due_safe_point() const noexcept;
+
+  // --- restart (runtime_restart.cpp)
+  void discover_checkpoint();
+  void apply_restored_counters(mpi::CommEntry& e);
+
+  // --- receives (runtime_p2p.cpp)
+  int recv_window(void* buf, int count, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
+                  MPI_Status* status);
+  int send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e);
+  void account_completion(const RequestInfo& info, const MPI_Status& st) noexcept;
+  mpi::CommEntry* lookup(MPI_Comm comm);
+
+  static Runtime* instance_;
+  static int thread_level_;
+  static std::vector<MPI_Comm>* pre_session_comms_;
+
+  Config config_;
+  int rank_ = 0;
+  int size_ = 1;
+  bool session_alive_ = false;
+  MPI_Comm control_ = MPI_COMM_NULL;
+  std::unique_ptr<mpi::MpiControlPort> port_;
+  std::unique_ptr<protocol::SnapshotEngine> engine_;
+  mpi::CommTable comms_;
+  mpi::FlatMap<MPI_Request, RequestInfo> requests_;
+  channel::ReplayQueue queue_;
+  std::unique_ptr<channel::ReceiveWindow> window_;
+  std::unique_ptr<storage::BackgroundWriter> writer_;
+  std::uint64_t next_comm_id_ = 2;  // 0 = MPI_COMM_WORLD, 1 = MPI_COMM_SELF
+
+  // Mode flags, recomputed by refresh_mode(): the fast path checks one of them per call.
+  bool slow_recv_ = false;   // receives go through the window
+  bool busy_ = false;        // protocol work pending: progress at every intercepted call
+  bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
+
+  std::uint64_t safe_point_ = 0;
+  std::uint64_t next_checkpoint_id_ = 1;
+  std::unique_ptr<Snapshot> snap_;
+  std::vector<Commit> commits_;
+
+  // Restart.
+  std::unique_ptr<storage::LoadedRankFile> restored_;
+  std::string restored_dir_;
+  std::vector<CommCounters> restored_counters_;
+  bool restore_done_ = false;
+
+  // Statistics for the summary at MPI_Finalize.
+  std::uint64_t snapshots_taken_ = 0;
+  std::uint64_t messages_recorded_ = 0;
+  double pause_total_ = 0;
+};
+
+}  // namespace mpisnap

@@ -1,0 +1,214 @@
+// Runtime: safe points, taking a snapshot, and carrying it to commit.
+//
+//   safe point (due) -> begin_snapshot: fold counters, switch color, markers out, window opens
+//   engine Closed    -> on_channels_closed: log final, background write of the rank file
+//   write finished   -> on_written: done record into the gather + barrier
+//   engine Complete  -> on_complete: rank 0 writes the manifest (commit) and prunes, in the background
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <map>
+
+#include "mpi/pmpi.hpp"
+#include "runtime.hpp"
+#include "storage/directory.hpp"
+
+namespace mpisnap {
+namespace {
+
+std::uint64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+thread_local double g_due_at = 0;  // when the current safe point decided to snapshot
+
+}  // namespace
+
+std::uint64_t Runtime::next_due_safe_point() const noexcept {
+  if (config_.every == 0) return safe_point_;
+  return (safe_point_ / config_.every + 1) * config_.every;
+}
+
+bool Runtime::safe_point_due() {
+  ++safe_point_;
+  if (busy_ || slow_recv_) progress();
+  if (config_.every == 0 || safe_point_ % config_.every != 0) return false;
+  g_due_at = steady_seconds();
+  // Colors are reused modulo 2: the previous snapshot must be complete everywhere first.
+  while (engine_->active()) progress();
+  if (!requests_.empty() || window_->has_pending()) {
+    throw Error("mpisnap: rank " + std::to_string(rank_) + ": checkpoint_point() at safe point " +
+                std::to_string(safe_point_) + " with " + std::to_string(requests_.size()) +
+                " receive request(s) not yet completed by MPI_Wait/MPI_Test; a safe point needs every "
+                "non-blocking operation completed");
+  }
+  return true;
+}
+
+void Runtime::take_snapshot(Node&& state) {
+  begin_snapshot(std::move(state));
+  const double pause = steady_seconds() - g_due_at;
+  if (snap_) snap_->pause_seconds = pause;
+  pause_total_ += pause;
+}
+
+void Runtime::begin_snapshot(Node&& state) {
+  auto s = std::make_unique<Snapshot>();
+  s->seq = engine_->seq() + 1;
+  s->checkpoint_id = next_checkpoint_id_++;
+  s->dir = storage::checkpoint_path(config_.directory, s->checkpoint_id);
+  s->data.checkpoint_id = s->checkpoint_id;
+  s->data.safe_point = safe_point_;
+  s->data.rank = rank_;
+  s->data.nranks = size_;
+  s->snap_time_ns = realtime_ns();
+  s->data.created_unix = static_cast<double>(s->snap_time_ns) * 1e-9;
+  s->data.state = std::move(state);
+  // Messages the library holds but the application has not received are in flight at this cut.
+  s->data.channel = queue_.copy_all();
+
+  std::map<int, std::vector<protocol::CommCount>> by_dest;
+  protocol::SnapshotEngine::ReceivedCounts received;
+  const std::size_t color = s->seq % 2;
+  comms_.for_each([&](mpi::CommEntry& e) {
+    for (std::size_t p = 0; p < static_cast<std::size_t>(e.size); ++p) {
+      if (e.sent[p]) {
+        by_dest[e.world[p]].push_back({e.id, e.sent[p]});
+        e.sent_total[p] += e.sent[p];
+        e.sent[p] = 0;
+      }
+      if (e.received[p]) received.push_back({{e.id, protocol::WorldRank{e.world[p]}}, e.received[p]});
+      e.delivered_total[p] += e.received[p] - e.held_in[p];
+      e.received[p] = 0;
+      e.held_in[p] = 0;
+    }
+    e.current = e.color[color];
+    s->data.counters.push_back({protocol::value(e.id), e.world, e.sent_total, e.delivered_total});
+  });
+  protocol::SnapshotEngine::SentCounts sent;
+  for (auto& [dest, counts] : by_dest) sent.push_back({protocol::WorldRank{dest}, std::move(counts)});
+
+  window_->set_log(&s->data.channel);
+  snap_ = std::move(s);
+  ++snapshots_taken_;
+  engine_->begin(snap_->seq, sent, received);
+  progress();
+}
+
+void Runtime::on_channels_closed() {
+  window_->set_log(nullptr);
+  queue_.release_held();
+  messages_recorded_ += snap_->data.channel.size();
+  Snapshot* s = snap_.get();
+  s->write = writer_->submit([s] { s->written = storage::write_rank_file(s->dir, s->data); });
+}
+
+void Runtime::on_written() {
+  Snapshot& s = *snap_;
+  protocol::DoneRecord r;
+  if (s.write->error) {
+    r.failed = 1;
+    std::fprintf(stderr, "mpisnap: rank %d: checkpoint %llu could not be written: %s\n", rank_,
+                 static_cast<unsigned long long>(s.checkpoint_id), s.write->error_text().c_str());
+  } else {
+    r.digest = s.written.digest;
+    r.file_bytes = s.written.file_bytes;
+  }
+  r.messages = s.data.channel.size();
+  r.sent_before = engine_->sent_before_total();
+  r.received_before = engine_->received_before_total();
+  r.snap_time_ns = s.snap_time_ns;
+  s.data.state = Node{};  // the in-memory copy is no longer needed
+  s.data.channel.clear();
+  s.done_started = true;
+  engine_->start_done(r);
+}
+
+void Runtime::on_complete() {
+  std::vector<protocol::DoneRecord> records = engine_->finish();
+  std::unique_ptr<Snapshot> s = std::move(snap_);
+  for (auto& r : comms_.take_retired(s->seq)) free_colors(*r);
+  if (rank_ != 0) return;
+
+  std::uint64_t sent = 0, got = 0, first_ns = ~0ull;
+  std::string failed;
+  storage::Manifest m;
+  m.checkpoint_id = s->checkpoint_id;
+  m.safe_point = s->data.safe_point;
+  m.nranks = size_;
+  m.created_unix = s->data.created_unix;
+  for (std::size_t r = 0; r < records.size(); ++r) {
+    const auto& d = records[r];
+    sent += d.sent_before;
+    got += d.received_before;
+    first_ns = std::min(first_ns, d.snap_time_ns);
+    if (d.failed) failed += (failed.empty() ? "" : ", ") + std::to_string(r);
+    m.rank_digest.push_back(d.digest);
+    m.rank_bytes.push_back(d.file_bytes);
+    m.rank_messages.push_back(d.messages);
+  }
+  if (!failed.empty()) {
+    std::fprintf(stderr, "mpisnap: checkpoint %llu is not committed: rank(s) %s could not write their files\n",
+                 static_cast<unsigned long long>(s->checkpoint_id), failed.c_str());
+    return;
+  }
+  if (sent != got) {
+    std::fprintf(stderr,
+                 "mpisnap: checkpoint %llu is not committed: protocol violation, %llu messages sent before the cut "
+                 "but %llu received before it or recorded\n",
+                 static_cast<unsigned long long>(s->checkpoint_id), static_cast<unsigned long long>(sent),
+                 static_cast<unsigned long long>(got));
+    return;
+  }
+  m.commit_seconds = static_cast<double>(realtime_ns() - std::min(first_ns, realtime_ns())) * 1e-9;
+  std::uint64_t bytes = 0, messages = 0;
+  for (std::size_t r = 0; r < records.size(); ++r) {
+    bytes += m.rank_bytes[r];
+    messages += m.rank_messages[r];
+  }
+  char summary[256];
+  std::snprintf(summary, sizeof summary,
+                "mpisnap: checkpoint %llu committed: safe point %llu, %llu bytes, %llu in-flight message(s), "
+                "pause %.4f s on rank 0",
+                static_cast<unsigned long long>(m.checkpoint_id), static_cast<unsigned long long>(m.safe_point),
+                static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(messages), s->pause_seconds);
+  const std::string dir = s->dir, root = config_.directory;
+  const unsigned keep = config_.keep;
+  Commit c;
+  c.checkpoint_id = m.checkpoint_id;
+  c.summary = summary;
+  c.ticket = writer_->submit([dir, root, keep, m] {
+    storage::write_manifest(dir, m);
+    storage::prune(root, keep);
+  });
+  commits_.push_back(std::move(c));
+}
+
+void Runtime::poll_commits() {
+  for (auto it = commits_.begin(); it != commits_.end();) {
+    if (!it->ticket->finished.load(std::memory_order_acquire)) {
+      ++it;
+      continue;
+    }
+    if (it->ticket->error)
+      std::fprintf(stderr, "mpisnap: checkpoint %llu could not be committed: %s\n",
+                   static_cast<unsigned long long>(it->checkpoint_id), it->ticket->error_text().c_str());
+    else if (config_.verbose)
+      std::fprintf(stderr, "%s\n", it->summary.c_str());
+    it = commits_.erase(it);
+  }
+}
+
+void Runtime::finish_all_snapshots() {
+  while (engine_->active()) progress();
+  writer_->drain();
+  poll_commits();
+}
+
+}  // namespace mpisnap

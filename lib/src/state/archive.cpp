@@ -1,0 +1,205 @@
+// The non-template half of the state archives (see include/mpisnap/archive.hpp).
+#include <mpisnap/archive.hpp>
+
+#include <cstring>
+
+namespace mpisnap {
+
+// ---------------------------------------------------------------- tree.hpp helpers
+
+const char* to_string(ScalarType t) noexcept {
+  switch (t) {
+    case ScalarType::Int8: return "int8";
+    case ScalarType::UInt8: return "uint8";
+    case ScalarType::Int16: return "int16";
+    case ScalarType::UInt16: return "uint16";
+    case ScalarType::Int32: return "int32";
+    case ScalarType::UInt32: return "uint32";
+    case ScalarType::Int64: return "int64";
+    case ScalarType::UInt64: return "uint64";
+    case ScalarType::Float32: return "float32";
+    case ScalarType::Float64: return "float64";
+    case ScalarType::Bool: return "bool";
+    case ScalarType::Char: return "char";
+  }
+  return "unknown";
+}
+
+std::size_t size_of(ScalarType t) noexcept {
+  switch (t) {
+    case ScalarType::Int8: case ScalarType::UInt8: case ScalarType::Bool: case ScalarType::Char:
+      return 1;
+    case ScalarType::Int16: case ScalarType::UInt16: return 2;
+    case ScalarType::Int32: case ScalarType::UInt32: case ScalarType::Float32: return 4;
+    case ScalarType::Int64: case ScalarType::UInt64: case ScalarType::Float64: return 8;
+  }
+  return 1;
+}
+
+std::uint64_t Node::total_bytes() const noexcept {
+  std::uint64_t n = data.size();
+  for (const Node& c : children) n += c.total_bytes();
+  return n;
+}
+
+// ---------------------------------------------------------------- output
+
+TreeOutputArchive::TreeOutputArchive(Node& root) : OutputArchive(this) {
+  root = Node{};
+  root.kind = Node::Kind::Group;
+  stack_.push_back({&root});
+}
+
+Node& TreeOutputArchive::add_child(Node::Kind kind) {
+  Frame& top = stack_.back();
+  Node& parent = *top.node;
+  if (parent.kind != Node::Kind::Group)
+    throw Error("mpisnap: state serialization wrote into a non-group node '" + parent.name + "'");
+  Node child;
+  child.kind = kind;
+  if (next_name_) {
+    child.name = next_name_;
+    next_name_ = nullptr;
+  } else {
+    child.name = "value" + std::to_string(parent.children.size());
+  }
+  for (const Node& sibling : parent.children)
+    if (sibling.name == child.name)
+      throw Error("mpisnap: state serialization wrote the name '" + child.name + "' twice in '" +
+                  parent.name + "'");
+  parent.children.push_back(std::move(child));
+  return parent.children.back();
+}
+
+void TreeOutputArchive::startNode() {
+  stack_.back().only_binary = false;
+  Node& child = add_child(Node::Kind::Group);
+  stack_.push_back({&child});
+}
+
+void TreeOutputArchive::finishNode() {
+  Frame frame = stack_.back();
+  stack_.pop_back();
+  Node& n = *frame.node;
+  // A container that holds nothing but one binary block becomes that block, under its own name.
+  if (frame.only_binary && n.children.size() == 1 && n.children[0].kind == Node::Kind::Array &&
+      (!n.has_size || n.size == n.children[0].count)) {
+    Node array = std::move(n.children[0]);
+    array.name = std::move(n.name);
+    n = std::move(array);
+  }
+}
+
+void TreeOutputArchive::saveScalar(ScalarType type, const void* value, std::size_t bytes) {
+  stack_.back().only_binary = false;
+  Node& leaf = add_child(Node::Kind::Scalar);
+  leaf.type = type;
+  leaf.count = 1;
+  leaf.data.resize(bytes);
+  std::memcpy(leaf.data.data(), value, bytes);
+}
+
+void TreeOutputArchive::saveBinary(ScalarType type, const void* data, std::size_t bytes) {
+  Frame& top = stack_.back();
+  const bool first_block = top.node->children.empty() && next_name_ == nullptr;
+  if (!first_block) top.only_binary = false;
+  Node& leaf = add_child(Node::Kind::Array);
+  leaf.type = type;
+  leaf.count = bytes / size_of(type);
+  leaf.data.resize(bytes);
+  if (bytes) std::memcpy(leaf.data.data(), data, bytes);
+}
+
+void TreeOutputArchive::saveSize(std::uint64_t size) {
+  Node& n = *stack_.back().node;
+  n.has_size = true;
+  n.size = size;
+}
+
+// ---------------------------------------------------------------- input
+
+TreeInputArchive::TreeInputArchive(const Node& root) : InputArchive(this) {
+  stack_.push_back({&root});
+}
+
+std::string TreeInputArchive::path() const {
+  std::string p;
+  for (std::size_t i = 1; i < stack_.size(); ++i) p += "/" + stack_[i].node->name;
+  return p.empty() ? "/" : p;
+}
+
+void TreeInputArchive::fail(const std::string& what) const {
+  throw Error("mpisnap: the checkpointed state does not match this program's state at '" + path() +
+              "': " + what);
+}
+
+const Node& TreeInputArchive::select_child() {
+  Frame& top = stack_.back();
+  const Node& parent = *top.node;
+  if (parent.kind != Node::Kind::Group) fail("expected a group, found a " + std::string(to_string(parent.type)) + " array");
+  const char* name = next_name_;
+  next_name_ = nullptr;
+  if (name) {
+    // Fast case: the next child in order carries the name; otherwise search (like cereal's JSON).
+    if (top.next < parent.children.size() && parent.children[top.next].name == name)
+      return parent.children[top.next++];
+    for (std::size_t i = 0; i < parent.children.size(); ++i) {
+      if (parent.children[i].name == name) {
+        top.next = i + 1;
+        return parent.children[i];
+      }
+    }
+    fail(std::string("no field named '") + name + "'");
+  }
+  if (top.next >= parent.children.size()) fail("more values were loaded than were saved");
+  return parent.children[top.next++];
+}
+
+void TreeInputArchive::startNode() {
+  const Node& child = select_child();
+  stack_.push_back({&child});
+}
+
+void TreeInputArchive::finishNode() { stack_.pop_back(); }
+
+void TreeInputArchive::loadScalar(ScalarType type, void* value, std::size_t bytes) {
+  const Node& leaf = select_child();
+  if (leaf.kind != Node::Kind::Scalar)
+    fail("field '" + leaf.name + "' is not a single value");
+  if (leaf.type != type || leaf.data.size() != bytes)
+    fail("field '" + leaf.name + "' was saved as " + to_string(leaf.type) + " but is loaded as " +
+         to_string(type));
+  std::memcpy(value, leaf.data.data(), bytes);
+}
+
+void TreeInputArchive::loadBinary(ScalarType type, void* data, std::size_t bytes) {
+  Frame& top = stack_.back();
+  const Node* leaf = nullptr;
+  if (top.node->kind == Node::Kind::Array && !top.binary_taken) {
+    leaf = top.node;  // a collapsed container: the node is the block
+    top.binary_taken = true;
+  } else {
+    leaf = &select_child();
+  }
+  if (leaf->kind != Node::Kind::Array) fail("field '" + leaf->name + "' is not an array");
+  if (leaf->type != type)
+    fail("array '" + leaf->name + "' was saved as " + to_string(leaf->type) + " but is loaded as " +
+         to_string(type));
+  if (leaf->data.size() != bytes)
+    fail("array '" + leaf->name + "' holds " + std::to_string(leaf->data.size()) +
+         " bytes but " + std::to_string(bytes) + " are loaded");
+  if (bytes) std::memcpy(data, leaf->data.data(), bytes);
+}
+
+void TreeInputArchive::loadSize(std::uint64_t& size) {
+  const Node& n = *stack_.back().node;
+  if (n.kind == Node::Kind::Array) {
+    size = n.count;
+  } else if (n.has_size) {
+    size = n.size;
+  } else {
+    fail("no container size was saved here");
+  }
+}
+
+}  // namespace mpisnap

@@ -1,0 +1,258 @@
+#include "storage/checkpoint_files.hpp"
+
+#include <numeric>
+
+#include <mpisnap/error.hpp>
+
+#include "storage/directory.hpp"
+#include "storage/fs.hpp"
+#include "storage/hdf5.hpp"
+#include "storage/node_build.hpp"
+#include "storage/tree_io.hpp"
+
+namespace mpisnap::storage {
+namespace {
+
+constexpr const char* kMajorAttr = "mpisnap_format_major";
+constexpr const char* kMinorAttr = "mpisnap_format_minor";
+
+void write_format(hid_t file, const std::string& ctx) {
+  h5::write_attr_u64(file, kMajorAttr, kFormatMajor, ctx);
+  h5::write_attr_u64(file, kMinorAttr, kFormatMinor, ctx);
+}
+
+void check_format(hid_t file, const std::string& ctx) {
+  if (!h5::has_attr(file, kMajorAttr))
+    throw Error("mpisnap: " + ctx + " is not an mpisnap file (no format version)");
+  const std::uint64_t major = h5::read_attr_u64(file, kMajorAttr, ctx);
+  const std::uint64_t minor = h5::has_attr(file, kMinorAttr) ? h5::read_attr_u64(file, kMinorAttr, ctx) : 0;
+  if (major != kFormatMajor)
+    throw Error("mpisnap: " + ctx + " has format version " + std::to_string(major) + "." +
+                std::to_string(minor) + "; this mpisnap reads format " + std::to_string(kFormatMajor) +
+                ".x only");
+}
+
+Node channel_node(const std::vector<RecordedMessage>& log) {
+  Node g = group_node("channel");
+  std::vector<std::uint64_t> comm, length;
+  std::vector<std::int32_t> source, tag;
+  std::uint64_t total = 0;
+  for (const auto& m : log) {
+    comm.push_back(m.comm);
+    source.push_back(m.source);
+    tag.push_back(m.tag);
+    length.push_back(m.bytes.size());
+    total += m.bytes.size();
+  }
+  Node payload;
+  payload.name = "payload";
+  payload.kind = Node::Kind::Array;
+  payload.type = ScalarType::UInt8;
+  payload.count = total;
+  payload.data.resize(total);
+  std::size_t off = 0;
+  for (const auto& m : log) {
+    if (!m.bytes.empty()) std::memcpy(payload.data.data() + off, m.bytes.data(), m.bytes.size());
+    off += m.bytes.size();
+  }
+  g.children.push_back(array_node("comm", comm));
+  g.children.push_back(array_node("source", source));
+  g.children.push_back(array_node("tag", tag));
+  g.children.push_back(array_node("length", length));
+  g.children.push_back(std::move(payload));
+  return g;
+}
+
+std::vector<RecordedMessage> channel_from(const Node& g, const std::string& where) {
+  const auto comm = array_values<std::uint64_t>(g, "comm", where);
+  const auto source = array_values<std::int32_t>(g, "source", where);
+  const auto tag = array_values<std::int32_t>(g, "tag", where);
+  const auto length = array_values<std::uint64_t>(g, "length", where);
+  const Node& payload = child(g, "payload", where);
+  const std::size_t n = comm.size();
+  if (source.size() != n || tag.size() != n || length.size() != n)
+    throw Error("mpisnap: " + where + ": channel datasets disagree on the number of messages");
+  const std::uint64_t total = std::accumulate(length.begin(), length.end(), std::uint64_t{0});
+  if (payload.kind != Node::Kind::Array || payload.data.size() != total)
+    throw Error("mpisnap: " + where + ": channel payload size does not match the message lengths");
+  std::vector<RecordedMessage> log(n);
+  std::size_t off = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    log[i].comm = comm[i];
+    log[i].source = source[i];
+    log[i].tag = tag[i];
+    log[i].bytes.assign(payload.data.begin() + static_cast<std::ptrdiff_t>(off),
+                        payload.data.begin() + static_cast<std::ptrdiff_t>(off + length[i]));
+    off += length[i];
+  }
+  return log;
+}
+
+Node counters_node(const std::vector<CommCounters>& counters) {
+  Node g = group_node("counters");
+  for (const auto& c : counters) {
+    Node cg = group_node("comm_" + std::to_string(c.comm));
+    cg.children.push_back(scalar_node("id", c.comm));
+    cg.children.push_back(array_node("world_ranks", c.world_ranks));
+    cg.children.push_back(array_node("sent_total", c.sent_total));
+    cg.children.push_back(array_node("delivered_total", c.delivered_total));
+    g.children.push_back(std::move(cg));
+  }
+  return g;
+}
+
+std::vector<CommCounters> counters_from(const Node& g, const std::string& where) {
+  std::vector<CommCounters> out;
+  for (const Node& cg : g.children) {
+    const std::string w = where + "/" + cg.name;
+    CommCounters c;
+    c.comm = scalar_value<std::uint64_t>(cg, "id", w);
+    c.world_ranks = array_values<std::int32_t>(cg, "world_ranks", w);
+    c.sent_total = array_values<std::uint64_t>(cg, "sent_total", w);
+    c.delivered_total = array_values<std::uint64_t>(cg, "delivered_total", w);
+    if (c.sent_total.size() != c.world_ranks.size() || c.delivered_total.size() != c.world_ranks.size())
+      throw Error("mpisnap: " + w + ": counter arrays disagree on the communicator size");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckpoint& cp) {
+  fs::make_dirs(checkpoint_dir);
+  const std::string final_path = checkpoint_dir + "/" + rank_file_name(cp.rank);
+  const std::string tmp = final_path + ".tmp";
+  RankFileInfo info;
+  Xxh64 digest;
+  TreeStats stats;
+  {
+    h5::Handle f = h5::create_file(tmp);
+    write_format(f.get(), tmp);
+    if (cp.state.kind != Node::Kind::Group) throw Error("mpisnap: internal: state root is not a group");
+    write_tree(f.get(), cp.state, tmp, digest, stats);
+    Node rest = group_node("");
+    Node meta = group_node("meta");
+    meta.children.push_back(scalar_node("checkpoint_id", cp.checkpoint_id));
+    meta.children.push_back(scalar_node("safe_point", cp.safe_point));
+    meta.children.push_back(scalar_node("rank", cp.rank));
+    meta.children.push_back(scalar_node("nranks", cp.nranks));
+    meta.children.push_back(scalar_node("created_unix", cp.created_unix));
+    rest.children.push_back(std::move(meta));
+    rest.children.push_back(channel_node(cp.channel));
+    rest.children.push_back(counters_node(cp.counters));
+    write_tree(f.get(), rest, tmp, digest, stats);
+    f.close(tmp);
+  }
+  fs::fsync_file(tmp);
+  fs::rename(tmp, final_path);
+  fs::fsync_dir(checkpoint_dir);
+  info.digest = digest.digest();
+  info.file_bytes = fs::file_size(final_path);
+  info.payload_bytes = stats.bytes;
+  info.messages = cp.channel.size();
+  return info;
+}
+
+LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank) {
+  const std::string path = checkpoint_dir + "/" + rank_file_name(rank);
+  if (!fs::exists(path)) throw Error("mpisnap: " + path + " is missing");
+  LoadedRankFile out;
+  Xxh64 digest;
+  TreeStats stats;
+  Node root;
+  {
+    h5::Handle f = h5::open_file_readonly(path);
+    check_format(f.get(), path);
+    root = read_tree(f.get(), path, digest, stats);
+    f.close(path);
+  }
+  const Node& meta = child(root, "meta", path);
+  RankCheckpoint& cp = out.cp;
+  cp.checkpoint_id = scalar_value<std::uint64_t>(meta, "checkpoint_id", path + ":/meta");
+  cp.safe_point = scalar_value<std::uint64_t>(meta, "safe_point", path + ":/meta");
+  cp.rank = scalar_value<std::int32_t>(meta, "rank", path + ":/meta");
+  cp.nranks = scalar_value<std::int32_t>(meta, "nranks", path + ":/meta");
+  cp.created_unix = scalar_value<double>(meta, "created_unix", path + ":/meta");
+  if (cp.rank != rank)
+    throw Error("mpisnap: " + path + " holds rank " + std::to_string(cp.rank) + "'s data, not rank " +
+                std::to_string(rank) + "'s");
+  cp.channel = channel_from(child(root, "channel", path), path + ":/channel");
+  cp.counters = counters_from(child(root, "counters", path), path + ":/counters");
+  cp.state = group_node("");
+  Node* state = find_child(root, "state");
+  if (!state) throw Error("mpisnap: " + path + " has no /state");
+  cp.state.children.push_back(std::move(*state));
+  out.info.digest = digest.digest();
+  out.info.file_bytes = fs::file_size(path);
+  out.info.payload_bytes = stats.bytes;
+  out.info.messages = cp.channel.size();
+  return out;
+}
+
+void write_manifest(const std::string& checkpoint_dir, const Manifest& m) {
+  const std::string final_path = checkpoint_dir + "/" + kManifestName;
+  const std::string tmp = final_path + ".tmp";
+  {
+    h5::Handle f = h5::create_file(tmp);
+    write_format(f.get(), tmp);
+    Node root = group_node("");
+    Node c = group_node("checkpoint");
+    c.children.push_back(scalar_node("checkpoint_id", m.checkpoint_id));
+    c.children.push_back(scalar_node("safe_point", m.safe_point));
+    c.children.push_back(scalar_node("nranks", m.nranks));
+    c.children.push_back(scalar_node("created_unix", m.created_unix));
+    c.children.push_back(scalar_node("commit_seconds", m.commit_seconds));
+    c.children.push_back(array_node("rank_digest", m.rank_digest));
+    c.children.push_back(array_node("rank_bytes", m.rank_bytes));
+    c.children.push_back(array_node("rank_messages", m.rank_messages));
+    root.children.push_back(std::move(c));
+    Xxh64 digest;
+    TreeStats stats;
+    write_tree(f.get(), root, tmp, digest, stats);
+    // External links make `h5dump manifest.h5` show the whole checkpoint.
+    h5::Handle gcpl = h5::ordered_group_plist();
+    h5::Handle ranks = h5::group(h5::check(H5Gcreate2(f.get(), "ranks", H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
+                                           "H5Gcreate2", tmp + ":/ranks"));
+    for (std::int32_t r = 0; r < m.nranks; ++r) {
+      const std::string name = rank_file_name(r);
+      const std::string link = name.substr(0, name.size() - 3);
+      h5::check(H5Lcreate_external(name.c_str(), "/", ranks.get(), link.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                "H5Lcreate_external", tmp + ":/ranks/" + link);
+    }
+    ranks.close(tmp);
+    f.close(tmp);
+  }
+  fs::fsync_file(tmp);
+  fs::rename(tmp, final_path);
+  fs::fsync_dir(checkpoint_dir);
+}
+
+Manifest read_manifest(const std::string& checkpoint_dir) {
+  const std::string path = checkpoint_dir + "/" + kManifestName;
+  if (!fs::exists(path)) throw Error("mpisnap: " + path + " is missing: the checkpoint is not committed");
+  Manifest m;
+  h5::Handle f = h5::open_file_readonly(path);
+  check_format(f.get(), path);
+  h5::Handle g = h5::group(h5::check(H5Gopen2(f.get(), "checkpoint", H5P_DEFAULT), "H5Gopen2", path + ":/checkpoint"));
+  Xxh64 digest;
+  TreeStats stats;
+  const Node c = read_tree(g.get(), path, digest, stats);
+  const std::string w = path + ":/checkpoint";
+  m.checkpoint_id = scalar_value<std::uint64_t>(c, "checkpoint_id", w);
+  m.safe_point = scalar_value<std::uint64_t>(c, "safe_point", w);
+  m.nranks = scalar_value<std::int32_t>(c, "nranks", w);
+  m.created_unix = scalar_value<double>(c, "created_unix", w);
+  m.commit_seconds = scalar_value<double>(c, "commit_seconds", w);
+  m.rank_digest = array_values<std::uint64_t>(c, "rank_digest", w);
+  m.rank_bytes = array_values<std::uint64_t>(c, "rank_bytes", w);
+  m.rank_messages = array_values<std::uint64_t>(c, "rank_messages", w);
+  if (m.nranks <= 0 || m.rank_digest.size() != static_cast<std::size_t>(m.nranks) ||
+      m.rank_bytes.size() != m.rank_digest.size() || m.rank_messages.size() != m.rank_digest.size())
+    throw Error("mpisnap: " + path + ": per-rank tables do not match nranks");
+  g.close(path);
+  f.close(path);
+  return m;
+}
+
+}  // namespace mpisnap::storage

@@ -1,0 +1,47 @@
+// The two kinds of file in a checkpoint directory: one per rank (state, channel log, counters) and
+// the manifest (the commit record). Both written to a temporary name, fsynced and renamed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/checkpoint_data.hpp"
+
+namespace mpisnap::storage {
+
+inline constexpr std::uint64_t kFormatMajor = 1;
+inline constexpr std::uint64_t kFormatMinor = 0;
+
+struct RankFileInfo {
+  std::uint64_t digest = 0;         // over every dataset's name, shape, type and checksum
+  std::uint64_t file_bytes = 0;
+  std::uint64_t payload_bytes = 0;  // state + channel bytes
+  std::uint64_t messages = 0;       // recorded in-flight messages
+};
+
+RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckpoint& cp);
+
+struct LoadedRankFile {
+  RankCheckpoint cp;
+  RankFileInfo info;
+};
+// Reads and verifies every checksum; throws mpisnap::Error naming file and dataset.
+LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank);
+
+struct Manifest {
+  std::uint64_t checkpoint_id = 0;
+  std::uint64_t safe_point = 0;
+  std::int32_t nranks = 0;
+  double created_unix = 0;
+  double commit_seconds = 0;  // first snapshot on any rank -> commit, as seen by rank 0
+  std::vector<std::uint64_t> rank_digest;
+  std::vector<std::uint64_t> rank_bytes;
+  std::vector<std::uint64_t> rank_messages;
+};
+
+// temp + fsync + rename + directory fsync: after this returns the checkpoint is committed.
+void write_manifest(const std::string& checkpoint_dir, const Manifest& m);
+Manifest read_manifest(const std::string& checkpoint_dir);
+
+}  // namespace mpisnap::storage

@@ -1,0 +1,79 @@
+// Checked HDF5 calls and move-only handles (after HighFive): every C call goes through check(),
+// which turns HDF5's error stack into an mpisnap::Error naming the call and the file; destructors
+// close quietly, close() reports.
+#pragma once
+
+#include <hdf5.h>
+
+#include <string>
+#include <utility>
+
+#include <mpisnap/error.hpp>
+
+namespace mpisnap::h5 {
+
+// Silences HDF5's automatic error printing on the calling thread (each thread has its own stack).
+void quiet_this_thread();
+
+[[noreturn]] void fail(const char* call, const std::string& context);
+
+template <class R>
+inline R check(R result, const char* call, const std::string& context) {
+  if (result < 0) fail(call, context);
+  return result;
+}
+
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)), closer_(o.closer_) {}
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+      closer_ = o.closer_;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+
+  hid_t get() const noexcept { return id_; }
+  explicit operator bool() const noexcept { return id_ >= 0; }
+  // Closes and reports failure (a file close is where buffered writes can fail).
+  void close(const std::string& context);
+
+ private:
+  void reset() noexcept {
+    if (id_ >= 0 && closer_) closer_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+inline Handle file(hid_t id) { return Handle(id, H5Fclose); }
+inline Handle group(hid_t id) { return Handle(id, H5Gclose); }
+inline Handle dataset(hid_t id) { return Handle(id, H5Dclose); }
+inline Handle space(hid_t id) { return Handle(id, H5Sclose); }
+inline Handle type(hid_t id) { return Handle(id, H5Tclose); }
+inline Handle plist(hid_t id) { return Handle(id, H5Pclose); }
+inline Handle attribute(hid_t id) { return Handle(id, H5Aclose); }
+
+// File access: metadata in the 1.8+ format, which carries checksums on object headers.
+Handle create_file(const std::string& path);
+Handle open_file_readonly(const std::string& path);
+// A group property list that tracks creation order, so members read back in serialization order.
+Handle ordered_group_plist();
+
+// Scalar attributes on any object.
+void write_attr_u64(hid_t obj, const char* name, std::uint64_t v, const std::string& context);
+void write_attr_string(hid_t obj, const char* name, const std::string& v, const std::string& context);
+bool has_attr(hid_t obj, const char* name);
+std::uint64_t read_attr_u64(hid_t obj, const char* name, const std::string& context);
+std::string read_attr_string(hid_t obj, const char* name, const std::string& context);
+
+}  // namespace mpisnap::h5

@@ -1,0 +1,33 @@
+// A state tree in HDF5: groups for Groups, datasets for leaves, one xxh64 checksum attribute per
+// dataset, and a digest over the whole tree (names, shapes, types, checksums) that the manifest
+// records, so a file from another checkpoint or a renamed dataset is caught too.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+
+#include <mpisnap/tree.hpp>
+
+#include "common/xxh64.hpp"
+
+namespace mpisnap::storage {
+
+struct TreeStats {
+  std::uint64_t datasets = 0;
+  std::uint64_t bytes = 0;  // payload bytes
+};
+
+// Writes the children of `node` (a Group) into the HDF5 location `where`, adding to `digest`.
+// `file` names the file in error messages.
+void write_tree(hid_t where, const Node& node, const std::string& file, Xxh64& digest, TreeStats& stats);
+
+// Reads every member of the HDF5 location `where` into a Group node, verifying each dataset's
+// checksum; throws mpisnap::Error naming file and dataset on any mismatch.
+Node read_tree(hid_t where, const std::string& file, Xxh64& digest, TreeStats& stats);
+
+// Name of the checksum attribute on every dataset.
+inline constexpr const char* kChecksumAttr = "xxh64";
+
+}  // namespace mpisnap::storage

@@ -1,0 +1,68 @@
+// Small helpers shared by the examples: --key value options, a deterministic RNG, FNV-1a hashing,
+// and a simulated amount of work per step.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace example {
+
+class Options {
+ public:
+  Options(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a.rfind("--", 0) != 0 || i + 1 >= argc) {
+        std::fprintf(stderr, "usage: %s [--name value]...\n", argv[0]);
+        std::exit(2);
+      }
+      values_[a.substr(2)] = argv[++i];
+    }
+  }
+  std::int64_t get(const std::string& name, std::int64_t fallback) const {
+    auto it = values_.find(name);
+    if (it == values_.end()) return fallback;
+    char* end = nullptr;
+    const long long v = std::strtoll(it->second.c_str(), &end, 10);
+    if (*end) {
+      std::fprintf(stderr, "option --%s: '%s' is not an integer\n", name.c_str(), it->second.c_str());
+      std::exit(2);
+    }
+    return v;
+  }
+  bool has(const std::string& name) const { return values_.count(name) != 0; }
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+// splitmix64: tiny, deterministic, and its whole state is one integer (easy to checkpoint).
+inline std::uint64_t next_random(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+inline std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 0xcbf29ce484222325ULL) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// Stands in for the computation of a real step (and makes runs long enough to be killed).
+inline void work(std::int64_t microseconds) {
+  if (microseconds > 0) std::this_thread::sleep_for(std::chrono::microseconds(microseconds));
+}
+
+}  // namespace example

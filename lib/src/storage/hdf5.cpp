@@ -17,7 +17,10 @@ herr_t collect(unsigned n, const H5E_error2_t* e, void* out) {
   auto* msg = static_cast<std::string*>(out);
   if (n < 3 && e && e->desc && *e->desc) {
     if (!msg->empty()) *msg += "; ";
-    *msg += e->desc;
+    std::string d = e->desc;
+    for (char& c : d)
+      if (c == '\n') c = ' ';
+    *msg += d;
   }
   return 0;
 }

@@ -1,0 +1,305 @@
+// The storage layer on its own: files round-trip, every corruption is detected and named, the
+// commit is atomic, pruning never touches the newest committed checkpoint, and system-call
+// failures surface as errors that leave no committed-looking debris.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+#include <mpisnap/archive.hpp>
+
+#include "storage/checkpoint_files.hpp"
+#include "storage/directory.hpp"
+#include "storage/fs.hpp"
+#include "storage/hdf5.hpp"
+
+namespace mpisnap::storage {
+namespace {
+
+struct AppState {
+  std::int64_t step = 41;
+  std::vector<double> grid = {1, 2, 3, 4, 5, 6, 7, 8};
+  std::string name = "heat";
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(step), CEREAL_NVP(grid), CEREAL_NVP(name));
+  }
+};
+
+class StorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mpisnap-storage-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override {
+    fs::reset_ops();
+    fs::remove_tree(root_);
+  }
+
+  RankCheckpoint sample(int rank, std::uint64_t id = 3) {
+    RankCheckpoint cp;
+    cp.checkpoint_id = id;
+    cp.safe_point = 40;
+    cp.rank = rank;
+    cp.nranks = 2;
+    cp.created_unix = 1700000000.5;
+    AppState s;
+    s.step += rank;
+    cp.state = to_tree(s);
+    RecordedMessage m1;
+    m1.comm = 0;
+    m1.source = 1;
+    m1.tag = 7;
+    m1.bytes.resize(16);
+    for (std::size_t i = 0; i < 16; ++i) m1.bytes[i] = std::byte(i);
+    RecordedMessage m2 = m1;
+    m2.comm = 2;
+    m2.tag = 9;
+    m2.bytes.clear();  // a zero-byte message
+    cp.channel = {m1, m2};
+    cp.counters = {{0, {0, 1}, {5, 6}, {7, 8}}, {2, {1, 0}, {1, 0}, {0, 1}}};
+    return cp;
+  }
+
+  // Flips one byte of a dataset's raw data, found through HDF5 itself.
+  void flip_dataset_byte(const std::string& file, const char* dataset) {
+    haddr_t offset;
+    {
+      h5::Handle f = h5::open_file_readonly(file);
+      h5::Handle d = h5::dataset(H5Dopen2(f.get(), dataset, H5P_DEFAULT));
+      ASSERT_TRUE(d);
+      offset = H5Dget_offset(d.get());
+      ASSERT_NE(offset, HADDR_UNDEF);
+    }
+    const int fd = ::open(file.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    unsigned char b;
+    ASSERT_EQ(::pread(fd, &b, 1, static_cast<off_t>(offset)), 1);
+    b ^= 0xFF;
+    ASSERT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(offset)), 1);
+    ::close(fd);
+  }
+
+  std::string root_;
+};
+
+TEST_F(StorageTest, RankFileRoundTrips) {
+  const std::string dir = checkpoint_path(root_, 3);
+  const RankCheckpoint cp = sample(1);
+  const RankFileInfo written = write_rank_file(dir, cp);
+  EXPECT_GT(written.file_bytes, 0u);
+  EXPECT_EQ(written.messages, 2u);
+  const LoadedRankFile back = read_rank_file(dir, 1);
+  EXPECT_EQ(back.info.digest, written.digest);
+  EXPECT_EQ(back.cp.checkpoint_id, 3u);
+  EXPECT_EQ(back.cp.safe_point, 40u);
+  EXPECT_EQ(back.cp.nranks, 2);
+  ASSERT_EQ(back.cp.channel.size(), 2u);
+  EXPECT_EQ(back.cp.channel[0].bytes, cp.channel[0].bytes);
+  EXPECT_EQ(back.cp.channel[0].tag, 7);
+  EXPECT_EQ(back.cp.channel[1].comm, 2u);
+  EXPECT_TRUE(back.cp.channel[1].bytes.empty());
+  ASSERT_EQ(back.cp.counters.size(), 2u);
+  EXPECT_EQ(back.cp.counters[1].world_ranks, (std::vector<std::int32_t>{1, 0}));
+  EXPECT_EQ(back.cp.counters[0].sent_total, (std::vector<std::uint64_t>{5, 6}));
+  AppState s;
+  from_tree(back.cp.state, s);
+  EXPECT_EQ(s.step, 42);
+  EXPECT_EQ(s.grid, AppState{}.grid);
+  EXPECT_EQ(s.name, "heat");
+  EXPECT_FALSE(fs::exists(dir + "/" + rank_file_name(1) + ".tmp"));
+}
+
+TEST_F(StorageTest, FlippedDataByteIsNamed) {
+  const std::string dir = checkpoint_path(root_, 3);
+  write_rank_file(dir, sample(0));
+  const std::string file = dir + "/" + rank_file_name(0);
+  flip_dataset_byte(file, "/state/grid");
+  try {
+    read_rank_file(dir, 0);
+    FAIL() << "a flipped byte must be detected";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("checksum mismatch"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("/state/grid"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(file), std::string::npos) << msg;
+  }
+}
+
+TEST_F(StorageTest, FlippedChannelPayloadIsNamed) {
+  const std::string dir = checkpoint_path(root_, 3);
+  write_rank_file(dir, sample(0));
+  flip_dataset_byte(dir + "/" + rank_file_name(0), "/channel/payload");
+  try {
+    read_rank_file(dir, 0);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/channel/payload"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(StorageTest, TruncatedAndMissingFilesAreErrors) {
+  const std::string dir = checkpoint_path(root_, 3);
+  write_rank_file(dir, sample(0));
+  const std::string file = dir + "/" + rank_file_name(0);
+  ASSERT_EQ(::truncate(file.c_str(), static_cast<off_t>(fs::file_size(file) / 2)), 0);
+  EXPECT_THROW(read_rank_file(dir, 0), Error);
+  try {
+    read_rank_file(dir, 1);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is missing"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(StorageTest, FileOfAnotherRankIsRejected) {
+  const std::string dir = checkpoint_path(root_, 3);
+  write_rank_file(dir, sample(0));
+  ASSERT_EQ(std::rename((dir + "/" + rank_file_name(0)).c_str(), (dir + "/" + rank_file_name(1)).c_str()), 0);
+  try {
+    read_rank_file(dir, 1);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 0's data"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(StorageTest, FilesFromTwoCheckpointsHaveDifferentDigests) {
+  const RankFileInfo a = write_rank_file(checkpoint_path(root_, 3), sample(0, 3));
+  const RankFileInfo b = write_rank_file(checkpoint_path(root_, 4), sample(0, 4));
+  EXPECT_NE(a.digest, b.digest);
+}
+
+TEST_F(StorageTest, NewerMajorFormatIsRejected) {
+  const std::string dir = checkpoint_path(root_, 3);
+  write_rank_file(dir, sample(0));
+  const std::string file = dir + "/" + rank_file_name(0);
+  {
+    h5::Handle f = h5::file(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    ASSERT_TRUE(f);
+    H5Adelete(f.get(), "mpisnap_format_major");
+    h5::write_attr_u64(f.get(), "mpisnap_format_major", 2, file);
+  }
+  try {
+    read_rank_file(dir, 0);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("format version 2.0"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(StorageTest, ManifestRoundTripsAndCommits) {
+  const std::string dir = checkpoint_path(root_, 5);
+  write_rank_file(dir, sample(0, 5));
+  write_rank_file(dir, sample(1, 5));
+  EXPECT_FALSE(list_checkpoints(root_).at(0).committed);
+  Manifest m;
+  m.checkpoint_id = 5;
+  m.safe_point = 40;
+  m.nranks = 2;
+  m.rank_digest = {11, 22};
+  m.rank_bytes = {100, 200};
+  m.rank_messages = {2, 0};
+  write_manifest(dir, m);
+  EXPECT_TRUE(list_checkpoints(root_).at(0).committed);
+  const Manifest back = read_manifest(dir);
+  EXPECT_EQ(back.checkpoint_id, 5u);
+  EXPECT_EQ(back.rank_digest, m.rank_digest);
+  EXPECT_EQ(back.rank_messages, m.rank_messages);
+  EXPECT_FALSE(fs::exists(dir + "/manifest.h5.tmp"));
+}
+
+TEST_F(StorageTest, CorruptManifestIsAnError) {
+  const std::string dir = checkpoint_path(root_, 5);
+  Manifest m;
+  m.checkpoint_id = 5;
+  m.nranks = 1;
+  m.rank_digest = {1};
+  m.rank_bytes = {1};
+  m.rank_messages = {0};
+  fs::make_dirs(dir);
+  write_manifest(dir, m);
+  flip_dataset_byte(dir + "/manifest.h5", "/checkpoint/rank_digest");
+  EXPECT_THROW(read_manifest(dir), Error);
+}
+
+void touch_checkpoint(const std::string& root, std::uint64_t id, bool committed) {
+  const std::string dir = checkpoint_path(root, id);
+  fs::make_dirs(dir);
+  std::ofstream(dir + "/rank-000000.h5") << "x";
+  if (committed) std::ofstream(dir + "/manifest.h5") << "x";
+}
+
+TEST_F(StorageTest, PruneKeepsNewestCommittedAndInProgress) {
+  touch_checkpoint(root_, 1, true);
+  touch_checkpoint(root_, 2, false);  // a crashed run's partial checkpoint
+  touch_checkpoint(root_, 3, true);
+  touch_checkpoint(root_, 4, true);
+  touch_checkpoint(root_, 5, false);  // being written now
+  const PruneResult r = prune(root_, 2);
+  EXPECT_EQ(r.removed, (std::vector<std::uint64_t>{1, 2}));
+  std::vector<std::uint64_t> left;
+  for (const auto& e : list_checkpoints(root_)) left.push_back(e.id);
+  EXPECT_EQ(left, (std::vector<std::uint64_t>{3, 4, 5}));
+  EXPECT_EQ(next_checkpoint_id(root_), 6u);
+  prune(root_, 0);  // keep is at least 1: the newest committed one survives
+  left.clear();
+  for (const auto& e : list_checkpoints(root_)) left.push_back(e.id);
+  EXPECT_EQ(left, (std::vector<std::uint64_t>{4, 5}));
+}
+
+TEST_F(StorageTest, ListingIgnoresForeignNames) {
+  fs::make_dirs(root_ + "/ckpt-abc");
+  fs::make_dirs(root_ + "/notes");
+  std::ofstream(root_ + "/ckpt-00000009") << "a file, not a directory";
+  touch_checkpoint(root_, 7, true);
+  const auto all = list_checkpoints(root_);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id, 7u);
+  EXPECT_TRUE(list_checkpoints(root_ + "/does-not-exist").empty());
+}
+
+TEST_F(StorageTest, FailedRenameLeavesNoFinalFile) {
+  fs::ops().rename = [](const char*, const char*) {
+    errno = ENOSPC;
+    return -1;
+  };
+  const std::string dir = checkpoint_path(root_, 3);
+  try {
+    write_rank_file(dir, sample(0));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("No space left on device"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir + "/" + rank_file_name(0)));
+}
+
+TEST_F(StorageTest, FailedFsyncStopsTheCommit) {
+  const std::string dir = checkpoint_path(root_, 3);
+  fs::ops().fsync = [](int) {
+    errno = EIO;
+    return -1;
+  };
+  Manifest m;
+  m.checkpoint_id = 3;
+  m.nranks = 1;
+  m.rank_digest = {1};
+  m.rank_bytes = {1};
+  m.rank_messages = {0};
+  fs::make_dirs(dir);
+  EXPECT_THROW(write_manifest(dir, m), Error);
+  EXPECT_FALSE(list_checkpoints(root_).at(0).committed);
+}
+
+}  // namespace
+}  // namespace mpisnap::storage

@@ -46,6 +46,7 @@ class Runtime {
   bool safe_point_due();
   void take_snapshot(Node&& state);
   std::uint64_t safe_point() const noexcept { return safe_point_; }
+  void flush();
   int rank() const noexcept { return rank_; }
 
   // ---- the intercepted calls (one method per line of interpose/calls.def)

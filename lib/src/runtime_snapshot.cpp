@@ -205,6 +205,12 @@ void Runtime::poll_commits() {
   }
 }
 
+void Runtime::flush() {
+  finish_all_snapshots();
+  // Rank 0 writes the manifest before it reaches this barrier.
+  mpi::check(PMPI_Barrier(control_), "PMPI_Barrier(flush)");
+}
+
 void Runtime::finish_all_snapshots() {
   while (engine_->active()) progress();
   writer_->drain();

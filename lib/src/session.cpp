@@ -30,6 +30,8 @@ bool Session::safe_point_due() { return runtime("Session::checkpoint_point()").s
 
 void Session::take_snapshot(Node&& tree) { runtime("Session::checkpoint_point()").take_snapshot(std::move(tree)); }
 
+void Session::flush() { runtime("Session::flush()").flush(); }
+
 std::uint64_t Session::safe_point() const noexcept {
   Runtime* rt = Runtime::get();
   return rt ? rt->safe_point() : 0;

@@ -82,6 +82,10 @@ class Session {
     if (safe_point_due()) take_snapshot(to_tree(state));
   }
 
+  // Collective: returns once every checkpoint taken so far is complete on every rank and committed
+  // (or reported as failed). MPI_Finalize does the same implicitly.
+  void flush();
+
   bool resumed() const noexcept { return info_.resumed; }
   const ResumeInfo& resume_info() const noexcept { return info_; }
   // Safe points passed so far, counting those before the restored checkpoint.

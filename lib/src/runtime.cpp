@@ -31,7 +31,12 @@ std::string rank_prefix() { return "mpisnap: rank " + std::to_string(mpi::world_
 
 }  // namespace
 
-void Runtime::note_init(int thread_level) noexcept { thread_level_ = thread_level; }
+void Runtime::note_init(int thread_level) noexcept {
+  thread_level_ = thread_level;
+  const char* v = std::getenv("MPISNAP_VERBOSE");
+  if (v && *v && std::string(v) != "0" && mpi::world_rank() == 0)
+    std::fprintf(stderr, "mpisnap: library loaded; point-to-point calls pass through until a Session starts\n");
+}
 
 void Runtime::note_comm_created_before_session(MPI_Comm comm) {
   if (comm == MPI_COMM_NULL) return;

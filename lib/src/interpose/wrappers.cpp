@@ -37,7 +37,7 @@ extern "C" {
 
 int MPI_Init(int* argc, char*** argv) {
   const int rc = PMPI_Init(argc, argv);
-  Runtime::note_init(MPI_THREAD_SINGLE);
+  if (rc == MPI_SUCCESS) Runtime::note_init(MPI_THREAD_SINGLE);
   return rc;
 }
 

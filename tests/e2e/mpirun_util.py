@@ -1,0 +1,94 @@
+"""Running MPI jobs from the end-to-end tests: mpiexec command lines, whole-job SIGKILL, RESULT lines."""
+import os
+import signal
+import subprocess
+import time
+
+ROOT_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+def mpiexec(mpiexec_path, np):
+    return [mpiexec_path, "--oversubscribe", "--bind-to", "none", "-np", str(np)]
+
+
+def environment(extra=None):
+    env = dict(os.environ)
+    env.update(ROOT_ENV)
+    for key in [k for k in env if k.startswith("MPISNAP_")]:
+        del env[key]
+    if extra:
+        env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def results(text):
+    """The lines a run's answer is judged by."""
+    return [line for line in text.splitlines() if line.startswith("RESULT ")]
+
+
+def run(cmd, env, timeout):
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def session_pids(sid):
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:  # field 6 of /proc/pid/stat: session id
+                pids.append(int(name))
+        except (OSError, IndexError, ValueError):
+            pass
+    return pids
+
+
+def kill_session(sid):
+    """SIGKILL every process of the job's session: mpirun and every rank, all at once."""
+    for pid in session_pids(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class Job:
+    """An MPI job in its own session, so that it can be killed whole."""
+
+    def __init__(self, cmd, env, log_path):
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.sid = self.proc.pid
+
+    def rank_pids(self, exe_name):
+        pids = []
+        for pid in session_pids(self.sid):
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == exe_name[:15]:
+                        pids.append(pid)
+            except OSError:
+                pass
+        return pids
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill_all(self):
+        kill_session(self.sid)
+        self.proc.wait()
+        self.reap()
+
+    def reap(self, grace=10.0):
+        """Makes sure no process of the job is left, whatever happened."""
+        deadline = time.time() + grace
+        while session_pids(self.sid) and time.time() < deadline:
+            time.sleep(0.05)
+        kill_session(self.sid)
+        self.log.close()

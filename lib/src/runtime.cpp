@@ -90,6 +90,7 @@ void Runtime::setup_world() {
   mpi::check(PMPI_Comm_rank(MPI_COMM_WORLD, &rank_), "PMPI_Comm_rank");
   mpi::check(PMPI_Comm_size(MPI_COMM_WORLD, &size_), "PMPI_Comm_size");
   control_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(control)");
+  finalize_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(finalize)");
   port_ = std::make_unique<mpi::MpiControlPort>(control_, rank_);
   engine_ = std::make_unique<protocol::SnapshotEngine>(*port_, protocol::WorldRank{rank_});
   window_ = std::make_unique<channel::ReceiveWindow>(comms_, *engine_, queue_);
@@ -266,7 +267,29 @@ int Runtime::Comm_free(MPI_Comm* comm) {
   return PMPI_Comm_free(comm);
 }
 
+// Before waiting for the snapshots in progress, the ranks agree (non-blockingly, while the protocol
+// keeps moving) that they all took the same number of them: a rank that passed fewer safe points
+// would otherwise leave the others waiting forever for its part of a snapshot.
+void Runtime::agree_at_finalize() {
+  const std::uint64_t begun = engine_->seq();
+  std::uint64_t mine[2] = {begun, ~begun}, all[2] = {0, 0};
+  MPI_Request req;
+  mpi::check(PMPI_Iallreduce(mine, all, 2, MPI_UINT64_T, MPI_MAX, finalize_, &req), "PMPI_Iallreduce(finalize)");
+  for (;;) {
+    progress();
+    int flag = 0;
+    mpi::check(PMPI_Test(&req, &flag, MPI_STATUS_IGNORE), "PMPI_Test(finalize)");
+    if (flag) break;
+  }
+  const std::uint64_t most = all[0], fewest = ~all[1];
+  if (most != fewest)
+    throw Error(rank_prefix() + "at MPI_Finalize the ranks have taken between " + std::to_string(fewest) + " and " +
+                std::to_string(most) + " checkpoints (this rank: " + std::to_string(begun) + ", after " +
+                std::to_string(safe_point_) + " safe points): every rank must pass the same sequence of safe points");
+}
+
 int Runtime::Finalize() {
+  agree_at_finalize();
   finish_all_snapshots();
   if (window_->has_pending())
     std::fprintf(stderr, "%s%zu receive(s) were still pending at MPI_Finalize\n", rank_prefix().c_str(), window_->pending());
@@ -279,6 +302,7 @@ int Runtime::Finalize() {
   writer_.reset();
   comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });
   PMPI_Comm_free(&control_);
+  PMPI_Comm_free(&finalize_);
   instance_ = nullptr;
   delete this;
   return PMPI_Finalize();

@@ -117,6 +117,7 @@ class Runtime {
   void on_complete();
   void poll_commits();
   void finish_all_snapshots();
+  void agree_at_finalize();
   std::uint64_t next_due_safe_point() const noexcept;
 
   // --- restart (runtime_restart.cpp)
@@ -139,6 +140,7 @@ class Runtime {
   int size_ = 1;
   bool session_alive_ = false;
   MPI_Comm control_ = MPI_COMM_NULL;
+  MPI_Comm finalize_ = MPI_COMM_NULL;  // only for the agreement at MPI_Finalize (its own collective order)
   std::unique_ptr<mpi::MpiControlPort> port_;
   std::unique_ptr<protocol::SnapshotEngine> engine_;
   mpi::CommTable comms_;

@@ -42,6 +42,18 @@ int Runtime::Isend(const void* buf, int count, MPI_Datatype datatype, int dest, 
   return PMPI_Isend(buf, count, datatype, dest, tag, e->current, request);
 }
 
+// DESIGN.md case 8: a ready-mode send may arrive before the receiver posted its receive on the
+// color the send uses (the receiver may still be draining, or a snapshot behind). Standard mode is
+// always correct where ready mode is.
+int Runtime::Rsend(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
+  return Send(buf, count, datatype, dest, tag, comm);
+}
+
+int Runtime::Irsend(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                    MPI_Request* request) {
+  return Isend(buf, count, datatype, dest, tag, comm, request);
+}
+
 int Runtime::recv_window(void* buf, int count, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
                          MPI_Status* status) {
   channel::PendingRecv p;

@@ -10,7 +10,8 @@
 //   rank 0:                                    | safe point |  Irecv(ANY, tag 4) x (n-1) + Waitall;
 //                                                              Probe(ANY, tag 5) + Recv
 //   => exactly {d from every j}.
-// checkpoint 3 (MPI_Sendrecv around a ring, before the cut only) => nothing in flight.
+// checkpoint 3 (MPI_Rsend/MPI_Irsend to receives posted in the window of checkpoint 2, then
+//   MPI_Sendrecv around a ring, all before the cut) => nothing in flight.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -147,7 +148,31 @@ TEST(ChannelExactness, CraftedPatterns) {
     }
   }
 
-  // --- checkpoint 3: a ring of MPI_Sendrecv before the cut
+  // --- checkpoint 3: ready-mode sends to posted receives, then a ring of MPI_Sendrecv, before the cut
+  if (rank == 0) {
+    std::vector<std::array<std::int64_t, 2>> got(static_cast<std::size_t>(size - 1));
+    std::vector<MPI_Request> reqs(got.size());
+    for (int j = 1; j < size; ++j)
+      MPI_Irecv(got[static_cast<std::size_t>(j - 1)].data(), 2, MPI_INT64_T, j, 9, MPI_COMM_WORLD,
+                &reqs[static_cast<std::size_t>(j - 1)]);
+    for (int j = 1; j < size; ++j) MPI_Send(nullptr, 0, MPI_INT64_T, j, 8, MPI_COMM_WORLD);  // "posted"
+    MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE);
+    for (int j = 1; j < size; ++j) expect(got[static_cast<std::size_t>(j - 1)], j, F);
+  } else {
+    MPI_Status st;
+    MPI_Recv(nullptr, 0, MPI_INT64_T, 0, 8, MPI_COMM_WORLD, &st);
+    int count = -1;
+    MPI_Get_count(&st, MPI_INT64_T, &count);
+    EXPECT_EQ(count, 0) << "a zero-byte message";
+    auto f = msg(F);
+    if (rank % 2) {
+      MPI_Rsend(f.data(), 2, MPI_INT64_T, 0, 9, MPI_COMM_WORLD);
+    } else {
+      MPI_Request r;
+      MPI_Irsend(f.data(), 2, MPI_INT64_T, 0, 9, MPI_COMM_WORLD, &r);
+      MPI_Wait(&r, MPI_STATUS_IGNORE);
+    }
+  }
   {
     auto f = msg(F);
     std::array<std::int64_t, 2> got{};

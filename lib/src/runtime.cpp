@@ -40,6 +40,8 @@ void Runtime::note_init(int thread_level) noexcept {
 
 void Runtime::note_comm_created_before_session(MPI_Comm comm) {
   if (comm == MPI_COMM_NULL) return;
+  int inter = 0;
+  if (PMPI_Comm_test_inter(comm, &inter) == MPI_SUCCESS && inter) return;
   if (!pre_session_comms_) pre_session_comms_ = new std::vector<MPI_Comm>();
   pre_session_comms_->push_back(comm);
 }
@@ -57,7 +59,9 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
   if (!init) throw Error("mpisnap: a Session was created before MPI_Init");
   if (fin) throw Error("mpisnap: a Session was created after MPI_Finalize");
   if (instance_)
-    throw Error(rank_prefix() + (instance_->session_alive_
+    throw Error(rank_prefix() + (instance_->preloaded_
+                                     ? "a Session was created, but MPISNAP_PRELOAD_SESSION already started one in MPI_Init"
+                                 : instance_->session_alive_
                                      ? "a second Session was created while the first is alive; use one Session per run"
                                      : "a Session was created after the first one ended; use one Session per run"));
   int cmp = MPI_UNEQUAL;
@@ -82,6 +86,12 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
   return *rt;
 }
 
+void Runtime::start_preloaded() {
+  Runtime& rt = start(MPI_COMM_WORLD, Config::defaults());
+  rt.preloaded_ = true;
+  rt.session_alive_ = false;
+}
+
 Runtime::Runtime(const Config& config) : config_(config) {}
 
 Runtime::~Runtime() = default;
@@ -99,11 +109,15 @@ void Runtime::setup_world() {
   register_comm(MPI_COMM_WORLD, false).id = protocol::CommId{0};
   register_comm(MPI_COMM_SELF, false).id = protocol::CommId{1};
   if (pre_session_comms_) {
-    for (MPI_Comm c : *pre_session_comms_) register_comm(c, true);
+    for (MPI_Comm c : *pre_session_comms_) comm_created(c);
     delete pre_session_comms_;
     pre_session_comms_ = nullptr;
   }
   poll_blocking_ = config_.every > 0;
+  const char* emulate = std::getenv("MPISNAP_EMULATE_RECEIVES");
+  emulate_all_ = emulate && *emulate && std::string(emulate) != "0";
+  window_->set_emulate(emulate_all_);
+  refresh_mode();
 }
 
 mpi::CommEntry& Runtime::register_comm(MPI_Comm app, bool agree_id) {
@@ -128,6 +142,13 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, bool agree_id) {
   }
   e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
   e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
+  {
+    // Errors on the colors go where the application said errors on its communicator go.
+    MPI_Errhandler eh;
+    mpi::check(PMPI_Comm_get_errhandler(app, &eh), "PMPI_Comm_get_errhandler");
+    for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, eh);
+    PMPI_Errhandler_free(&eh);
+  }
   e->current = e->color[engine_->seq() % 2];
   if (agree_id) {
     // Every member proposes its next id; the maximum is unique on every member, and the same in a
@@ -156,7 +177,7 @@ void Runtime::free_colors(mpi::CommEntry& e) {
 // ------------------------------------------------------------------ progress
 
 void Runtime::refresh_mode() noexcept {
-  slow_recv_ = engine_->draining() || !queue_.empty() || window_->has_pending();
+  slow_recv_ = emulate_all_ || engine_->draining() || !queue_.empty() || window_->has_pending();
   busy_ = engine_->active() || !commits_.empty();
 }
 
@@ -239,32 +260,11 @@ void Runtime::fatal(const std::string& what) noexcept {
 mpi::CommEntry* Runtime::lookup(MPI_Comm comm) {
   if (mpi::CommEntry* e = comms_.find(comm)) return e;
   if (comm == MPI_COMM_NULL) return nullptr;  // MPI reports the error
-  throw Error(rank_prefix() + "point-to-point on a communicator mpisnap does not know; communicators must come from "
-              "MPI_Comm_dup or MPI_Comm_split (or be MPI_COMM_WORLD / MPI_COMM_SELF)");
-}
-
-int Runtime::Comm_dup(MPI_Comm comm, MPI_Comm* newcomm) {
-  const int rc = PMPI_Comm_dup(comm, newcomm);
-  if (rc == MPI_SUCCESS && *newcomm != MPI_COMM_NULL) register_comm(*newcomm, true);
-  return rc;
-}
-
-int Runtime::Comm_split(MPI_Comm comm, int color, int key, MPI_Comm* newcomm) {
-  const int rc = PMPI_Comm_split(comm, color, key, newcomm);
-  if (rc == MPI_SUCCESS && *newcomm != MPI_COMM_NULL) register_comm(*newcomm, true);
-  return rc;
-}
-
-int Runtime::Comm_free(MPI_Comm* comm) {
-  if (comm && *comm != MPI_COMM_NULL) {
-    if (comms_.retire(*comm, engine_->seq())) {
-      // Its messages may still be in flight: the next snapshot counts and drains them, and frees
-      // its colors when it completes. Without snapshots the colors can go now.
-      if (config_.every == 0 && !engine_->active())
-        for (auto& r : comms_.take_retired(engine_->seq() + 1)) free_colors(*r);
-    }
-  }
-  return PMPI_Comm_free(comm);
+  if (std::find(intercomms_.begin(), intercomms_.end(), comm) != intercomms_.end())
+    throw Error(rank_prefix() + "point-to-point on an intercommunicator: mpisnap does not support intercommunicators "
+                "(merge it with MPI_Intercomm_merge and communicate on the result)");
+  throw Error(rank_prefix() + "point-to-point on a communicator mpisnap does not know: it was not made by an MPI "
+              "call mpisnap intercepts (dup, split, create, cartesian, graph, ...), or it was freed");
 }
 
 // Before waiting for the snapshots in progress, the ranks agree (non-blockingly, while the protocol
@@ -300,6 +300,10 @@ int Runtime::Finalize() {
     std::fprintf(stderr, "mpisnap: %llu checkpoint(s) this run, mean pause %.4f s on rank 0\n",
                  static_cast<unsigned long long>(snapshots_taken_), pause_total_ / static_cast<double>(snapshots_taken_));
   writer_.reset();
+  requests_.for_each([](RequestInfo& info) {
+    if (info.kind == RequestInfo::Persistent) delete info.persistent;
+  });
+  for (HeldMessage* h : held_messages_) delete h;
   comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });
   PMPI_Comm_free(&control_);
   PMPI_Comm_free(&finalize_);

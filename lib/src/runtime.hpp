@@ -51,12 +51,15 @@ class Runtime {
 
   // ---- the intercepted calls (one method per line of interpose/calls.def)
 #define MPISNAP_CALL(name, params, args) int name params;
+#define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out) int name params;
 #include "interpose/calls.def"
-#undef MPISNAP_CALL
   int Finalize();
-  int Comm_dup(MPI_Comm comm, MPI_Comm* newcomm);
-  int Comm_split(MPI_Comm comm, int color, int key, MPI_Comm* newcomm);
-  int Comm_free(MPI_Comm* comm);
+  int Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request);
+  void count_collective(MPI_Comm comm) noexcept;
+
+  // An automatic session for programs that do not create one (MPISNAP_PRELOAD_SESSION, for running
+  // foreign MPI test suites through the interposition).
+  static void start_preloaded();
 
   // Prints "mpisnap: rank R: <what>" and aborts the job (used at the C boundary).
   [[noreturn]] static void fatal(const std::string& what) noexcept;
@@ -65,12 +68,45 @@ class Runtime {
   Runtime(const Config& config);
   ~Runtime();
 
-  struct RequestInfo {
-    enum Kind : std::uint8_t { FastRecv, Emulated } kind = FastRecv;
+  // A persistent request: the application holds `proxy` (a real persistent request that is never
+  // started); each MPI_Start starts a fresh operation on the communicator's current color, or an
+  // emulated receive in the window.
+  struct PersistentOp {
+    enum Kind : std::uint8_t { Send, Ssend, Bsend, Recv } kind = Send;
+    const void* sbuf = nullptr;
+    void* rbuf = nullptr;
+    int count = 0;
+    MPI_Datatype type = MPI_BYTE;
+    int peer = 0;
+    int tag = 0;
     mpi::CommEntry* comm = nullptr;
+    bool active = false;
+    MPI_Request real = MPI_REQUEST_NULL;
+    channel::PendingRecv* emulated = nullptr;
+  };
+
+  struct RequestInfo {
+    enum Kind : std::uint8_t {
+      FastRecv,    // a real receive (or matched receive) to count when it completes
+      Emulated,    // a generalized request the receive window completes
+      Persistent,  // the proxy of a PersistentOp
+      CommIdup,    // MPI_Comm_idup: register the communicator when it completes
+    } kind = FastRecv;
+    mpi::CommEntry* comm = nullptr;  // FastRecv: where to count (null: nothing to count)
     int source = 0;
     int tag = 0;
+    PersistentOp* persistent = nullptr;
+    MPI_Comm* idup_out = nullptr;
   };
+
+  // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe: its handle is
+  // the address of this record (the application only passes it back to MPI_Mrecv/MPI_Imrecv).
+  struct HeldMessage {
+    std::uint64_t magic = kHeldMagic;
+    RecordedMessage msg;
+    mpi::CommEntry* comm = nullptr;
+  };
+  static constexpr std::uint64_t kHeldMagic = 0x6d70736e61704d47ULL;
 
   struct Snapshot {
     std::uint64_t checkpoint_id = 0;
@@ -82,6 +118,7 @@ class Runtime {
     storage::BackgroundWriter::Ticket write;
     storage::RankFileInfo written;
     bool done_started = false;
+    std::uint64_t coll_check = 0;
   };
 
   struct Commit {
@@ -97,10 +134,12 @@ class Runtime {
     int tag;
   };
 
-  // --- setup and communicators (runtime.cpp)
+  // --- setup and communicators (runtime.cpp, runtime_comms.cpp)
   void setup_world();
   mpi::CommEntry& register_comm(MPI_Comm app, bool agree_id);
+  void comm_created(MPI_Comm comm);
   void free_colors(mpi::CommEntry& e);
+  int raise(mpi::CommEntry& e, int rc);  // an error of an emulated operation, through the comm's handler
 
   // --- progress (runtime.cpp)
   void progress();
@@ -119,17 +158,34 @@ class Runtime {
   void finish_all_snapshots();
   void agree_at_finalize();
   std::uint64_t next_due_safe_point() const noexcept;
+  static std::uint64_t collective_check(const mpi::CommEntry& e, int world_rank);
+  static void report_collective_mismatch(const std::string& dir, int nranks, std::uint64_t id);
 
   // --- restart (runtime_restart.cpp)
   void discover_checkpoint();
   void apply_restored_counters(mpi::CommEntry& e);
 
-  // --- receives (runtime_p2p.cpp)
+  // --- point-to-point (runtime_p2p.cpp)
   int recv_window(void* buf, int count, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
                   MPI_Status* status);
-  int send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e);
-  void account_completion(const RequestInfo& info, const MPI_Status& st) noexcept;
+  int send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e, bool sync);
+  bool blocking_needs_loop() const noexcept { return poll_blocking_ || engine_->draining() || busy_; }
   mpi::CommEntry* lookup(MPI_Comm comm);
+  HeldMessage* held_message(MPI_Message m) noexcept;
+
+  // --- requests (runtime_requests.cpp)
+  void account_completion(const RequestInfo& info, const MPI_Status& st) noexcept;
+  bool tracked(int count, const MPI_Request* reqs) noexcept;
+  bool is_active(MPI_Request req) noexcept;
+  bool peek_complete(MPI_Request req);
+  bool test_one(MPI_Request* req, MPI_Status* st, int* rc);
+  bool test_persistent(PersistentOp& op, MPI_Status* st, int* rc);
+  int start_persistent(PersistentOp& op);
+  int persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rbuf, int count, MPI_Datatype type, int peer,
+                      int tag, MPI_Comm comm, MPI_Request* request);
+  std::vector<WaitTarget> wait_targets(int count, const MPI_Request* reqs);
+  void idle_check_requests(int count, const MPI_Request* reqs, double& first_seen);
+  std::size_t pending_requests();
 
   static Runtime* instance_;
   static int thread_level_;
@@ -154,6 +210,10 @@ class Runtime {
   bool slow_recv_ = false;   // receives go through the window
   bool busy_ = false;        // protocol work pending: progress at every intercepted call
   bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
+  bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
+  bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
+  std::vector<MPI_Comm> intercomms_;
+  std::vector<HeldMessage*> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
 
   std::uint64_t safe_point_ = 0;
   std::uint64_t next_checkpoint_id_ = 1;

@@ -3,6 +3,7 @@
 // Fast path (no snapshot in progress on this rank, nothing held for delivery): look up the
 // communicator, bump one counter, call PMPI_* on the current color. Everything else is the window
 // (channel/receive_window.*) or a blocking loop that keeps the protocol moving (wait_until).
+#include <cstring>
 #include <vector>
 
 #include "mpi/pmpi.hpp"
@@ -10,103 +11,151 @@
 
 namespace mpisnap {
 
-void Runtime::account_completion(const RequestInfo& info, const MPI_Status& st) noexcept {
-  if (info.kind != RequestInfo::FastRecv || !info.comm) return;
-  int cancelled = 0;
-  PMPI_Test_cancelled(&st, &cancelled);
-  if (!cancelled && info.comm->valid_peer(st.MPI_SOURCE)) ++info.comm->received[static_cast<std::size_t>(st.MPI_SOURCE)];
+namespace {
+inline void count(std::vector<std::uint64_t>& v, int peer, int size) {
+  if (peer >= 0 && peer < size) ++v[static_cast<std::size_t>(peer)];
 }
+}  // namespace
 
-int Runtime::send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e) {
+// ------------------------------------------------------------------ sends
+
+int Runtime::send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e,
+                           bool sync) {
   MPI_Request req;
-  const int rc = PMPI_Isend(buf, count, type, dest, tag, e.current, &req);
+  const int rc = sync ? PMPI_Issend(buf, count, type, dest, tag, e.current, &req)
+                      : PMPI_Isend(buf, count, type, dest, tag, e.current, &req);
   if (rc != MPI_SUCCESS) return rc;
   return wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
 }
 
-int Runtime::Send(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
+int Runtime::Send(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
   mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Send(buf, count, datatype, dest, tag, comm);
+  if (!e) return PMPI_Send(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
-  if (e->valid_peer(dest)) ++e->sent[static_cast<std::size_t>(dest)];
-  if (engine_->draining()) return send_blocking(buf, count, datatype, dest, tag, *e);
-  return PMPI_Send(buf, count, datatype, dest, tag, e->current);
+  count(e->sent, dest, e->size);
+  if (engine_->draining()) return send_blocking(buf, count_, datatype, dest, tag, *e, false);
+  return PMPI_Send(buf, count_, datatype, dest, tag, e->current);
 }
 
-int Runtime::Isend(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
-                   MPI_Request* request) {
+int Runtime::Ssend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
   mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Isend(buf, count, datatype, dest, tag, comm, request);
+  if (!e) return PMPI_Ssend(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
-  if (e->valid_peer(dest)) ++e->sent[static_cast<std::size_t>(dest)];
-  return PMPI_Isend(buf, count, datatype, dest, tag, e->current, request);
+  count(e->sent, dest, e->size);
+  // A synchronous send waits for the receiver: keep the protocol moving meanwhile.
+  if (blocking_needs_loop()) return send_blocking(buf, count_, datatype, dest, tag, *e, true);
+  return PMPI_Ssend(buf, count_, datatype, dest, tag, e->current);
+}
+
+int Runtime::Bsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) return PMPI_Bsend(buf, count_, datatype, dest, tag, comm);
+  if (busy_) progress();
+  count(e->sent, dest, e->size);
+  return PMPI_Bsend(buf, count_, datatype, dest, tag, e->current);  // completes locally
 }
 
 // DESIGN.md case 8: a ready-mode send may arrive before the receiver posted its receive on the
 // color the send uses (the receiver may still be draining, or a snapshot behind). Standard mode is
-// always correct where ready mode is.
-int Runtime::Rsend(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
-  return Send(buf, count, datatype, dest, tag, comm);
+// correct wherever ready mode is.
+int Runtime::Rsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
+  if (!comms_.find(comm)) return PMPI_Rsend(buf, count_, datatype, dest, tag, comm);
+  return Send(buf, count_, datatype, dest, tag, comm);
 }
 
-int Runtime::Irsend(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+int Runtime::Isend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                   MPI_Request* request) {
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) return PMPI_Isend(buf, count_, datatype, dest, tag, comm, request);
+  if (busy_) progress();
+  count(e->sent, dest, e->size);
+  return PMPI_Isend(buf, count_, datatype, dest, tag, e->current, request);
+}
+
+int Runtime::Issend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
                     MPI_Request* request) {
-  return Isend(buf, count, datatype, dest, tag, comm, request);
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) return PMPI_Issend(buf, count_, datatype, dest, tag, comm, request);
+  if (busy_) progress();
+  count(e->sent, dest, e->size);
+  return PMPI_Issend(buf, count_, datatype, dest, tag, e->current, request);
 }
 
-int Runtime::recv_window(void* buf, int count, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
+int Runtime::Ibsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                    MPI_Request* request) {
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) return PMPI_Ibsend(buf, count_, datatype, dest, tag, comm, request);
+  if (busy_) progress();
+  count(e->sent, dest, e->size);
+  return PMPI_Ibsend(buf, count_, datatype, dest, tag, e->current, request);
+}
+
+int Runtime::Irsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                    MPI_Request* request) {
+  if (!comms_.find(comm)) return PMPI_Irsend(buf, count_, datatype, dest, tag, comm, request);
+  return Isend(buf, count_, datatype, dest, tag, comm, request);
+}
+
+// ------------------------------------------------------------------ receives
+
+int Runtime::recv_window(void* buf, int count_, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
                          MPI_Status* status) {
   channel::PendingRecv p;
   p.comm = &e;
   p.source = source;
   p.tag = tag;
   p.buf = buf;
-  p.count = count;
+  p.count = count_;
   p.type = type;
   window_->post(&p);
   while (!p.done) progress();
   refresh_mode();
   if (status != MPI_STATUS_IGNORE) *status = p.status;
-  return p.error;
+  return raise(e, p.error);
 }
 
-int Runtime::Recv(void* buf, int count, MPI_Datatype datatype, int source, int tag, MPI_Comm comm,
+int Runtime::Recv(void* buf, int count_, MPI_Datatype datatype, int source, int tag, MPI_Comm comm,
                   MPI_Status* status) {
   mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Recv(buf, count, datatype, source, tag, comm, status);
+  if (!e) return PMPI_Recv(buf, count_, datatype, source, tag, comm, status);
   if (busy_) progress();
-  if (source == MPI_PROC_NULL) return PMPI_Recv(buf, count, datatype, source, tag, e->current, status);
-  if (slow_recv_) return recv_window(buf, count, datatype, source, tag, *e, status);
+  if (source == MPI_PROC_NULL) return PMPI_Recv(buf, count_, datatype, source, tag, e->current, status);
+  if (slow_recv_) return recv_window(buf, count_, datatype, source, tag, *e, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   int rc;
   if (!poll_blocking_) {
-    rc = PMPI_Recv(buf, count, datatype, source, tag, e->current, st);
+    rc = PMPI_Recv(buf, count_, datatype, source, tag, e->current, st);
   } else {
     MPI_Request req;
-    rc = PMPI_Irecv(buf, count, datatype, source, tag, e->current, &req);
+    rc = PMPI_Irecv(buf, count_, datatype, source, tag, e->current, &req);
     if (rc != MPI_SUCCESS) return rc;
     const WaitTarget target{e, source, tag};
     rc = wait_until(&req, st, &target, 1);
   }
-  if (e->valid_peer(st->MPI_SOURCE)) ++e->received[static_cast<std::size_t>(st->MPI_SOURCE)];
+  count(e->received, st->MPI_SOURCE, e->size);
   return rc;
 }
 
-int Runtime::Irecv(void* buf, int count, MPI_Datatype datatype, int source, int tag, MPI_Comm comm,
+int Runtime::Irecv(void* buf, int count_, MPI_Datatype datatype, int source, int tag, MPI_Comm comm,
                    MPI_Request* request) {
   mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Irecv(buf, count, datatype, source, tag, comm, request);
+  if (!e) return PMPI_Irecv(buf, count_, datatype, source, tag, comm, request);
   if (busy_) progress();
-  if (source == MPI_PROC_NULL) return PMPI_Irecv(buf, count, datatype, source, tag, e->current, request);
+  if (source == MPI_PROC_NULL) return PMPI_Irecv(buf, count_, datatype, source, tag, e->current, request);
+  RequestInfo info;
+  info.comm = e;
+  info.source = source;
+  info.tag = tag;
   if (slow_recv_) {
-    *request = window_->post_nonblocking(*e, buf, count, datatype, source, tag);
-    requests_.put(*request, RequestInfo{RequestInfo::Emulated, e, source, tag});
+    *request = window_->post_nonblocking(*e, buf, count_, datatype, source, tag);
+    info.kind = RequestInfo::Emulated;
+    requests_.put(*request, info);
     refresh_mode();
     return MPI_SUCCESS;
   }
-  const int rc = PMPI_Irecv(buf, count, datatype, source, tag, e->current, request);
-  if (rc == MPI_SUCCESS) requests_.put(*request, RequestInfo{RequestInfo::FastRecv, e, source, tag});
+  const int rc = PMPI_Irecv(buf, count_, datatype, source, tag, e->current, request);
+  if (rc == MPI_SUCCESS) requests_.put(*request, info);
   return rc;
 }
 
@@ -118,18 +167,17 @@ int Runtime::Sendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype,
     return PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
                          comm, status);
   if (busy_) progress();
-  if (!slow_recv_ && !engine_->draining() && !poll_blocking_) {
+  count(e->sent, dest, e->size);
+  if (!slow_recv_ && !blocking_needs_loop()) {
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
-    if (e->valid_peer(dest)) ++e->sent[static_cast<std::size_t>(dest)];
     const int rc = PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source,
                                  recvtag, e->current, st);
-    if (source != MPI_PROC_NULL && e->valid_peer(st->MPI_SOURCE)) ++e->received[static_cast<std::size_t>(st->MPI_SOURCE)];
+    if (source != MPI_PROC_NULL) count(e->received, st->MPI_SOURCE, e->size);
     return rc;
   }
   // The general form: the send goes out first, the receive follows the window's rules, and the
   // send is completed with the protocol moving.
-  if (e->valid_peer(dest)) ++e->sent[static_cast<std::size_t>(dest)];
   MPI_Request sreq;
   int rc = PMPI_Isend(sendbuf, sendcount, sendtype, dest, sendtag, e->current, &sreq);
   if (rc != MPI_SUCCESS) return rc;
@@ -138,92 +186,35 @@ int Runtime::Sendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype,
   return rc != MPI_SUCCESS ? rc : src;
 }
 
-int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
-  if (!request || *request == MPI_REQUEST_NULL) return PMPI_Wait(request, status);
+int Runtime::Sendrecv_replace(void* buf, int count_, MPI_Datatype datatype, int dest, int sendtag, int source,
+                              int recvtag, MPI_Comm comm, MPI_Status* status) {
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) return PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, comm, status);
   if (busy_) progress();
-  RequestInfo* found = requests_.empty() ? nullptr : requests_.find(*request);
-  if (!found && !busy_ && !slow_recv_) return PMPI_Wait(request, status);
-  const RequestInfo info = found ? *found : RequestInfo{};
-  const MPI_Request handle = *request;
-  MPI_Status local;
-  MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
-  const WaitTarget target{info.comm, info.source, info.tag};
-  const bool fast_recv = found && info.kind == RequestInfo::FastRecv;
-  const int rc = wait_until(request, st, fast_recv ? &target : nullptr, fast_recv ? 1 : 0);
-  if (found) {
-    account_completion(info, *st);
-    requests_.erase(handle);
+  if (!slow_recv_ && !blocking_needs_loop()) {
+    count(e->sent, dest, e->size);
+    MPI_Status local;
+    MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+    const int rc = PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, e->current, st);
+    if (source != MPI_PROC_NULL) count(e->received, st->MPI_SOURCE, e->size);
+    return rc;
   }
-  return rc;
+  // Pack what goes out, then receive into the same buffer.
+  int size = 0;
+  mpi::check(PMPI_Pack_size(count_, datatype, e->current, &size), "PMPI_Pack_size");
+  Bytes packed(static_cast<std::size_t>(size));
+  int pos = 0;
+  mpi::check(PMPI_Pack(buf, count_, datatype, packed.data(), size, &pos, e->current), "PMPI_Pack");
+  return Sendrecv(packed.data(), pos, MPI_PACKED, dest, sendtag, buf, count_, datatype, source, recvtag, comm, status);
 }
 
-int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
-  if (busy_) progress();
-  bool tracked = false;
-  if (!requests_.empty())
-    for (int i = 0; i < count && !tracked; ++i) tracked = reqs[i] != MPI_REQUEST_NULL && requests_.find(reqs[i]);
-  if (!tracked && !busy_ && !slow_recv_) return PMPI_Waitall(count, reqs, statuses);
-
-  // Completed requests become MPI_REQUEST_NULL: remember what each one was first.
-  std::vector<MPI_Request> handles(reqs, reqs + count);
-  std::vector<RequestInfo> infos(static_cast<std::size_t>(count));
-  std::vector<char> known(static_cast<std::size_t>(count), 0);
-  std::vector<WaitTarget> targets;
-  for (int i = 0; i < count; ++i) {
-    if (reqs[i] == MPI_REQUEST_NULL) continue;
-    if (RequestInfo* f = requests_.find(reqs[i])) {
-      infos[static_cast<std::size_t>(i)] = *f;
-      known[static_cast<std::size_t>(i)] = 1;
-      if (f->kind == RequestInfo::FastRecv) targets.push_back({f->comm, f->source, f->tag});
-    }
-  }
-  std::vector<MPI_Status> local;
-  MPI_Status* sts = statuses;
-  if (statuses == MPI_STATUSES_IGNORE) {
-    local.resize(static_cast<std::size_t>(count));
-    sts = local.data();
-  }
-  double first_seen = -1;
-  unsigned spins = 0;
-  int rc = MPI_SUCCESS;
-  for (;;) {
-    if (busy_ || slow_recv_) progress();
-    int flag = 0;
-    rc = PMPI_Testall(count, reqs, &flag, sts);
-    if (flag || (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS)) break;
-    if (poll_blocking_ && (++spins & 63u) == 0)
-      idle_check(targets.data(), static_cast<int>(targets.size()), first_seen);
-  }
-  for (int i = 0; i < count; ++i) {
-    if (!known[static_cast<std::size_t>(i)]) continue;
-    account_completion(infos[static_cast<std::size_t>(i)], sts[i]);
-    requests_.erase(handles[static_cast<std::size_t>(i)]);
-  }
-  return rc;
-}
-
-int Runtime::Test(MPI_Request* request, int* flag, MPI_Status* status) {
-  if (busy_ || slow_recv_) progress();
-  if (!request || *request == MPI_REQUEST_NULL || requests_.empty()) return PMPI_Test(request, flag, status);
-  RequestInfo* found = requests_.find(*request);
-  if (!found) return PMPI_Test(request, flag, status);
-  const RequestInfo info = *found;
-  const MPI_Request handle = *request;
-  MPI_Status local;
-  MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
-  const int rc = PMPI_Test(request, flag, st);
-  if (*flag) {
-    account_completion(info, *st);
-    requests_.erase(handle);
-  }
-  return rc;
-}
+// ------------------------------------------------------------------ probes
 
 int Runtime::Probe(int source, int tag, MPI_Comm comm, MPI_Status* status) {
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Probe(source, tag, comm, status);
   if (busy_) progress();
-  if (source == MPI_PROC_NULL || (!slow_recv_ && !poll_blocking_))
+  if (source == MPI_PROC_NULL || (!slow_recv_ && !blocking_needs_loop()))
     return PMPI_Probe(source, tag, e->current, status);
   const WaitTarget target{e, source, tag};
   double first_seen = -1;
@@ -246,11 +237,98 @@ int Runtime::Iprobe(int source, int tag, MPI_Comm comm, int* flag, MPI_Status* s
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Iprobe(source, tag, comm, flag, status);
   if (busy_) progress();
-  if (slow_recv_) {
+  if (slow_recv_ && source != MPI_PROC_NULL) {
     *flag = window_->probe(*e, source, tag, status) ? 1 : 0;
     return MPI_SUCCESS;
   }
   return PMPI_Iprobe(source, tag, e->current, flag, status);
+}
+
+Runtime::HeldMessage* Runtime::held_message(MPI_Message m) noexcept {
+  if (m == MPI_MESSAGE_NULL || m == MPI_MESSAGE_NO_PROC) return nullptr;
+  for (HeldMessage* h : held_messages_)
+    if (reinterpret_cast<MPI_Message>(h) == m) return h;
+  return nullptr;
+}
+
+int Runtime::Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message* message, MPI_Status* status) {
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) return PMPI_Improbe(source, tag, comm, flag, message, status);
+  if (busy_) progress();
+  if (source == MPI_PROC_NULL) return PMPI_Improbe(source, tag, e->current, flag, message, status);
+  if (!slow_recv_) {
+    MPI_Status local;
+    MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+    const int rc = PMPI_Improbe(source, tag, e->current, flag, message, st);
+    if (rc == MPI_SUCCESS && *flag) count(e->received, st->MPI_SOURCE, e->size);  // matched: consumed
+    return rc;
+  }
+  auto held = std::make_unique<HeldMessage>();
+  held->comm = e;
+  switch (window_->take_matched(*e, source, tag, &held->msg, message, status)) {
+    case channel::ReceiveWindow::Taken::None:
+      *flag = 0;
+      break;
+    case channel::ReceiveWindow::Taken::Real:
+      *flag = 1;
+      break;
+    case channel::ReceiveWindow::Taken::Queued:
+      *flag = 1;
+      *message = reinterpret_cast<MPI_Message>(held.get());
+      held_messages_.push_back(held.release());
+      break;
+  }
+  refresh_mode();
+  return MPI_SUCCESS;
+}
+
+int Runtime::Mprobe(int source, int tag, MPI_Comm comm, MPI_Message* message, MPI_Status* status) {
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) return PMPI_Mprobe(source, tag, comm, message, status);
+  if (source == MPI_PROC_NULL) return PMPI_Mprobe(source, tag, e->current, message, status);
+  const WaitTarget target{e, source, tag};
+  double first_seen = -1;
+  unsigned spins = 0;
+  for (;;) {
+    int flag = 0;
+    const int rc = Improbe(source, tag, comm, &flag, message, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+    progress();
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(&target, 1, first_seen);
+  }
+}
+
+int Runtime::Mrecv(void* buf, int count_, MPI_Datatype datatype, MPI_Message* message, MPI_Status* status) {
+  HeldMessage* h = message ? held_message(*message) : nullptr;
+  if (!h) return PMPI_Mrecv(buf, count_, datatype, message, status);
+  held_messages_.erase(std::find(held_messages_.begin(), held_messages_.end(), h));
+  std::unique_ptr<HeldMessage> owned(h);
+  *message = MPI_MESSAGE_NULL;
+  const int rc = channel::deliver_bytes(h->msg, buf, count_, datatype, h->comm->current, status);
+  return raise(*h->comm, rc);
+}
+
+int Runtime::Imrecv(void* buf, int count_, MPI_Datatype datatype, MPI_Message* message, MPI_Request* request) {
+  HeldMessage* h = message ? held_message(*message) : nullptr;
+  if (!h) {
+    const int rc = PMPI_Imrecv(buf, count_, datatype, message, request);
+    if (rc == MPI_SUCCESS && *request != MPI_REQUEST_NULL) {
+      RequestInfo info;  // already counted when it was probed; tracked so a safe point sees it pending
+      info.kind = RequestInfo::FastRecv;
+      requests_.put(*request, info);
+    }
+    return rc;
+  }
+  held_messages_.erase(std::find(held_messages_.begin(), held_messages_.end(), h));
+  std::unique_ptr<HeldMessage> owned(h);
+  *message = MPI_MESSAGE_NULL;
+  MPI_Status st;
+  const int rc = channel::deliver_bytes(h->msg, buf, count_, datatype, h->comm->current, &st);
+  *request = channel::ReceiveWindow::completed_request(st, rc);
+  RequestInfo info;
+  info.kind = RequestInfo::Emulated;
+  requests_.put(*request, info);
+  return MPI_SUCCESS;
 }
 
 }  // namespace mpisnap

@@ -151,6 +151,7 @@ void Runtime::apply_restored_counters(mpi::CommEntry& e) {
                   "that wrote it");
     e.sent_total = c.sent_total;
     e.delivered_total = c.delivered_total;
+    e.collectives = c.collectives;
   }
 }
 

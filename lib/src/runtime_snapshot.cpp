@@ -11,6 +11,7 @@
 
 #include "mpi/pmpi.hpp"
 #include "runtime.hpp"
+#include "common/xxh64.hpp"
 #include "storage/directory.hpp"
 
 namespace mpisnap {
@@ -30,6 +31,19 @@ thread_local double g_due_at = 0;  // when the current safe point decided to sna
 
 }  // namespace
 
+// Every member of a communicator contributes hash(id, collective calls); its lowest world rank also
+// subtracts size * its own hash. Summed over all ranks (mod 2^64) this is 0 when the members of
+// every communicator agree, and (with overwhelming probability) not otherwise. One word per rank.
+std::uint64_t Runtime::collective_check(const mpi::CommEntry& e, int world_rank) {
+  const std::uint64_t words[2] = {protocol::value(e.id), e.collectives};
+  const std::uint64_t h = Xxh64::hash(words, sizeof words, 0x636f6c6cULL);
+  int leader = e.world.empty() ? world_rank : e.world[0];
+  for (int w : e.world) leader = std::min(leader, w);
+  std::uint64_t c = h;
+  if (leader == world_rank) c -= static_cast<std::uint64_t>(e.size) * h;
+  return c;
+}
+
 std::uint64_t Runtime::next_due_safe_point() const noexcept {
   if (config_.every == 0) return safe_point_;
   return (safe_point_ / config_.every + 1) * config_.every;
@@ -42,11 +56,12 @@ bool Runtime::safe_point_due() {
   g_due_at = steady_seconds();
   // Colors are reused modulo 2: the previous snapshot must be complete everywhere first.
   while (engine_->active()) progress();
-  if (!requests_.empty() || window_->has_pending()) {
+  const std::size_t pending = pending_requests();
+  if (pending || window_->has_pending() || !held_messages_.empty()) {
     throw Error("mpisnap: rank " + std::to_string(rank_) + ": checkpoint_point() at safe point " +
-                std::to_string(safe_point_) + " with " + std::to_string(requests_.size()) +
-                " receive request(s) not yet completed by MPI_Wait/MPI_Test; a safe point needs every "
-                "non-blocking operation completed");
+                std::to_string(safe_point_) + " with " + std::to_string(pending + held_messages_.size()) +
+                " receive, matched-probe or persistent request(s) not yet completed; a safe point needs every "
+                "non-blocking operation completed (MPI_Wait/MPI_Test) first");
   }
   return true;
 }
@@ -89,7 +104,8 @@ void Runtime::begin_snapshot(Node&& state) {
       e.held_in[p] = 0;
     }
     e.current = e.color[color];
-    s->data.counters.push_back({protocol::value(e.id), e.world, e.sent_total, e.delivered_total});
+    s->data.counters.push_back({protocol::value(e.id), e.world, e.sent_total, e.delivered_total, e.collectives});
+    s->coll_check += collective_check(e, rank_);
   });
   protocol::SnapshotEngine::SentCounts sent;
   for (auto& [dest, counts] : by_dest) sent.push_back({protocol::WorldRank{dest}, std::move(counts)});
@@ -124,6 +140,7 @@ void Runtime::on_written() {
   r.sent_before = engine_->sent_before_total();
   r.received_before = engine_->received_before_total();
   r.snap_time_ns = s.snap_time_ns;
+  r.coll_check = s.coll_check;
   s.data.state = Node{};  // the in-memory copy is no longer needed
   s.data.channel.clear();
   s.done_started = true;
@@ -136,7 +153,7 @@ void Runtime::on_complete() {
   for (auto& r : comms_.take_retired(s->seq)) free_colors(*r);
   if (rank_ != 0) return;
 
-  std::uint64_t sent = 0, got = 0, first_ns = ~0ull;
+  std::uint64_t sent = 0, got = 0, first_ns = ~0ull, coll = 0;
   std::string failed;
   storage::Manifest m;
   m.checkpoint_id = s->checkpoint_id;
@@ -148,6 +165,7 @@ void Runtime::on_complete() {
     sent += d.sent_before;
     got += d.received_before;
     first_ns = std::min(first_ns, d.snap_time_ns);
+    coll += d.coll_check;
     if (d.failed) failed += (failed.empty() ? "" : ", ") + std::to_string(r);
     m.rank_digest.push_back(d.digest);
     m.rank_bytes.push_back(d.file_bytes);
@@ -164,6 +182,18 @@ void Runtime::on_complete() {
                  "but %llu received before it or recorded\n",
                  static_cast<unsigned long long>(s->checkpoint_id), static_cast<unsigned long long>(sent),
                  static_cast<unsigned long long>(got));
+    return;
+  }
+  if (coll != 0) {
+    // Some communicator's members cut between different collective calls: a restart would hang or
+    // mismatch in that collective. Name the communicator and the ranks from the files (rare path).
+    const std::string dir = s->dir;
+    const int nranks = size_;
+    const std::uint64_t id = s->checkpoint_id;
+    Commit c;
+    c.checkpoint_id = id;
+    c.ticket = writer_->submit([dir, nranks, id] { report_collective_mismatch(dir, nranks, id); });
+    commits_.push_back(std::move(c));
     return;
   }
   m.commit_seconds = static_cast<double>(realtime_ns() - std::min(first_ns, realtime_ns())) * 1e-9;
@@ -188,6 +218,27 @@ void Runtime::on_complete() {
     storage::prune(root, keep);
   });
   commits_.push_back(std::move(c));
+}
+
+void Runtime::report_collective_mismatch(const std::string& dir, int nranks, std::uint64_t id) {
+  std::map<std::pair<std::uint64_t, std::vector<std::int32_t>>, std::vector<std::pair<int, std::uint64_t>>> by_comm;
+  for (int r = 0; r < nranks; ++r) {
+    const auto loaded = storage::read_rank_file(dir, r);
+    for (const CommCounters& c : loaded.cp.counters) by_comm[{c.comm, c.world_ranks}].push_back({r, c.collectives});
+  }
+  std::string what;
+  for (const auto& [key, counts] : by_comm) {
+    bool same = true;
+    for (const auto& rc : counts) same = same && rc.second == counts.front().second;
+    if (same) continue;
+    what += (what.empty() ? "" : "; ") + std::string("communicator ") + std::to_string(key.first) + ":";
+    for (const auto& [r, n] : counts) what += " rank " + std::to_string(r) + " made " + std::to_string(n);
+  }
+  throw Error("mpisnap: checkpoint " + std::to_string(id) +
+              " is not committed: ranks took their snapshots between different collective calls (" +
+              (what.empty() ? std::string("the communicator could not be identified") : what) +
+              " collective calls before the cut); a restart from it would not match. Place checkpoint_point() at "
+              "the same point of the collective sequence on every rank");
 }
 
 void Runtime::poll_commits() {

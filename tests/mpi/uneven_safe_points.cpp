@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include <mpisnap/mpisnap.hpp>
 
@@ -17,6 +18,8 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   mpisnap::Config cfg = mpisnap::Config::defaults();
+  if (rank == 0) std::filesystem::remove_all(cfg.directory);  // a fresh start, whatever ran before
+  MPI_Barrier(MPI_COMM_WORLD);
   cfg.every = 2;
   mpisnap::Session snap{MPI_COMM_WORLD, cfg};
   Nothing state;

@@ -35,7 +35,7 @@ int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype t
   const std::size_t capacity = static_cast<std::size_t>(count) * static_cast<std::size_t>(type_size);
   int err = MPI_SUCCESS;
   std::size_t n = m.bytes.size();
-  if (n > capacity) {
+  if (n > capacity) {  // as Open MPI does: what fits is delivered, the status tells the full size
     err = MPI_ERR_TRUNCATE;
     n = capacity;
   }
@@ -50,7 +50,7 @@ int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype t
     status->MPI_SOURCE = m.source;
     status->MPI_TAG = m.tag;
     status->MPI_ERROR = err;
-    PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(n));
+    PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(m.bytes.size()));
     PMPI_Status_set_cancelled(status, 0);
   }
   return err;
@@ -186,7 +186,7 @@ void ReceiveWindow::pass() {
       continue;
     }
     if (try_queue(*p)) continue;
-    if (!engine_.draining()) {
+    if (!emulating()) {
       convert(*p);
       continue;
     }
@@ -213,7 +213,7 @@ bool ReceiveWindow::probe(mpi::CommEntry& comm, int source, int tag, MPI_Status*
                        [this](std::uint64_t c, int s) { return closed(c, s); });
   };
   auto it = find();
-  if (it == queue_.end() && engine_.draining()) {
+  if (it == queue_.end() && emulating()) {
     if (source != MPI_ANY_SOURCE) {
       if (!closed(protocol::value(comm.id), source)) return false;
     } else {
@@ -262,24 +262,96 @@ int ReceiveWindow::free_fn(void* extra) {
 
 int ReceiveWindow::cancel_fn(void* extra, int complete) {
   auto* p = static_cast<PendingRecv*>(extra);
-  if (complete || p->done || !self_) return MPI_SUCCESS;
+  if (!complete && self_) self_->cancel(p);
+  return MPI_SUCCESS;
+}
+
+bool ReceiveWindow::cancel(PendingRecv* p) {
+  if (p->done) return false;
   if (p->inner != MPI_REQUEST_NULL) {
     PMPI_Cancel(&p->inner);
     PMPI_Wait(&p->inner, &p->status);
     int was_cancelled = 0;
     PMPI_Test_cancelled(&p->status, &was_cancelled);
-    if (!was_cancelled) {
+    if (!was_cancelled) {  // it matched before the cancel arrived
       if (p->comm->valid_peer(p->status.MPI_SOURCE))
         ++p->comm->received[static_cast<std::size_t>(p->status.MPI_SOURCE)];
       p->done = true;
-      self_->sweep();
-      return MPI_SUCCESS;
+      sweep();
+      return false;
     }
   }
   p->cancelled = true;
   p->done = true;
-  self_->sweep();
-  return MPI_SUCCESS;
+  p->error = MPI_SUCCESS;
+  p->status.MPI_SOURCE = MPI_ANY_SOURCE;
+  p->status.MPI_TAG = MPI_ANY_TAG;
+  p->status.MPI_ERROR = MPI_SUCCESS;
+  PMPI_Status_set_elements_x(&p->status, MPI_BYTE, 0);
+  PMPI_Status_set_cancelled(&p->status, 1);
+  sweep();
+  return true;
+}
+
+MPI_Request ReceiveWindow::completed_request(const MPI_Status& status, int error) {
+  auto* p = new PendingRecv;
+  p->status = status;
+  p->error = error;
+  p->done = true;
+  MPI_Request req = MPI_REQUEST_NULL;
+  const int rc = PMPI_Grequest_start(query_fn, free_fn, cancel_fn, p, &req);
+  if (rc != MPI_SUCCESS) {
+    delete p;
+    mpi::fail(rc, "PMPI_Grequest_start");
+  }
+  mpi::check(PMPI_Grequest_complete(req), "PMPI_Grequest_complete");
+  return req;
+}
+
+ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int source, int tag, RecordedMessage* out,
+                                                 MPI_Message* msg, MPI_Status* status) {
+  pass();  // receives posted earlier get their messages first
+  auto find = [&] {
+    return queue_.find(protocol::value(comm.id), queue_source(source), queue_tag(tag),
+                       [this](std::uint64_t c, int s) { return closed(c, s); });
+  };
+  auto from_queue = [&](ReplayQueue::Iterator it) {
+    *out = queue_.take(it);
+    if (comm.valid_peer(out->source)) ++comm.delivered_total[static_cast<std::size_t>(out->source)];
+    ++delivered_from_queue_;
+    if (status != MPI_STATUS_IGNORE) {
+      status->MPI_SOURCE = out->source;
+      status->MPI_TAG = out->tag;
+      status->MPI_ERROR = MPI_SUCCESS;
+      PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(out->bytes.size()));
+      PMPI_Status_set_cancelled(status, 0);
+    }
+    return Taken::Queued;
+  };
+  auto it = find();
+  if (it != queue_.end()) return from_queue(it);
+  if (emulating() && source != MPI_ANY_SOURCE && !closed(protocol::value(comm.id), source)) return Taken::None;
+  for (;;) {
+    int flag = 0;
+    MPI_Status st;
+    mpi::check(PMPI_Improbe(source, tag, comm.current, &flag, msg, &st), "PMPI_Improbe(matched)");
+    if (!flag) break;
+    if (emulating() && !closed(protocol::value(comm.id), st.MPI_SOURCE)) {
+      hold(comm, *msg, st);  // a wildcard met a message from an open channel
+      continue;
+    }
+    if (PendingRecv* q = earliest_match(comm, st.MPI_SOURCE, st.MPI_TAG)) {
+      receive_into(*q, *msg, st);  // it arrived just now, and an earlier receive wants it
+      sweep();
+      continue;
+    }
+    if (comm.valid_peer(st.MPI_SOURCE)) ++comm.received[static_cast<std::size_t>(st.MPI_SOURCE)];
+    if (status != MPI_STATUS_IGNORE) *status = st;
+    return Taken::Real;
+  }
+  it = find();
+  if (it != queue_.end()) return from_queue(it);
+  return Taken::None;
 }
 
 }  // namespace mpisnap::channel

@@ -44,6 +44,11 @@ class ReceiveWindow {
   // Where drained messages are recorded (the snapshot in progress), or nullptr.
   void set_log(std::vector<RecordedMessage>* log) noexcept { log_ = log; }
 
+  // Testing aid (MPISNAP_EMULATE_RECEIVES): behave as in a window whose channels are all closed,
+  // so every receive, probe and matched probe goes through the emulation.
+  void set_emulate(bool on) noexcept { force_ = on; }
+  bool emulating() const noexcept { return force_ || engine_.draining(); }
+
   // Drains the old color of every communicator; returns how many messages were drained.
   std::size_t drain();
 
@@ -59,6 +64,19 @@ class ReceiveWindow {
   // A probe with the window's view of what has arrived. Fills `status` when a matching message
   // is available to a receive posted now.
   bool probe(mpi::CommEntry& comm, int source, int tag, MPI_Status* status);
+
+  // A matched probe: takes the message a receive posted now would get, either out of the queue
+  // (Queued: `out`, counted as delivered) or out of MPI (Real: `msg`, counted as received).
+  enum class Taken { None, Queued, Real };
+  Taken take_matched(mpi::CommEntry& comm, int source, int tag, RecordedMessage* out, MPI_Message* msg,
+                     MPI_Status* status);
+
+  // Removes a receive that has not matched yet (MPI_Cancel). Returns false if it already matched.
+  bool cancel(PendingRecv* p);
+
+  // A generalized request that is already complete with `status` and `error` (MPI_Imrecv of a
+  // message the library held).
+  static MPI_Request completed_request(const MPI_Status& status, int error);
 
   // Is the channel (communicator id, source rank in it) closed for the snapshot in progress?
   bool closed(std::uint64_t comm_id, int source);
@@ -82,6 +100,7 @@ class ReceiveWindow {
   protocol::SnapshotEngine& engine_;
   ReplayQueue& queue_;
   std::vector<RecordedMessage>* log_ = nullptr;
+  bool force_ = false;
   std::list<PendingRecv*> pending_;
   std::uint64_t delivered_from_queue_ = 0;
   static ReceiveWindow* self_;  // for cancel_fn; one window per process

@@ -28,6 +28,7 @@ struct CommCounters {
   std::vector<std::int32_t> world_ranks;      // world rank of each member
   std::vector<std::uint64_t> sent_total;      // to each member, up to this rank's snapshot
   std::vector<std::uint64_t> delivered_total; // from each member, handed to the application
+  std::uint64_t collectives = 0;              // collective calls on it before this rank's snapshot
 };
 
 // Everything one rank writes for one checkpoint.

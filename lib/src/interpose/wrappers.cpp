@@ -1,9 +1,11 @@
-// The PMPI wrappers. Generated ones come from calls.def; the few that need more are below.
+// The PMPI wrappers, generated from calls.def; the few that need more are written below.
 // Each wrapper is a pass-through until a Session exists; at the C boundary an exception becomes a
 // message on stderr and MPI_Abort (see Runtime::fatal).
 #include <mpi.h>
 
+#include <cstdlib>
 #include <exception>
+#include <string>
 
 #include "runtime.hpp"
 
@@ -22,28 +24,54 @@ int guarded(F&& f) noexcept {
   }
 }
 
+void after_init() {
+  const char* v = std::getenv("MPISNAP_PRELOAD_SESSION");
+  if (v && *v && std::string(v) != "0") guarded([] {
+      Runtime::start_preloaded();
+      return 0;
+    });
+}
+
 }  // namespace
 
 extern "C" {
 
-#define MPISNAP_CALL(name, params, args)                 \
-  int MPI_##name params {                                \
-    Runtime* rt = Runtime::get();                        \
-    if (!rt) return PMPI_##name args;                    \
-    return guarded([&] { return rt->name args; });       \
+#define MPISNAP_CALL(name, params, args)           \
+  int MPI_##name params {                          \
+    Runtime* rt = Runtime::get();                  \
+    if (!rt) return PMPI_##name args;              \
+    return guarded([&] { return rt->name args; }); \
+  }
+#define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out)                                                \
+  int MPI_##name params {                                                                                \
+    Runtime* rt = Runtime::get();                                                                        \
+    if (rt) return guarded([&] { return rt->name args; });                                               \
+    const int rc = PMPI_##name args;                                                                     \
+    if (rc == MPI_SUCCESS) guarded([&] { Runtime::note_comm_created_before_session(*(out)); return 0; }); \
+    return rc;                                                                                           \
+  }
+#define MPISNAP_COLLECTIVE(name, params, args, comm)                  \
+  int MPI_##name params {                                             \
+    if (Runtime* rt = Runtime::get()) rt->count_collective(comm);     \
+    return PMPI_##name args;                                          \
   }
 #include "interpose/calls.def"
-#undef MPISNAP_CALL
 
 int MPI_Init(int* argc, char*** argv) {
   const int rc = PMPI_Init(argc, argv);
-  if (rc == MPI_SUCCESS) Runtime::note_init(MPI_THREAD_SINGLE);
+  if (rc == MPI_SUCCESS) {
+    Runtime::note_init(MPI_THREAD_SINGLE);
+    after_init();
+  }
   return rc;
 }
 
 int MPI_Init_thread(int* argc, char*** argv, int required, int* provided) {
   const int rc = PMPI_Init_thread(argc, argv, required, provided);
-  if (rc == MPI_SUCCESS) Runtime::note_init(*provided);
+  if (rc == MPI_SUCCESS) {
+    Runtime::note_init(*provided);
+    after_init();
+  }
   return rc;
 }
 
@@ -53,27 +81,12 @@ int MPI_Finalize(void) {
   return guarded([&] { return rt->Finalize(); });
 }
 
-int MPI_Comm_dup(MPI_Comm comm, MPI_Comm* newcomm) {
+int MPI_Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
   Runtime* rt = Runtime::get();
-  if (rt) return guarded([&] { return rt->Comm_dup(comm, newcomm); });
-  const int rc = PMPI_Comm_dup(comm, newcomm);
-  if (rc == MPI_SUCCESS) guarded([&] { Runtime::note_comm_created_before_session(*newcomm); return 0; });
-  return rc;
-}
-
-int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm* newcomm) {
-  Runtime* rt = Runtime::get();
-  if (rt) return guarded([&] { return rt->Comm_split(comm, color, key, newcomm); });
-  const int rc = PMPI_Comm_split(comm, color, key, newcomm);
-  if (rc == MPI_SUCCESS) guarded([&] { Runtime::note_comm_created_before_session(*newcomm); return 0; });
-  return rc;
-}
-
-int MPI_Comm_free(MPI_Comm* comm) {
-  Runtime* rt = Runtime::get();
-  if (rt) return guarded([&] { return rt->Comm_free(comm); });
-  if (comm) Runtime::note_comm_freed_before_session(*comm);
-  return PMPI_Comm_free(comm);
+  if (rt) return guarded([&] { return rt->Comm_idup(comm, newcomm, request); });
+  // Before a Session the communicator is remembered once it exists (Open MPI fills the handle at
+  // completion; a Session created later registers whatever is valid by then).
+  return PMPI_Comm_idup(comm, newcomm, request);
 }
 
 }  // extern "C"

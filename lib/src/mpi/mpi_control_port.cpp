@@ -52,7 +52,7 @@ bool MpiControlPort::marker_barrier_done() {
 
 void MpiControlPort::start_done(const protocol::DoneRecord& r) {
   const std::uint64_t words[protocol::DoneRecord::kWords] = {
-      r.digest, r.file_bytes, r.messages, r.sent_before, r.received_before, r.failed, r.snap_time_ns};
+      r.digest, r.file_bytes, r.messages, r.sent_before, r.received_before, r.failed, r.snap_time_ns, r.coll_check};
   std::copy(std::begin(words), std::end(words), std::begin(mine_));
   int size = 0;
   PMPI_Comm_size(comm_, &size);
@@ -83,6 +83,7 @@ bool MpiControlPort::done_complete(std::vector<protocol::DoneRecord>& at_root) {
     r.received_before = all_[i + 4];
     r.failed = all_[i + 5];
     r.snap_time_ns = all_[i + 6];
+    r.coll_check = all_[i + 7];
     at_root.push_back(r);
   }
   return true;

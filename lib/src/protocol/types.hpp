@@ -55,7 +55,10 @@ struct DoneRecord {
   std::uint64_t received_before = 0;   // of those addressed here: received before + drained
   std::uint64_t failed = 0;            // nonzero when this rank could not write its file
   std::uint64_t snap_time_ns = 0;      // CLOCK_REALTIME at this rank's snapshot
-  static constexpr int kWords = 7;
+  // Sums to 0 over all ranks exactly when the members of every communicator made the same number
+  // of collective calls before their snapshots (see collective_check in runtime_snapshot.cpp).
+  std::uint64_t coll_check = 0;
+  static constexpr int kWords = 8;
 };
 
 }  // namespace mpisnap::protocol

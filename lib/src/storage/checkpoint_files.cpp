@@ -96,6 +96,7 @@ Node counters_node(const std::vector<CommCounters>& counters) {
     cg.children.push_back(array_node("world_ranks", c.world_ranks));
     cg.children.push_back(array_node("sent_total", c.sent_total));
     cg.children.push_back(array_node("delivered_total", c.delivered_total));
+    cg.children.push_back(scalar_node("collectives", c.collectives));
     g.children.push_back(std::move(cg));
   }
   return g;
@@ -110,6 +111,7 @@ std::vector<CommCounters> counters_from(const Node& g, const std::string& where)
     c.world_ranks = array_values<std::int32_t>(cg, "world_ranks", w);
     c.sent_total = array_values<std::uint64_t>(cg, "sent_total", w);
     c.delivered_total = array_values<std::uint64_t>(cg, "delivered_total", w);
+    c.collectives = scalar_value<std::uint64_t>(cg, "collectives", w);
     if (c.sent_total.size() != c.world_ranks.size() || c.delivered_total.size() != c.world_ranks.size())
       throw Error("mpisnap: " + w + ": counter arrays disagree on the communicator size");
     out.push_back(std::move(c));

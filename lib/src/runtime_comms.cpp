@@ -1,0 +1,74 @@
+// Runtime: communicators (registration of everything the application creates, freeing, error
+// handlers, intercommunicators) and the counting of collective calls.
+#include <algorithm>
+
+#include "mpi/pmpi.hpp"
+#include "runtime.hpp"
+
+namespace mpisnap {
+
+void Runtime::comm_created(MPI_Comm comm) {
+  if (comm == MPI_COMM_NULL) return;
+  int inter = 0;
+  mpi::check(PMPI_Comm_test_inter(comm, &inter), "PMPI_Comm_test_inter");
+  if (inter) {
+    intercomms_.push_back(comm);  // point-to-point on it fails with a clear message
+    return;
+  }
+  register_comm(comm, true);
+}
+
+// Every constructor in calls.def: the MPI call, then the new communicator's colors and agreed id
+// (collective over its members, who all return from the same constructor).
+#define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out) \
+  int Runtime::name params {                              \
+    const int rc = PMPI_##name args;                      \
+    if (rc == MPI_SUCCESS) comm_created(*(out));          \
+    return rc;                                            \
+  }
+#include "interpose/calls.def"
+
+int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
+  const int rc = PMPI_Comm_idup(comm, newcomm, request);
+  if (rc == MPI_SUCCESS) {
+    RequestInfo info;
+    info.kind = RequestInfo::CommIdup;
+    info.idup_out = newcomm;
+    requests_.put(*request, info);  // registered when the application completes the request
+  }
+  return rc;
+}
+
+int Runtime::Comm_free(MPI_Comm* comm) {
+  if (comm && *comm != MPI_COMM_NULL) {
+    intercomms_.erase(std::remove(intercomms_.begin(), intercomms_.end(), *comm), intercomms_.end());
+    if (comms_.retire(*comm, engine_->seq())) {
+      // Its messages may still be in flight: the next snapshot counts and drains them, and frees
+      // its colors when it completes. Without snapshots the colors can go now.
+      if (config_.every == 0 && !engine_->active())
+        for (auto& r : comms_.take_retired(engine_->seq() + 1)) free_colors(*r);
+    }
+  }
+  return PMPI_Comm_free(comm);
+}
+
+int Runtime::Comm_set_errhandler(MPI_Comm comm, MPI_Errhandler errhandler) {
+  const int rc = PMPI_Comm_set_errhandler(comm, errhandler);
+  if (rc == MPI_SUCCESS)
+    if (mpi::CommEntry* e = comms_.find(comm))
+      for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, errhandler);
+  return rc;
+}
+
+int Runtime::raise(mpi::CommEntry& e, int rc) {
+  if (rc == MPI_SUCCESS) return rc;
+  // With MPI_ERRORS_ARE_FATAL this does not return; with MPI_ERRORS_RETURN the call returns rc.
+  PMPI_Comm_call_errhandler(e.app != MPI_COMM_NULL ? e.app : MPI_COMM_WORLD, rc);
+  return rc;
+}
+
+void Runtime::count_collective(MPI_Comm comm) noexcept {
+  if (mpi::CommEntry* e = comms_.find(comm)) ++e->collectives;
+}
+
+}  // namespace mpisnap

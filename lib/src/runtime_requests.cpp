@@ -1,0 +1,512 @@
+// Runtime: requests. Every completion call (Wait*, Test*, Request_get_status) is built on one
+// primitive, test_one(), which knows the four kinds of request the library tracks:
+//   FastRecv    a real receive: counted against its communicator when it completes;
+//   Emulated    a generalized request the receive window completes;
+//   Persistent  the proxy of a persistent operation (the handle stays valid after completion);
+//   CommIdup    MPI_Comm_idup: the new communicator is registered when it completes.
+// Requests the library does not track (sends, collectives, I/O, the application's own generalized
+// requests) are tested with PMPI directly. The fast paths call the PMPI function itself when none
+// of the requests is tracked and no snapshot is in progress.
+#include <algorithm>
+#include <vector>
+
+#include "mpi/pmpi.hpp"
+#include "runtime.hpp"
+
+namespace mpisnap {
+namespace {
+
+void empty_status(MPI_Status* st) {
+  st->MPI_SOURCE = MPI_ANY_SOURCE;
+  st->MPI_TAG = MPI_ANY_TAG;
+  st->MPI_ERROR = MPI_SUCCESS;
+  PMPI_Status_set_elements_x(st, MPI_BYTE, 0);
+  PMPI_Status_set_cancelled(st, 0);
+}
+
+}  // namespace
+
+void Runtime::account_completion(const RequestInfo& info, const MPI_Status& st) noexcept {
+  if (info.kind != RequestInfo::FastRecv || !info.comm) return;
+  int cancelled = 0;
+  PMPI_Test_cancelled(&st, &cancelled);
+  if (!cancelled && info.comm->valid_peer(st.MPI_SOURCE)) ++info.comm->received[static_cast<std::size_t>(st.MPI_SOURCE)];
+}
+
+bool Runtime::tracked(int count, const MPI_Request* reqs) noexcept {
+  if (requests_.empty()) return false;
+  for (int i = 0; i < count; ++i)
+    if (reqs[i] != MPI_REQUEST_NULL && requests_.find(reqs[i])) return true;
+  return false;
+}
+
+bool Runtime::is_active(MPI_Request req) noexcept {
+  if (req == MPI_REQUEST_NULL) return false;
+  RequestInfo* info = requests_.empty() ? nullptr : requests_.find(req);
+  return !info || info->kind != RequestInfo::Persistent || info->persistent->active;
+}
+
+std::size_t Runtime::pending_requests() {
+  std::size_t n = 0;
+  requests_.for_each([&](RequestInfo& info) {
+    if (info.kind != RequestInfo::Persistent || info.persistent->active) ++n;
+  });
+  return n;
+}
+
+std::vector<Runtime::WaitTarget> Runtime::wait_targets(int count, const MPI_Request* reqs) {
+  std::vector<WaitTarget> targets;
+  if (!poll_blocking_ || requests_.empty()) return targets;
+  for (int i = 0; i < count; ++i) {
+    if (reqs[i] == MPI_REQUEST_NULL) continue;
+    const RequestInfo* info = requests_.find(reqs[i]);
+    if (!info) continue;
+    if (info->kind == RequestInfo::FastRecv && info->comm) targets.push_back({info->comm, info->source, info->tag});
+    if (info->kind == RequestInfo::Persistent && info->persistent->kind == PersistentOp::Recv && info->persistent->active)
+      targets.push_back({info->persistent->comm, info->persistent->peer, info->persistent->tag});
+  }
+  return targets;
+}
+
+// Only receives still pending count: one that completed while others are waited for must not be
+// taken for a wait on a message that can no longer come.
+void Runtime::idle_check_requests(int count, const MPI_Request* reqs, double& first_seen) {
+  const auto targets = wait_targets(count, reqs);
+  idle_check(targets.data(), static_cast<int>(targets.size()), first_seen);
+}
+
+bool Runtime::test_persistent(PersistentOp& op, MPI_Status* st, int* rc) {
+  if (!op.active) {
+    empty_status(st);
+    return true;
+  }
+  if (op.emulated) {
+    if (!op.emulated->done) return false;
+    *st = op.emulated->status;
+    PMPI_Status_set_cancelled(st, op.emulated->cancelled ? 1 : 0);
+    *rc = op.emulated->error;
+    delete op.emulated;
+    op.emulated = nullptr;
+    op.active = false;
+    return true;
+  }
+  int flag = 0;
+  *rc = PMPI_Test(&op.real, &flag, st);
+  if (!flag && *rc == MPI_SUCCESS) return false;
+  if (op.kind == PersistentOp::Recv) {
+    RequestInfo info;
+    info.comm = op.comm;
+    account_completion(info, *st);
+  }
+  op.active = false;
+  return true;
+}
+
+bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
+  *rc = MPI_SUCCESS;
+  if (*req == MPI_REQUEST_NULL) {
+    empty_status(st);
+    return true;
+  }
+  RequestInfo* info = requests_.empty() ? nullptr : requests_.find(*req);
+  int flag = 0;
+  if (!info) {
+    *rc = PMPI_Test(req, &flag, st);
+    return flag || *rc != MPI_SUCCESS;
+  }
+  if (info->kind == RequestInfo::Persistent) return test_persistent(*info->persistent, st, rc);
+  const RequestInfo copy = *info;
+  const MPI_Request handle = *req;
+  *rc = PMPI_Test(req, &flag, st);
+  if (!flag && *rc == MPI_SUCCESS) return false;
+  requests_.erase(handle);
+  account_completion(copy, *st);
+  if (copy.kind == RequestInfo::CommIdup && *copy.idup_out != MPI_COMM_NULL) comm_created(*copy.idup_out);
+  return true;
+}
+
+bool Runtime::peek_complete(MPI_Request req) {
+  if (req == MPI_REQUEST_NULL) return true;
+  RequestInfo* info = requests_.empty() ? nullptr : requests_.find(req);
+  MPI_Request probe = req;
+  if (info && info->kind == RequestInfo::Persistent) {
+    PersistentOp& op = *info->persistent;
+    if (!op.active) return true;
+    if (op.emulated) return op.emulated->done;
+    probe = op.real;
+  }
+  int flag = 0;
+  mpi::check(PMPI_Request_get_status(probe, &flag, MPI_STATUS_IGNORE), "PMPI_Request_get_status");
+  return flag != 0;
+}
+
+// ------------------------------------------------------------------ one request
+
+int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
+  if (!request || *request == MPI_REQUEST_NULL) return PMPI_Wait(request, status);
+  if (busy_) progress();
+  if (!busy_ && !slow_recv_ && !tracked(1, request)) return PMPI_Wait(request, status);
+  MPI_Status local;
+  MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+  double first_seen = -1;
+  unsigned spins = 0;
+  for (;;) {
+    if (busy_ || slow_recv_) progress();
+    int rc = MPI_SUCCESS;
+    if (test_one(request, st, &rc)) return rc;
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(1, request, first_seen);
+  }
+}
+
+int Runtime::Test(MPI_Request* request, int* flag, MPI_Status* status) {
+  if (busy_ || slow_recv_) progress();
+  if (!request || !tracked(1, request)) return PMPI_Test(request, flag, status);
+  MPI_Status local;
+  MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+  int rc = MPI_SUCCESS;
+  *flag = test_one(request, st, &rc) ? 1 : 0;
+  return rc;
+}
+
+int Runtime::Request_get_status(MPI_Request request, int* flag, MPI_Status* status) {
+  if (busy_ || slow_recv_) progress();
+  RequestInfo* info = request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(request);
+  if (!info || info->kind != RequestInfo::Persistent) return PMPI_Request_get_status(request, flag, status);
+  PersistentOp& op = *info->persistent;
+  MPI_Status local;
+  MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+  if (!op.active) {
+    *flag = 1;
+    empty_status(st);
+    return MPI_SUCCESS;
+  }
+  if (op.emulated) {
+    *flag = op.emulated->done ? 1 : 0;
+    if (*flag) *st = op.emulated->status;
+    return MPI_SUCCESS;
+  }
+  return PMPI_Request_get_status(op.real, flag, status);
+}
+
+int Runtime::Cancel(MPI_Request* request) {
+  RequestInfo* info = !request || *request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(*request);
+  if (!info || info->kind != RequestInfo::Persistent) return PMPI_Cancel(request);  // grequests: cancel_fn
+  PersistentOp& op = *info->persistent;
+  if (!op.active) return MPI_SUCCESS;
+  if (op.emulated) {
+    window_->cancel(op.emulated);
+    return MPI_SUCCESS;
+  }
+  return PMPI_Cancel(&op.real);
+}
+
+int Runtime::Request_free(MPI_Request* request) {
+  RequestInfo* info = !request || *request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(*request);
+  if (!info) return PMPI_Request_free(request);
+  const MPI_Request handle = *request;
+  switch (info->kind) {
+    case RequestInfo::FastRecv:
+    case RequestInfo::Emulated:
+      if (!peek_complete(handle))
+        throw Error("mpisnap: rank " + std::to_string(rank_) +
+                    ": MPI_Request_free on a receive that has not completed is not supported (mpisnap could not "
+                    "account for the message it will receive); complete it, or cancel it and complete it, first");
+      // A completed receive: its message was taken; count it as if it had been waited for.
+      {
+        MPI_Status st;
+        int rc = MPI_SUCCESS;
+        MPI_Request copy = handle;
+        test_one(&copy, &st, &rc);
+        *request = MPI_REQUEST_NULL;
+        return rc;
+      }
+    case RequestInfo::CommIdup:
+      throw Error("mpisnap: rank " + std::to_string(rank_) +
+                  ": MPI_Request_free on an MPI_Comm_idup request is not supported; wait for it");
+    case RequestInfo::Persistent: {
+      std::unique_ptr<PersistentOp> op(info->persistent);
+      if (op->active) {
+        if (op->kind == PersistentOp::Recv)
+          throw Error("mpisnap: rank " + std::to_string(rank_) +
+                      ": MPI_Request_free on an active persistent receive is not supported; complete it first");
+        PMPI_Request_free(&op->real);  // an active send completes on its own
+      }
+      requests_.erase(handle);
+      return PMPI_Request_free(request);
+    }
+  }
+  return PMPI_Request_free(request);
+}
+
+// ------------------------------------------------------------------ arrays
+
+int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
+  if (busy_) progress();
+  if (!busy_ && !slow_recv_ && !tracked(count, reqs)) return PMPI_Waitall(count, reqs, statuses);
+  std::vector<MPI_Status> local;
+  MPI_Status* sts = statuses;
+  if (statuses == MPI_STATUSES_IGNORE) {
+    local.resize(static_cast<std::size_t>(count));
+    sts = local.data();
+  }
+  std::vector<char> done(static_cast<std::size_t>(count), 0);
+  std::vector<int> rcs(static_cast<std::size_t>(count), MPI_SUCCESS);
+  int remaining = count;
+  bool failed = false;
+  double first_seen = -1;
+  unsigned spins = 0;
+  while (remaining > 0) {
+    if (busy_ || slow_recv_) progress();
+    for (int i = 0; i < count; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      if (done[k]) continue;
+      if (test_one(&reqs[i], &sts[i], &rcs[k])) {
+        done[k] = 1;
+        --remaining;
+        failed = failed || rcs[k] != MPI_SUCCESS;
+      }
+    }
+    if (remaining && poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, first_seen);
+  }
+  if (!failed) return MPI_SUCCESS;
+  if (statuses != MPI_STATUSES_IGNORE)
+    for (int i = 0; i < count; ++i) statuses[i].MPI_ERROR = rcs[static_cast<std::size_t>(i)];
+  return MPI_ERR_IN_STATUS;
+}
+
+int Runtime::Testall(int count, MPI_Request* reqs, int* flag, MPI_Status* statuses) {
+  if (busy_ || slow_recv_) progress();
+  if (!tracked(count, reqs)) return PMPI_Testall(count, reqs, flag, statuses);
+  // All or nothing: complete none unless every one is complete.
+  for (int i = 0; i < count; ++i) {
+    if (!peek_complete(reqs[i])) {
+      *flag = 0;
+      return MPI_SUCCESS;
+    }
+  }
+  *flag = 1;
+  std::vector<MPI_Status> local(statuses == MPI_STATUSES_IGNORE ? static_cast<std::size_t>(count) : 0);
+  MPI_Status* sts = statuses == MPI_STATUSES_IGNORE ? local.data() : statuses;
+  bool failed = false;
+  std::vector<int> rcs(static_cast<std::size_t>(count), MPI_SUCCESS);
+  for (int i = 0; i < count; ++i) {
+    test_one(&reqs[i], &sts[i], &rcs[static_cast<std::size_t>(i)]);
+    failed = failed || rcs[static_cast<std::size_t>(i)] != MPI_SUCCESS;
+  }
+  if (!failed) return MPI_SUCCESS;
+  if (statuses != MPI_STATUSES_IGNORE)
+    for (int i = 0; i < count; ++i) statuses[i].MPI_ERROR = rcs[static_cast<std::size_t>(i)];
+  return MPI_ERR_IN_STATUS;
+}
+
+int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* status) {
+  if (busy_) progress();
+  if (!busy_ && !slow_recv_ && !tracked(count, reqs)) return PMPI_Waitany(count, reqs, index, status);
+  MPI_Status local;
+  MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+  bool any = false;
+  for (int i = 0; i < count && !any; ++i) any = is_active(reqs[i]);
+  if (!any) {
+    *index = MPI_UNDEFINED;
+    empty_status(st);
+    return MPI_SUCCESS;
+  }
+  double first_seen = -1;
+  unsigned spins = 0;
+  for (;;) {
+    if (busy_ || slow_recv_) progress();
+    for (int i = 0; i < count; ++i) {
+      if (!is_active(reqs[i])) continue;
+      int rc = MPI_SUCCESS;
+      if (test_one(&reqs[i], st, &rc)) {
+        *index = i;
+        return rc;
+      }
+    }
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, first_seen);
+  }
+}
+
+int Runtime::Testany(int count, MPI_Request* reqs, int* index, int* flag, MPI_Status* status) {
+  if (busy_ || slow_recv_) progress();
+  if (!tracked(count, reqs)) return PMPI_Testany(count, reqs, index, flag, status);
+  MPI_Status local;
+  MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+  bool any = false;
+  for (int i = 0; i < count; ++i) {
+    if (!is_active(reqs[i])) continue;
+    any = true;
+    int rc = MPI_SUCCESS;
+    if (test_one(&reqs[i], st, &rc)) {
+      *index = i;
+      *flag = 1;
+      return rc;
+    }
+  }
+  *index = MPI_UNDEFINED;
+  *flag = any ? 0 : 1;
+  if (!any) empty_status(st);
+  return MPI_SUCCESS;
+}
+
+namespace {
+
+// Waitsome and Testsome share this pass: complete every active request that is complete now.
+template <class TestOne, class IsActive>
+int complete_some(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses,
+                  TestOne&& test_one, IsActive&& is_active, bool& any_active) {
+  any_active = false;
+  int n = 0;
+  bool failed = false;
+  for (int i = 0; i < incount; ++i) {
+    if (!is_active(reqs[i])) continue;
+    any_active = true;
+    MPI_Status st;
+    int rc = MPI_SUCCESS;
+    if (!test_one(&reqs[i], &st, &rc)) continue;
+    indices[n] = i;
+    if (statuses != MPI_STATUSES_IGNORE) {
+      statuses[n] = st;
+      statuses[n].MPI_ERROR = rc;
+    }
+    failed = failed || rc != MPI_SUCCESS;
+    ++n;
+  }
+  *outcount = any_active ? n : MPI_UNDEFINED;
+  return failed ? MPI_ERR_IN_STATUS : MPI_SUCCESS;
+}
+
+}  // namespace
+
+int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
+  if (busy_) progress();
+  if (!busy_ && !slow_recv_ && !tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
+  double first_seen = -1;
+  unsigned spins = 0;
+  for (;;) {
+    if (busy_ || slow_recv_) progress();
+    bool any_active = false;
+    const int rc = complete_some(
+        incount, reqs, outcount, indices, statuses,
+        [this](MPI_Request* r, MPI_Status* s, int* c) { return test_one(r, s, c); },
+        [this](MPI_Request r) { return is_active(r); }, any_active);
+    if (!any_active || *outcount > 0) return rc;
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(incount, reqs, first_seen);
+  }
+}
+
+int Runtime::Testsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
+  if (busy_ || slow_recv_) progress();
+  if (!tracked(incount, reqs)) return PMPI_Testsome(incount, reqs, outcount, indices, statuses);
+  bool any_active = false;
+  return complete_some(
+      incount, reqs, outcount, indices, statuses,
+      [this](MPI_Request* r, MPI_Status* s, int* c) { return test_one(r, s, c); },
+      [this](MPI_Request r) { return is_active(r); }, any_active);
+}
+
+// ------------------------------------------------------------------ persistent requests
+
+int Runtime::persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rbuf, int count, MPI_Datatype type,
+                             int peer, int tag, MPI_Comm comm, MPI_Request* request) {
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) {
+    return kind == PersistentOp::Recv ? PMPI_Recv_init(rbuf, count, type, peer, tag, comm, request)
+                                      : PMPI_Send_init(sbuf, count, type, peer, tag, comm, request);
+  }
+  // The proxy: a real persistent request the application holds and passes back; never started.
+  const int rc = kind == PersistentOp::Recv ? PMPI_Recv_init(rbuf, count, type, peer, tag, e->color[0], request)
+                                            : PMPI_Send_init(sbuf, count, type, peer, tag, e->color[0], request);
+  if (rc != MPI_SUCCESS) return rc;
+  auto* op = new PersistentOp;
+  op->kind = kind;
+  op->sbuf = sbuf;
+  op->rbuf = rbuf;
+  op->count = count;
+  op->type = type;
+  op->peer = peer;
+  op->tag = tag;
+  op->comm = e;
+  RequestInfo info;
+  info.kind = RequestInfo::Persistent;
+  info.persistent = op;
+  requests_.put(*request, info);
+  return MPI_SUCCESS;
+}
+
+int Runtime::Send_init(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                       MPI_Request* request) {
+  return persistent_init(PersistentOp::Send, buf, nullptr, count, datatype, dest, tag, comm, request);
+}
+int Runtime::Ssend_init(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                        MPI_Request* request) {
+  return persistent_init(PersistentOp::Ssend, buf, nullptr, count, datatype, dest, tag, comm, request);
+}
+int Runtime::Bsend_init(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                        MPI_Request* request) {
+  return persistent_init(PersistentOp::Bsend, buf, nullptr, count, datatype, dest, tag, comm, request);
+}
+int Runtime::Rsend_init(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
+                        MPI_Request* request) {
+  return persistent_init(PersistentOp::Send, buf, nullptr, count, datatype, dest, tag, comm, request);  // case 8
+}
+int Runtime::Recv_init(void* buf, int count, MPI_Datatype datatype, int source, int tag, MPI_Comm comm,
+                       MPI_Request* request) {
+  return persistent_init(PersistentOp::Recv, nullptr, buf, count, datatype, source, tag, comm, request);
+}
+
+int Runtime::start_persistent(PersistentOp& op) {
+  if (op.active)
+    throw Error("mpisnap: rank " + std::to_string(rank_) + ": MPI_Start on a persistent request that is still active");
+  mpi::CommEntry& e = *op.comm;
+  int rc = MPI_SUCCESS;
+  switch (op.kind) {
+    case PersistentOp::Send:
+    case PersistentOp::Ssend:
+    case PersistentOp::Bsend:
+      if (op.peer >= 0 && op.peer < e.size) ++e.sent[static_cast<std::size_t>(op.peer)];
+      rc = op.kind == PersistentOp::Send    ? PMPI_Isend(op.sbuf, op.count, op.type, op.peer, op.tag, e.current, &op.real)
+           : op.kind == PersistentOp::Ssend ? PMPI_Issend(op.sbuf, op.count, op.type, op.peer, op.tag, e.current, &op.real)
+                                            : PMPI_Ibsend(op.sbuf, op.count, op.type, op.peer, op.tag, e.current, &op.real);
+      break;
+    case PersistentOp::Recv:
+      if (slow_recv_ && op.peer != MPI_PROC_NULL) {
+        auto* p = new channel::PendingRecv;
+        p->comm = &e;
+        p->source = op.peer;
+        p->tag = op.tag;
+        p->buf = op.rbuf;
+        p->count = op.count;
+        p->type = op.type;
+        op.emulated = p;
+        op.active = true;
+        window_->post(p);
+        refresh_mode();
+        return MPI_SUCCESS;
+      }
+      rc = PMPI_Irecv(op.rbuf, op.count, op.type, op.peer, op.tag, e.current, &op.real);
+      break;
+  }
+  if (rc == MPI_SUCCESS) op.active = true;
+  return rc;
+}
+
+int Runtime::Start(MPI_Request* request) {
+  if (busy_) progress();
+  RequestInfo* info = !request || *request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(*request);
+  if (!info || info->kind != RequestInfo::Persistent) return PMPI_Start(request);
+  return start_persistent(*info->persistent);
+}
+
+int Runtime::Startall(int count, MPI_Request* reqs) {
+  if (busy_) progress();
+  for (int i = 0; i < count; ++i) {
+    RequestInfo* info = reqs[i] == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(reqs[i]);
+    const int rc = info && info->kind == RequestInfo::Persistent ? start_persistent(*info->persistent)
+                                                                 : PMPI_Start(&reqs[i]);
+    if (rc != MPI_SUCCESS) return rc;
+  }
+  return MPI_SUCCESS;
+}
+
+}  // namespace mpisnap

@@ -106,8 +106,8 @@ void Runtime::setup_world() {
   window_ = std::make_unique<channel::ReceiveWindow>(comms_, *engine_, queue_);
   writer_ = std::make_unique<storage::BackgroundWriter>();
 
-  register_comm(MPI_COMM_WORLD, false).id = protocol::CommId{0};
-  register_comm(MPI_COMM_SELF, false).id = protocol::CommId{1};
+  register_comm(MPI_COMM_WORLD, 0);
+  register_comm(MPI_COMM_SELF, 1);
   if (pre_session_comms_) {
     for (MPI_Comm c : *pre_session_comms_) comm_created(c);
     delete pre_session_comms_;
@@ -117,10 +117,12 @@ void Runtime::setup_world() {
   const char* emulate = std::getenv("MPISNAP_EMULATE_RECEIVES");
   emulate_all_ = emulate && *emulate && std::string(emulate) != "0";
   window_->set_emulate(emulate_all_);
+  if (const char* chaos = std::getenv("MPISNAP_TEST_CHAOS")) window_->set_chaos(std::strtoull(chaos, nullptr, 10));
   refresh_mode();
 }
 
-mpi::CommEntry& Runtime::register_comm(MPI_Comm app, bool agree_id) {
+mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
+  const bool agree_id = fixed_id < 0;
   int inter = 0;
   mpi::check(PMPI_Comm_test_inter(app, &inter), "PMPI_Comm_test_inter");
   if (inter)
@@ -157,6 +159,8 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, bool agree_id) {
     mpi::check(PMPI_Allreduce(&mine, &agreed, 1, MPI_UINT64_T, MPI_MAX, app), "PMPI_Allreduce(comm id)");
     e->id = protocol::CommId{agreed};
     next_comm_id_ = agreed + 1;
+  } else {
+    e->id = protocol::CommId{static_cast<std::uint64_t>(fixed_id)};
   }
   const auto n = static_cast<std::size_t>(e->size);
   e->sent.assign(n, 0);

@@ -136,7 +136,8 @@ class Runtime {
 
   // --- setup and communicators (runtime.cpp, runtime_comms.cpp)
   void setup_world();
-  mpi::CommEntry& register_comm(MPI_Comm app, bool agree_id);
+  // Colors, rank map and counters for `app`; its id is `fixed_id`, or agreed by its members (-1).
+  mpi::CommEntry& register_comm(MPI_Comm app, std::int64_t fixed_id);
   void comm_created(MPI_Comm comm);
   void free_colors(mpi::CommEntry& e);
   int raise(mpi::CommEntry& e, int rc);  // an error of an emulated operation, through the comm's handler

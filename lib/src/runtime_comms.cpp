@@ -15,7 +15,7 @@ void Runtime::comm_created(MPI_Comm comm) {
     intercomms_.push_back(comm);  // point-to-point on it fails with a clear message
     return;
   }
-  register_comm(comm, true);
+  register_comm(comm, -1);
 }
 
 // Every constructor in calls.def: the MPI call, then the new communicator's colors and agreed id

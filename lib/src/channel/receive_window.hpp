@@ -47,6 +47,10 @@ class ReceiveWindow {
   // Testing aid (MPISNAP_EMULATE_RECEIVES): behave as in a window whose channels are all closed,
   // so every receive, probe and matched probe goes through the emulation.
   void set_emulate(bool on) noexcept { force_ = on; }
+  // Testing aid (MPISNAP_TEST_CHAOS=seed): drain old-color messages late and one at a time, as a
+  // network that reorders across communicators would deliver them, so the window's ordering rules
+  // are exercised. Correct code gives the same results with it; a wrong rule shows.
+  void set_chaos(std::uint64_t seed) noexcept { chaos_ = seed; }
   bool emulating() const noexcept { return force_ || engine_.draining(); }
 
   // Drains the old color of every communicator; returns how many messages were drained.
@@ -101,6 +105,7 @@ class ReceiveWindow {
   ReplayQueue& queue_;
   std::vector<RecordedMessage>* log_ = nullptr;
   bool force_ = false;
+  std::uint64_t chaos_ = 0;
   std::list<PendingRecv*> pending_;
   std::uint64_t delivered_from_queue_ = 0;
   static ReceiveWindow* self_;  // for cancel_fn; one window per process

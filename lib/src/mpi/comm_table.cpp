@@ -1,10 +1,15 @@
 #include "mpi/comm_table.hpp"
 
 #include <algorithm>
+#include <string>
+
+#include <mpisnap/error.hpp>
 
 namespace mpisnap::mpi {
 
 CommEntry& CommTable::add(std::unique_ptr<CommEntry> e) {
+  if (by_id_.count(protocol::value(e->id)))
+    throw Error("mpisnap: internal: two communicators with id " + std::to_string(protocol::value(e->id)));
   CommEntry& ref = *e;
   by_handle_.put(e->app, &ref);
   by_id_[protocol::value(e->id)] = &ref;

@@ -49,9 +49,11 @@ def main():
     name = os.path.basename(a.exe)
     os.makedirs(a.workdir, exist_ok=True)
 
-    # The reference: never killed, no checkpoints.
+    # The reference: never killed, no checkpoints, from an empty directory.
+    refdir = os.path.join(a.workdir, "reference")
+    shutil.rmtree(refdir, ignore_errors=True)
     t0 = time.time()
-    rc, out, err = mu.run(base_cmd, mu.environment({"MPISNAP_DIR": os.path.join(a.workdir, "reference")}), a.timeout)
+    rc, out, err = mu.run(base_cmd, mu.environment({"MPISNAP_DIR": refdir}), a.timeout)
     duration = time.time() - t0
     reference = mu.results(out)
     if rc != 0 or not reference:

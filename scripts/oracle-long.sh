@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The oracle's long mode (by hand): runs tests/oracle over many seeds and rank counts, half of them
+# with MPISNAP_TEST_CHAOS, until at least --checkpoints checkpoints have been checked; prints one
+# line per run and the totals. Exits non-zero at the first violation.
+#   bash scripts/oracle-long.sh [--checkpoints 10000] [--steps 200] [--np "2 3 4 8"] [--build build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=10000 steps=200 nps="2 3 4 8" build=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --checkpoints) target=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --np) nps=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    *) echo "usage: $0 [--checkpoints N] [--steps S] [--np \"2 3 4 8\"] [--build DIR]"; exit 2 ;;
+  esac
+done
+if [ ! -x "$build/tests/oracle/oracle" ]; then
+  bash scripts/install-deps.sh
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target oracle >/dev/null
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+work=$(mktemp -d /tmp/mpisnap-oracle-XXXXXX)
+total_ckpt=0 total_msgs=0 total_flight=0 total_channels=0 runs=0 seed=0
+start=$(date +%s)
+while [ "$total_ckpt" -lt "$target" ]; do
+  for np in $nps; do
+    seed=$((seed + 1))
+    chaos=""
+    if [ $((seed % 2)) -eq 0 ]; then chaos=$seed; fi
+    out=$(MPISNAP_DIR="$work/run" MPISNAP_TEST_CHAOS=${chaos:-} timeout 900 \
+      mpirun --oversubscribe --bind-to none -np "$np" "$build/tests/oracle/oracle" --steps "$steps" --seed "$seed" --fresh 1 2>&1) || {
+      echo "$out" | grep -E "VIOLATION|oracle:" | head -20
+      echo "oracle-long: run np $np seed $seed FAILED"
+      exit 1
+    }
+    line=$(echo "$out" | grep '^oracle:')
+    read -r c ch fl ms <<<"$(echo "$line" | sed -E 's/oracle: ([0-9]+) checkpoints, ([0-9]+) channels, ([0-9]+) in-flight messages, ([0-9]+) messages.*/\1 \2 \3 \4/')"
+    total_ckpt=$((total_ckpt + c)) total_channels=$((total_channels + ch)) total_flight=$((total_flight + fl)) total_msgs=$((total_msgs + ms))
+    runs=$((runs + 1))
+    echo "np $np seed $seed${chaos:+ (chaos)}: $line"
+    rm -rf "$work/run"
+  done
+done
+rm -rf "$work"
+echo "oracle-long: $runs runs, $total_ckpt checkpoints, $total_channels channels, $total_flight in-flight messages," \
+  "$total_msgs messages checked, 0 violations, $(( $(date +%s) - start )) s"

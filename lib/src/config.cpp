@@ -1,5 +1,6 @@
 // Config: built-in defaults and the MPISNAP_* environment variables.
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <string>
 
@@ -36,6 +37,30 @@ double parse_seconds(const char* var, const char* v) {
   return d;
 }
 
+double parse_seconds_or_zero(const char* var, const char* v) {
+  errno = 0;
+  char* end = nullptr;
+  const double d = std::strtod(v, &end);
+  if (!*v || errno || *end || !(d >= 0)) bad(var, v, "a number of seconds >= 0 (0 = off)");
+  return d;
+}
+
+int parse_signal(const char* var, const char* v) {
+  std::string s(v);
+  if (s.rfind("SIG", 0) == 0) s = s.substr(3);
+  static const struct {
+    const char* name;
+    int number;
+  } names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP},
+               {"XCPU", SIGXCPU}, {"ALRM", SIGALRM}};
+  for (const auto& n : names)
+    if (s == n.name) return n.number;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  if (*v && !*end && n > 0 && n < 65) return static_cast<int>(n);
+  bad(var, v, "a signal name (USR1, USR2, TERM, XCPU, ...) or number");
+}
+
 }  // namespace
 
 Config Config::defaults() {
@@ -50,6 +75,9 @@ Config& Config::apply_environment() {
     directory = v;
   }
   if (const char* v = std::getenv("MPISNAP_EVERY")) every = parse_count("MPISNAP_EVERY", v, 0);
+  if (const char* v = std::getenv("MPISNAP_INTERVAL")) interval = parse_seconds_or_zero("MPISNAP_INTERVAL", v);
+  if (const char* v = std::getenv("MPISNAP_SIGNALS")) signals = parse_bool("MPISNAP_SIGNALS", v);
+  if (const char* v = std::getenv("MPISNAP_EXIT_SIGNAL")) exit_signal = parse_signal("MPISNAP_EXIT_SIGNAL", v);
   if (const char* v = std::getenv("MPISNAP_KEEP")) {
     const std::uint64_t k = parse_count("MPISNAP_KEEP", v, 1);
     if (k > 1000000) bad("MPISNAP_KEEP", v, "a sensible number of checkpoints to keep (<= 1000000)");

@@ -101,6 +101,7 @@ void Runtime::setup_world() {
   mpi::check(PMPI_Comm_size(MPI_COMM_WORLD, &size_), "PMPI_Comm_size");
   control_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(control)");
   finalize_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(finalize)");
+  agree_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(agreement)");
   port_ = std::make_unique<mpi::MpiControlPort>(control_, rank_);
   engine_ = std::make_unique<protocol::SnapshotEngine>(*port_, protocol::WorldRank{rank_});
   window_ = std::make_unique<channel::ReceiveWindow>(comms_, *engine_, queue_);
@@ -113,7 +114,8 @@ void Runtime::setup_world() {
     delete pre_session_comms_;
     pre_session_comms_ = nullptr;
   }
-  poll_blocking_ = config_.every > 0;
+  setup_triggers();
+  poll_blocking_ = config_.every > 0 || triggers_;
   const char* emulate = std::getenv("MPISNAP_EMULATE_RECEIVES");
   emulate_all_ = emulate && *emulate && std::string(emulate) != "0";
   window_->set_emulate(emulate_all_);
@@ -186,6 +188,7 @@ void Runtime::refresh_mode() noexcept {
 }
 
 void Runtime::progress() {
+  poll_triggers();
   engine_->progress();
   if (engine_->draining()) window_->drain();
   window_->pass();
@@ -211,6 +214,7 @@ int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* 
 }
 
 void Runtime::idle_check(const WaitTarget* targets, int ntargets, double& first_seen) {
+  poll_triggers();
   engine_->progress();  // markers for the next snapshot arrive here
   if (engine_->draining()) return;
   const protocol::SnapshotSeq next = engine_->seq() + 1;
@@ -276,15 +280,18 @@ mpi::CommEntry* Runtime::lookup(MPI_Comm comm) {
 // would otherwise leave the others waiting forever for its part of a snapshot.
 void Runtime::agree_at_finalize() {
   const std::uint64_t begun = engine_->seq();
-  std::uint64_t mine[2] = {begun, ~begun}, all[2] = {0, 0};
+  agreement_->finishing();  // any round still open is joined as finishing, so it is cancelled
+  std::uint64_t mine[3] = {begun, ~begun, agreement_->rounds_started()}, all[3] = {0, 0, 0};
   MPI_Request req;
-  mpi::check(PMPI_Iallreduce(mine, all, 2, MPI_UINT64_T, MPI_MAX, finalize_, &req), "PMPI_Iallreduce(finalize)");
+  mpi::check(PMPI_Iallreduce(mine, all, 3, MPI_UINT64_T, MPI_MAX, finalize_, &req), "PMPI_Iallreduce(finalize)");
   for (;;) {
     progress();
     int flag = 0;
     mpi::check(PMPI_Test(&req, &flag, MPI_STATUS_IGNORE), "PMPI_Test(finalize)");
     if (flag) break;
   }
+  // Every agreement round the coordinator started is joined and reduced before the communicators go.
+  while (agreement_->rounds_joined() < all[2] || agreement_->reducing()) progress();
   const std::uint64_t most = all[0], fewest = ~all[1];
   if (most != fewest)
     throw Error(rank_prefix() + "at MPI_Finalize the ranks have taken between " + std::to_string(fewest) + " and " +
@@ -295,9 +302,12 @@ void Runtime::agree_at_finalize() {
 int Runtime::Finalize() {
   agree_at_finalize();
   finish_all_snapshots();
+  const bool stopped = should_exit_;
+  restore_signals();
+  agreement_port_->drain_sends();
   if (window_->has_pending())
     std::fprintf(stderr, "%s%zu receive(s) were still pending at MPI_Finalize\n", rank_prefix().c_str(), window_->pending());
-  if (!queue_.empty())
+  if (!queue_.empty() && !should_exit_)  // after a stop signal, messages in flight are expected
     std::fprintf(stderr, "%s%zu restored or recorded message(s) were never received by the application\n",
                  rank_prefix().c_str(), queue_.size());
   if (config_.verbose && rank_ == 0 && snapshots_taken_ > 0)
@@ -309,11 +319,17 @@ int Runtime::Finalize() {
   });
   for (HeldMessage* h : held_messages_) delete h;
   comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });
+  agreement_.reset();
+  agreement_port_.reset();
   PMPI_Comm_free(&control_);
   PMPI_Comm_free(&finalize_);
+  PMPI_Comm_free(&agree_);
   instance_ = nullptr;
   delete this;
-  return PMPI_Finalize();
+  const int rc = PMPI_Finalize();
+  // A run stopped by the stop signal after its checkpoint committed tells its launcher to run again.
+  if (stopped) std::exit(Session::kExitCheckpointed);
+  return rc;
 }
 
 }  // namespace mpisnap

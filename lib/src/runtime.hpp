@@ -20,8 +20,10 @@
 #include "common/checkpoint_data.hpp"
 #include "mpi/comm_table.hpp"
 #include "mpi/flat_map.hpp"
+#include "mpi/mpi_agreement_port.hpp"
 #include "mpi/mpi_control_port.hpp"
 #include "protocol/snapshot_engine.hpp"
+#include "protocol/trigger_agreement.hpp"
 #include "storage/background_writer.hpp"
 #include "storage/checkpoint_files.hpp"
 
@@ -56,6 +58,13 @@ class Runtime {
   int Finalize();
   int Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request);
   void count_collective(MPI_Comm comm) noexcept;
+  // When snapshots or triggers are possible, every blocking call polls (see calls.def).
+  bool blocking_calls_poll() const noexcept { return poll_blocking_; }
+  int wait_collective(MPI_Request* req) { return wait_until(req, MPI_STATUS_IGNORE, nullptr, 0); }
+
+  // ---- triggers (runtime_triggers.cpp)
+  void request_checkpoint();
+  bool should_exit() const noexcept { return should_exit_; }
 
   // An automatic session for programs that do not create one (MPISNAP_PRELOAD_SESSION, for running
   // foreign MPI test suites through the interposition).
@@ -119,10 +128,13 @@ class Runtime {
     storage::RankFileInfo written;
     bool done_started = false;
     std::uint64_t coll_check = 0;
+    std::uint64_t terminate_round = 0;  // a checkpoint that stops the job (SIGTERM): tell everyone when it committed
   };
 
   struct Commit {
     std::uint64_t checkpoint_id = 0;
+    std::uint64_t terminate_round = 0;
+    bool refused = false;  // a job that only reports why the checkpoint is not committed
     storage::BackgroundWriter::Ticket ticket;
     std::string summary;
   };
@@ -149,6 +161,16 @@ class Runtime {
   int wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets);
   void idle_check(const WaitTarget* targets, int ntargets, double& first_seen);
   [[noreturn]] void misplaced(const WaitTarget& t);
+
+  // --- triggers (runtime_triggers.cpp)
+  void setup_triggers();
+  void poll_triggers();
+  void install_signals();
+  void restore_signals() noexcept;
+  // At a safe point: does the trigger agreement want a snapshot here? Waits while it cannot know.
+  bool agreed_snapshot_here();
+  void wait_for_terminating_commit(std::uint64_t round);
+  [[noreturn]] void stop_after_checkpoint();
 
   // --- snapshots (runtime_snapshot.cpp)
   void begin_snapshot(Node&& state);
@@ -198,6 +220,13 @@ class Runtime {
   bool session_alive_ = false;
   MPI_Comm control_ = MPI_COMM_NULL;
   MPI_Comm finalize_ = MPI_COMM_NULL;  // only for the agreement at MPI_Finalize (its own collective order)
+  MPI_Comm agree_ = MPI_COMM_NULL;     // the trigger agreement's reductions
+  std::unique_ptr<mpi::MpiAgreementPort> agreement_port_;
+  std::unique_ptr<protocol::TriggerAgreement> agreement_;
+  bool triggers_ = false;              // signals, interval or request_checkpoint() may start a checkpoint
+  bool should_exit_ = false;
+  std::uint64_t terminate_round_ = 0;  // the agreed round whose snapshot happens at this safe point
+  double last_checkpoint_wall_ = 0;    // rank 0: for Config::interval
   std::unique_ptr<mpi::MpiControlPort> port_;
   std::unique_ptr<protocol::SnapshotEngine> engine_;
   mpi::CommTable comms_;

@@ -33,7 +33,8 @@ int Runtime::Send(const void* buf, int count_, MPI_Datatype datatype, int dest, 
   if (!e) return PMPI_Send(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
   count(e->sent, dest, e->size);
-  if (engine_->draining()) return send_blocking(buf, count_, datatype, dest, tag, *e, false);
+  // A blocking send may wait for its receiver (rendezvous): keep the protocol moving meanwhile.
+  if (blocking_needs_loop()) return send_blocking(buf, count_, datatype, dest, tag, *e, false);
   return PMPI_Send(buf, count_, datatype, dest, tag, e->current);
 }
 

@@ -145,7 +145,7 @@ bool Runtime::peek_complete(MPI_Request req) {
 int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
   if (!request || *request == MPI_REQUEST_NULL) return PMPI_Wait(request, status);
   if (busy_) progress();
-  if (!busy_ && !slow_recv_ && !tracked(1, request)) return PMPI_Wait(request, status);
+  if (!poll_blocking_ && !busy_ && !slow_recv_ && !tracked(1, request)) return PMPI_Wait(request, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   double first_seen = -1;
@@ -242,7 +242,7 @@ int Runtime::Request_free(MPI_Request* request) {
 
 int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
   if (busy_) progress();
-  if (!busy_ && !slow_recv_ && !tracked(count, reqs)) return PMPI_Waitall(count, reqs, statuses);
+  if (!poll_blocking_ && !busy_ && !slow_recv_ && !tracked(count, reqs)) return PMPI_Waitall(count, reqs, statuses);
   std::vector<MPI_Status> local;
   MPI_Status* sts = statuses;
   if (statuses == MPI_STATUSES_IGNORE) {
@@ -301,7 +301,7 @@ int Runtime::Testall(int count, MPI_Request* reqs, int* flag, MPI_Status* status
 
 int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* status) {
   if (busy_) progress();
-  if (!busy_ && !slow_recv_ && !tracked(count, reqs)) return PMPI_Waitany(count, reqs, index, status);
+  if (!poll_blocking_ && !busy_ && !slow_recv_ && !tracked(count, reqs)) return PMPI_Waitany(count, reqs, index, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   bool any = false;
@@ -380,7 +380,7 @@ int complete_some(int incount, MPI_Request* reqs, int* outcount, int* indices, M
 
 int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
   if (busy_) progress();
-  if (!busy_ && !slow_recv_ && !tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
+  if (!poll_blocking_ && !busy_ && !slow_recv_ && !tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
   double first_seen = -1;
   unsigned spins = 0;
   for (;;) {

@@ -50,9 +50,12 @@ std::uint64_t Runtime::next_due_safe_point() const noexcept {
 }
 
 bool Runtime::safe_point_due() {
+  if (should_exit_) stop_after_checkpoint();
   ++safe_point_;
   if (busy_ || slow_recv_) progress();
-  if (config_.every == 0 || safe_point_ % config_.every != 0) return false;
+  const bool every = config_.every > 0 && safe_point_ % config_.every == 0;
+  const bool agreed = agreed_snapshot_here();
+  if (!every && !agreed) return false;
   g_due_at = steady_seconds();
   // Colors are reused modulo 2: the previous snapshot must be complete everywhere first.
   while (engine_->active()) progress();
@@ -67,10 +70,12 @@ bool Runtime::safe_point_due() {
 }
 
 void Runtime::take_snapshot(Node&& state) {
+  const std::uint64_t terminate_round = terminate_round_;
   begin_snapshot(std::move(state));
   const double pause = steady_seconds() - g_due_at;
   if (snap_) snap_->pause_seconds = pause;
   pause_total_ += pause;
+  if (terminate_round) wait_for_terminating_commit(terminate_round);
 }
 
 void Runtime::begin_snapshot(Node&& state) {
@@ -87,6 +92,9 @@ void Runtime::begin_snapshot(Node&& state) {
   s->data.state = std::move(state);
   // Messages the library holds but the application has not received are in flight at this cut.
   s->data.channel = queue_.copy_all();
+  s->terminate_round = terminate_round_;
+  terminate_round_ = 0;
+  if (rank_ == 0) last_checkpoint_wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 
   std::map<int, std::vector<protocol::CommCount>> by_dest;
   protocol::SnapshotEngine::ReceivedCounts received;
@@ -174,6 +182,7 @@ void Runtime::on_complete() {
   if (!failed.empty()) {
     std::fprintf(stderr, "mpisnap: checkpoint %llu is not committed: rank(s) %s could not write their files\n",
                  static_cast<unsigned long long>(s->checkpoint_id), failed.c_str());
+    if (s->terminate_round) agreement_->announce_commit(s->terminate_round, false);
     return;
   }
   if (sent != got) {
@@ -182,6 +191,7 @@ void Runtime::on_complete() {
                  "but %llu received before it or recorded\n",
                  static_cast<unsigned long long>(s->checkpoint_id), static_cast<unsigned long long>(sent),
                  static_cast<unsigned long long>(got));
+    if (s->terminate_round) agreement_->announce_commit(s->terminate_round, false);
     return;
   }
   if (coll != 0) {
@@ -192,6 +202,8 @@ void Runtime::on_complete() {
     const std::uint64_t id = s->checkpoint_id;
     Commit c;
     c.checkpoint_id = id;
+    c.terminate_round = s->terminate_round;
+    c.refused = true;
     c.ticket = writer_->submit([dir, nranks, id] { report_collective_mismatch(dir, nranks, id); });
     commits_.push_back(std::move(c));
     return;
@@ -212,6 +224,7 @@ void Runtime::on_complete() {
   const unsigned keep = config_.keep;
   Commit c;
   c.checkpoint_id = m.checkpoint_id;
+  c.terminate_round = s->terminate_round;
   c.summary = summary;
   c.ticket = writer_->submit([dir, root, keep, m] {
     storage::write_manifest(dir, m);
@@ -247,11 +260,13 @@ void Runtime::poll_commits() {
       ++it;
       continue;
     }
+    const bool ok = !it->ticket->error && !it->refused;
     if (it->ticket->error)
       std::fprintf(stderr, "mpisnap: checkpoint %llu could not be committed: %s\n",
                    static_cast<unsigned long long>(it->checkpoint_id), it->ticket->error_text().c_str());
     else if (config_.verbose)
       std::fprintf(stderr, "%s\n", it->summary.c_str());
+    if (it->terminate_round) agreement_->announce_commit(it->terminate_round, ok);
     it = commits_.erase(it);
   }
 }

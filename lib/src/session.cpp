@@ -32,6 +32,13 @@ void Session::take_snapshot(Node&& tree) { runtime("Session::checkpoint_point()"
 
 void Session::flush() { runtime("Session::flush()").flush(); }
 
+void Session::request_checkpoint() { runtime("Session::request_checkpoint()").request_checkpoint(); }
+
+bool Session::should_exit() const noexcept {
+  Runtime* rt = Runtime::get();
+  return rt && rt->should_exit();
+}
+
 std::uint64_t Session::safe_point() const noexcept {
   Runtime* rt = Runtime::get();
   return rt ? rt->safe_point() : 0;

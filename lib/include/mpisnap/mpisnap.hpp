@@ -18,6 +18,7 @@
 
 #include <mpi.h>
 
+#include <csignal>
 #include <cstdint>
 #include <string>
 
@@ -30,6 +31,9 @@ namespace mpisnap {
 struct Config {
   std::string directory = "mpisnap-checkpoints";  // MPISNAP_DIR
   std::uint64_t every = 0;                        // MPISNAP_EVERY: snapshot every N safe points; 0 = never
+  double interval = 0;                            // MPISNAP_INTERVAL: and every T seconds (rank 0's clock); 0 = never
+  bool signals = true;                            // MPISNAP_SIGNALS: SIGUSR1 checkpoints; SIGTERM and exit_signal checkpoint and stop
+  int exit_signal = SIGUSR2;                      // MPISNAP_EXIT_SIGNAL: the scheduler's warning signal
   unsigned keep = 2;                              // MPISNAP_KEEP: committed checkpoints kept (>= 1)
   bool verbose = false;                           // MPISNAP_VERBOSE: one line per checkpoint on rank 0
   bool fresh_if_corrupt = false;                  // MPISNAP_FRESH_IF_CORRUPT: start fresh when no checkpoint verifies
@@ -85,6 +89,16 @@ class Session {
   // Collective: returns once every checkpoint taken so far is complete on every rank and committed
   // (or reported as failed). MPI_Finalize does the same implicitly.
   void flush();
+
+  // Asks for a checkpoint as soon as possible; any rank may call it, the others need not. The ranks
+  // agree on the safe point (the first one no rank has passed yet) without stopping.
+  void request_checkpoint();
+
+  // True once a checkpoint requested by SIGTERM (or Config::exit_signal) has committed: leave the
+  // loop and call MPI_Finalize, which then ends the process with status kExitCheckpointed. A
+  // program that does not check is stopped at its next safe point the same way.
+  bool should_exit() const noexcept;
+  static constexpr int kExitCheckpointed = 75;  // EX_TEMPFAIL: "stopped after a checkpoint; run again"
 
   bool resumed() const noexcept { return info_.resumed; }
   const ResumeInfo& resume_info() const noexcept { return info_; }

@@ -55,6 +55,19 @@ extern "C" {
     if (Runtime* rt = Runtime::get()) rt->count_collective(comm);     \
     return PMPI_##name args;                                          \
   }
+#define MPISNAP_EXPAND(...) __VA_ARGS__
+#define MPISNAP_BLOCKING_COLLECTIVE(name, iname, params, args, comm) \
+  int MPI_##name params {                                            \
+    Runtime* rt = Runtime::get();                                    \
+    if (!rt) return PMPI_##name args;                                \
+    return guarded([&] {                                             \
+      rt->count_collective(comm);                                    \
+      if (!rt->blocking_calls_poll()) return PMPI_##name args;       \
+      MPI_Request req;                                               \
+      const int rc = PMPI_##iname(MPISNAP_EXPAND args, &req);        \
+      return rc == MPI_SUCCESS ? rt->wait_collective(&req) : rc;     \
+    });                                                              \
+  }
 #include "interpose/calls.def"
 
 int MPI_Init(int* argc, char*** argv) {

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""The tools around the library, end to end.
+
+  cli          `mpisnap ls/show/verify/prune` (text and --json) on a real checkpoint directory;
+               verify passes on good checkpoints and fails, naming file and dataset, on a flipped
+               byte, a truncated file, a file of another checkpoint and a missing manifest.
+  mpisnap_run  scripts/mpisnap-run brings back a job whose ranks are SIGKILLed three times in a row
+               and the job finishes with the answer of a run that was never killed.
+"""
+import argparse
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import h5py
+
+import mpirun_util as mu
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def flip_byte(path, dataset):
+    with h5py.File(path, "r") as f:
+        offset = f[dataset].id.get_offset()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def cli_scenario(a):
+    problems = []
+    ck = os.path.join(a.workdir, "cli")
+    shutil.rmtree(ck, ignore_errors=True)
+    env = mu.environment({"MPISNAP_DIR": ck, "MPISNAP_EVERY": 40, "MPISNAP_KEEP": 100})
+    rc, out, err = mu.run(mu.mpiexec(a.mpiexec, 3) + [a.app, "--steps", "200", "--work-us", "0"], env, 120)
+    if rc != 0:
+        return [f"the job failed: {err}"]
+    ls = sh([a.cli, "ls", ck, "--json"])
+    entries = json.loads(ls.stdout)
+    print(sh([a.cli, "ls", ck]).stdout)
+    if len(entries) != 5 or any(e["state"] != "committed" for e in entries):
+        problems.append(f"ls: {ls.stdout}")
+    show = json.loads(sh([a.cli, "show", ck, "--json"]).stdout)
+    if len(show["ranks"]) != 3 or show["safe_point"] != 200:
+        problems.append(f"show: {show}")
+    good = sh([a.cli, "verify", ck])
+    print(good.stdout.strip())
+    if good.returncode != 0:
+        problems.append(f"verify fails on good checkpoints: {good.stdout}")
+
+    ids = sorted(glob.glob(os.path.join(ck, "ckpt-*")))
+
+    def expect_failure(what, target_dir, needle):
+        r = sh([a.cli, "verify", ck, str(int(os.path.basename(target_dir)[5:]))])
+        print(f"  {what}: exit {r.returncode}: {r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr.strip()}")
+        if r.returncode == 0 or needle not in (r.stdout + r.stderr):
+            problems.append(f"{what}: expected a failure mentioning {needle!r}, got:\n{r.stdout}{r.stderr}")
+
+    f1 = os.path.join(ids[0], "rank-000001.h5")
+    flip_byte(f1, "/state/history")
+    expect_failure("flipped byte", ids[0], "rank-000001.h5:/state/history")
+    f2 = os.path.join(ids[1], "rank-000002.h5")
+    os.truncate(f2, os.path.getsize(f2) // 2)
+    expect_failure("truncated file", ids[1], "rank-000002.h5")
+    shutil.copy(os.path.join(ids[2], "rank-000000.h5"), os.path.join(ids[3], "rank-000000.h5"))
+    expect_failure("file of another checkpoint", ids[3], "does not match the manifest")
+    os.remove(os.path.join(ids[4], "manifest.h5"))
+    expect_failure("missing manifest", ids[4], "not committed")
+    whole = sh([a.cli, "verify", ck, "--json"])
+    report = json.loads(whole.stdout)
+    if whole.returncode == 0 or [r["ok"] for r in report] != [False, False, True, False]:
+        problems.append(f"verify --json: {whole.stdout}")
+    pr = json.loads(sh([a.cli, "prune", ck, "--keep", "1", "--json"]).stdout)
+    left = [e["id"] for e in json.loads(sh([a.cli, "ls", ck, "--json"]).stdout)]
+    print(f"  prune --keep 1 removed {pr['removed']}, left {left}")
+    if left != [4, 5]:  # 4: the newest committed; 5: uncommitted but newer (it could be in progress)
+        problems.append(f"prune left {left}")
+    bad = sh([a.cli, "verify", os.path.join(a.workdir, "no-such-dir")])
+    if bad.returncode == 0 or "no committed checkpoint" not in bad.stderr:
+        problems.append(f"verify of an empty directory: {bad.stderr}")
+    return problems
+
+
+def mpisnap_run_scenario(a):
+    problems = []
+    ck = os.path.join(a.workdir, "mpisnap_run")
+    shutil.rmtree(ck, ignore_errors=True)
+    args = ["--steps", "2000", "--work-us", "3000"]
+    rc, out, err = mu.run(mu.mpiexec(a.mpiexec, 4) + [a.bank] + args,
+                          mu.environment({"MPISNAP_DIR": os.path.join(a.workdir, "mpisnap_run_ref")}), 120)
+    reference = mu.results(out)
+    env = mu.environment({"MPISNAP_DIR": ck, "MPISNAP_EVERY": 20, "PATH": os.path.dirname(a.cli) + ":" + os.environ["PATH"]})
+    log = os.path.join(a.workdir, "mpisnap_run.log")
+    if os.path.exists(log):
+        os.remove(log)
+    job = subprocess.Popen([a.python, a.runner, "--retries", "5", "--log", log, "--"] + mu.mpiexec(a.mpiexec, 4) + [a.bank] + args,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    rng = random.Random(7)
+    kills = 0
+
+    def killer():
+        nonlocal kills
+        while kills < 3 and job.poll() is None:
+            time.sleep(rng.uniform(1.5, 2.5))
+            pids = [p for p in mu.session_pids(job.pid) if open(f"/proc/{p}/comm").read().strip() == "bank"]
+            if pids:
+                os.kill(rng.choice(pids), signal.SIGKILL)
+                kills += 1
+                # Wait for this attempt to be over before the next kill.
+                deadline = time.time() + 30
+                while time.time() < deadline and any(
+                        p in mu.session_pids(job.pid) for p in pids):
+                    time.sleep(0.1)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    out, _ = job.communicate(timeout=600)
+    t.join()
+    mu.kill_session(job.pid)
+    lines = open(log).read().splitlines()
+    print("\n".join(lines))
+    relaunches = [l for l in lines if "relaunching" in l]
+    resumed = [l for l in lines if "starting from checkpoint" in l]
+    if kills != 3 or len(relaunches) != 3:
+        problems.append(f"{kills} kills, {len(relaunches)} relaunches")
+    if len(resumed) < 1:
+        problems.append("no attempt resumed from a checkpoint")
+    if job.returncode != 0:
+        problems.append(f"mpisnap-run exit {job.returncode}")
+    if mu.results(out) != reference:
+        problems.append(f"RESULT lines differ:\n{mu.results(out)}\n{reference}")
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mpiexec", required=True)
+    ap.add_argument("--app", help="trigger_app")
+    ap.add_argument("--bank")
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--runner", help="scripts/mpisnap-run")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("scenario")
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    problems = cli_scenario(a) if a.scenario == "cli" else mpisnap_run_scenario(a)
+    for p in problems:
+        print(f"PROBLEM: {p}")
+    print(f"{a.scenario}: {'ok' if not problems else 'FAILED'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

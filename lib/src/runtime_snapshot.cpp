@@ -214,12 +214,13 @@ void Runtime::on_complete() {
     bytes += m.rank_bytes[r];
     messages += m.rank_messages[r];
   }
-  char summary[256];
+  char summary[320];
   std::snprintf(summary, sizeof summary,
                 "mpisnap: checkpoint %llu committed: safe point %llu, %llu bytes, %llu in-flight message(s), "
-                "pause %.4f s on rank 0",
+                "pause %.4f s on rank 0, written %.3f s after the first snapshot",
                 static_cast<unsigned long long>(m.checkpoint_id), static_cast<unsigned long long>(m.safe_point),
-                static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(messages), s->pause_seconds);
+                static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(messages), s->pause_seconds,
+                m.commit_seconds);
   const std::string dir = s->dir, root = config_.directory;
   const unsigned keep = config_.keep;
   Commit c;

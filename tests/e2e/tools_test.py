@@ -96,7 +96,7 @@ def mpisnap_run_scenario(a):
     problems = []
     ck = os.path.join(a.workdir, "mpisnap_run")
     shutil.rmtree(ck, ignore_errors=True)
-    args = ["--steps", "2000", "--work-us", "3000"]
+    args = ["--steps", "3000", "--work-us", "3000"]
     rc, out, err = mu.run(mu.mpiexec(a.mpiexec, 4) + [a.bank] + args,
                           mu.environment({"MPISNAP_DIR": os.path.join(a.workdir, "mpisnap_run_ref")}), 120)
     reference = mu.results(out)
@@ -109,19 +109,36 @@ def mpisnap_run_scenario(a):
     rng = random.Random(7)
     kills = 0
 
+    def bank_pids():
+        pids = []
+        for p in mu.session_pids(job.pid):
+            try:
+                if open(f"/proc/{p}/comm").read().strip() == "bank":
+                    pids.append(p)
+            except OSError:
+                pass
+        return pids
+
     def killer():
+        # Three times: wait for a new attempt's ranks, let it run a moment, SIGKILL one rank, and
+        # wait until that attempt is gone.
         nonlocal kills
+        seen = set()
         while kills < 3 and job.poll() is None:
-            time.sleep(rng.uniform(1.5, 2.5))
-            pids = [p for p in mu.session_pids(job.pid) if open(f"/proc/{p}/comm").read().strip() == "bank"]
-            if pids:
-                os.kill(rng.choice(pids), signal.SIGKILL)
-                kills += 1
-                # Wait for this attempt to be over before the next kill.
-                deadline = time.time() + 30
-                while time.time() < deadline and any(
-                        p in mu.session_pids(job.pid) for p in pids):
-                    time.sleep(0.1)
+            pids = [p for p in bank_pids() if p not in seen]
+            if not pids:
+                time.sleep(0.05)
+                continue
+            time.sleep(rng.uniform(0.8, 1.5))
+            alive = [p for p in pids if p in bank_pids()]
+            if not alive:
+                continue
+            os.kill(rng.choice(alive), signal.SIGKILL)
+            kills += 1
+            seen.update(pids)
+            deadline = time.time() + 30
+            while time.time() < deadline and any(p in mu.session_pids(job.pid) for p in pids):
+                time.sleep(0.05)
 
     t = threading.Thread(target=killer)
     t.start()

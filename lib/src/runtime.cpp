@@ -40,8 +40,6 @@ void Runtime::note_init(int thread_level) noexcept {
 
 void Runtime::note_comm_created_before_session(MPI_Comm comm) {
   if (comm == MPI_COMM_NULL) return;
-  int inter = 0;
-  if (PMPI_Comm_test_inter(comm, &inter) == MPI_SUCCESS && inter) return;
   if (!pre_session_comms_) pre_session_comms_ = new std::vector<MPI_Comm>();
   pre_session_comms_->push_back(comm);
 }
@@ -123,29 +121,52 @@ void Runtime::setup_world() {
   refresh_mode();
 }
 
+namespace {
+
+std::vector<int> world_ranks_of(MPI_Group g) {
+  int n = 0;
+  mpi::check(PMPI_Group_size(g, &n), "PMPI_Group_size");
+  MPI_Group wg;
+  mpi::check(PMPI_Comm_group(MPI_COMM_WORLD, &wg), "PMPI_Comm_group");
+  std::vector<int> ranks(static_cast<std::size_t>(n)), world(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ranks[static_cast<std::size_t>(i)] = i;
+  mpi::check(PMPI_Group_translate_ranks(g, n, ranks.data(), wg, world.data()), "PMPI_Group_translate_ranks");
+  PMPI_Group_free(&wg);
+  return world;
+}
+
+}  // namespace
+
 mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
   const bool agree_id = fixed_id < 0;
   int inter = 0;
   mpi::check(PMPI_Comm_test_inter(app, &inter), "PMPI_Comm_test_inter");
-  if (inter)
-    throw Error(rank_prefix() + "intercommunicators are not supported by mpisnap (point-to-point on them could not be checkpointed)");
   auto e = std::make_unique<mpi::CommEntry>();
   e->app = app;
-  mpi::check(PMPI_Comm_size(app, &e->size), "PMPI_Comm_size");
+  e->inter = inter != 0;
   mpi::check(PMPI_Comm_rank(app, &e->rank), "PMPI_Comm_rank");
   {
-    MPI_Group g, wg;
-    mpi::check(PMPI_Comm_group(app, &g), "PMPI_Comm_group");
-    mpi::check(PMPI_Comm_group(MPI_COMM_WORLD, &wg), "PMPI_Comm_group");
-    std::vector<int> ranks(static_cast<std::size_t>(e->size));
-    for (int i = 0; i < e->size; ++i) ranks[static_cast<std::size_t>(i)] = i;
-    e->world.resize(ranks.size());
-    mpi::check(PMPI_Group_translate_ranks(g, e->size, ranks.data(), wg, e->world.data()), "PMPI_Group_translate_ranks");
+    // Peers are addressed in the remote group of an intercommunicator, in the group otherwise.
+    MPI_Group g;
+    mpi::check(e->inter ? PMPI_Comm_remote_group(app, &g) : PMPI_Comm_group(app, &g), "PMPI_Comm_group");
+    e->world = world_ranks_of(g);
     PMPI_Group_free(&g);
-    PMPI_Group_free(&wg);
+    e->size = static_cast<int>(e->world.size());
+    if (e->inter) {
+      mpi::check(PMPI_Comm_group(app, &g), "PMPI_Comm_group");
+      e->local_world = world_ranks_of(g);
+      PMPI_Group_free(&g);
+    }
   }
-  e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
-  e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
+  if (e->inter) {
+    // MPI_Comm_create keeps attributes away but needs a group of the local side; an intercommunicator
+    // is duplicated instead (the application's attribute copy callbacks run for these two).
+    mpi::check(PMPI_Comm_dup(app, &e->color[0]), "PMPI_Comm_dup(color 0)");
+    mpi::check(PMPI_Comm_dup(app, &e->color[1]), "PMPI_Comm_dup(color 1)");
+  } else {
+    e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
+    e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
+  }
   {
     // Errors on the colors go where the application said errors on its communicator go.
     MPI_Errhandler eh;
@@ -156,9 +177,13 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
   e->current = e->color[engine_->seq() % 2];
   if (agree_id) {
     // Every member proposes its next id; the maximum is unique on every member, and the same in a
-    // restarted run that creates its communicators in the same order.
+    // restarted run that creates its communicators in the same order. (Both sides of an
+    // intercommunicator agree through a temporary merge.)
     std::uint64_t mine = next_comm_id_, agreed = 0;
-    mpi::check(PMPI_Allreduce(&mine, &agreed, 1, MPI_UINT64_T, MPI_MAX, app), "PMPI_Allreduce(comm id)");
+    MPI_Comm over = app;
+    if (e->inter) mpi::check(PMPI_Intercomm_merge(app, 0, &over), "PMPI_Intercomm_merge");
+    mpi::check(PMPI_Allreduce(&mine, &agreed, 1, MPI_UINT64_T, MPI_MAX, over), "PMPI_Allreduce(comm id)");
+    if (e->inter) PMPI_Comm_free(&over);
     e->id = protocol::CommId{agreed};
     next_comm_id_ = agreed + 1;
   } else {
@@ -268,9 +293,6 @@ void Runtime::fatal(const std::string& what) noexcept {
 mpi::CommEntry* Runtime::lookup(MPI_Comm comm) {
   if (mpi::CommEntry* e = comms_.find(comm)) return e;
   if (comm == MPI_COMM_NULL) return nullptr;  // MPI reports the error
-  if (std::find(intercomms_.begin(), intercomms_.end(), comm) != intercomms_.end())
-    throw Error(rank_prefix() + "point-to-point on an intercommunicator: mpisnap does not support intercommunicators "
-                "(merge it with MPI_Intercomm_merge and communicate on the result)");
   throw Error(rank_prefix() + "point-to-point on a communicator mpisnap does not know: it was not made by an MPI "
               "call mpisnap intercepts (dup, split, create, cartesian, graph, ...), or it was freed");
 }

@@ -90,8 +90,12 @@ class Runtime {
     int tag = 0;
     mpi::CommEntry* comm = nullptr;
     bool active = false;
+    bool owns_type = false;  // a duplicate of the application's datatype, freed with the request
     MPI_Request real = MPI_REQUEST_NULL;
     channel::PendingRecv* emulated = nullptr;
+    ~PersistentOp() {
+      if (owns_type) PMPI_Type_free(&type);
+    }
   };
 
   struct RequestInfo {
@@ -152,6 +156,10 @@ class Runtime {
   mpi::CommEntry& register_comm(MPI_Comm app, std::int64_t fixed_id);
   void comm_created(MPI_Comm comm);
   void free_colors(mpi::CommEntry& e);
+  // Frees the communicators freed by the application before epoch `bound` that nothing refers to
+  // any more (a receive still pending on a freed communicator completes normally in MPI).
+  void free_retired(std::uint64_t bound);
+  bool referenced(const mpi::CommEntry& e);
   int raise(mpi::CommEntry& e, int rc);  // an error of an emulated operation, through the comm's handler
 
   // --- progress (runtime.cpp)
@@ -192,7 +200,8 @@ class Runtime {
   int recv_window(void* buf, int count, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
                   MPI_Status* status);
   int send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e, bool sync);
-  bool blocking_needs_loop() const noexcept { return poll_blocking_ || engine_->draining() || busy_; }
+  // Emulated receives pending (slow_recv_) may be what a blocking call waits for: it must progress them.
+  bool blocking_needs_loop() const noexcept { return poll_blocking_ || slow_recv_ || busy_ || engine_->draining(); }
   mpi::CommEntry* lookup(MPI_Comm comm);
   HeldMessage* held_message(MPI_Message m) noexcept;
 
@@ -242,7 +251,6 @@ class Runtime {
   bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
   bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
-  std::vector<MPI_Comm> intercomms_;
   std::vector<HeldMessage*> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
 
   std::uint64_t safe_point_ = 0;

@@ -9,12 +9,6 @@ namespace mpisnap {
 
 void Runtime::comm_created(MPI_Comm comm) {
   if (comm == MPI_COMM_NULL) return;
-  int inter = 0;
-  mpi::check(PMPI_Comm_test_inter(comm, &inter), "PMPI_Comm_test_inter");
-  if (inter) {
-    intercomms_.push_back(comm);  // point-to-point on it fails with a clear message
-    return;
-  }
   register_comm(comm, -1);
 }
 
@@ -41,15 +35,32 @@ int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
 
 int Runtime::Comm_free(MPI_Comm* comm) {
   if (comm && *comm != MPI_COMM_NULL) {
-    intercomms_.erase(std::remove(intercomms_.begin(), intercomms_.end(), *comm), intercomms_.end());
     if (comms_.retire(*comm, engine_->seq())) {
       // Its messages may still be in flight: the next snapshot counts and drains them, and frees
       // its colors when it completes. Without snapshots the colors can go now.
-      if (config_.every == 0 && !engine_->active())
-        for (auto& r : comms_.take_retired(engine_->seq() + 1)) free_colors(*r);
+      if (config_.every == 0 && !triggers_ && !engine_->active()) free_retired(engine_->seq() + 1);
     }
   }
   return PMPI_Comm_free(comm);
+}
+
+bool Runtime::referenced(const mpi::CommEntry& e) {
+  bool used = false;
+  requests_.for_each([&](RequestInfo& info) {
+    used = used || info.comm == &e || (info.kind == RequestInfo::Persistent && info.persistent->comm == &e);
+  });
+  for (HeldMessage* h : held_messages_) used = used || h->comm == &e;
+  return used || window_->refers_to(e);
+}
+
+void Runtime::free_retired(std::uint64_t bound) {
+  for (auto& r : comms_.take_retired(bound)) {
+    if (referenced(*r)) {
+      comms_.keep_retired(std::move(r));
+    } else {
+      free_colors(*r);
+    }
+  }
 }
 
 int Runtime::Comm_set_errhandler(MPI_Comm comm, MPI_Errhandler errhandler) {

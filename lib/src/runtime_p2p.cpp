@@ -111,7 +111,7 @@ int Runtime::recv_window(void* buf, int count_, MPI_Datatype type, int source, i
   window_->post(&p);
   while (!p.done) progress();
   refresh_mode();
-  if (status != MPI_STATUS_IGNORE) *status = p.status;
+  channel::copy_status(status, p.status);
   return raise(e, p.error);
 }
 

@@ -82,7 +82,7 @@ bool Runtime::test_persistent(PersistentOp& op, MPI_Status* st, int* rc) {
   }
   if (op.emulated) {
     if (!op.emulated->done) return false;
-    *st = op.emulated->status;
+    channel::copy_status(st, op.emulated->status);
     PMPI_Status_set_cancelled(st, op.emulated->cancelled ? 1 : 0);
     *rc = op.emulated->error;
     delete op.emulated;
@@ -182,7 +182,7 @@ int Runtime::Request_get_status(MPI_Request request, int* flag, MPI_Status* stat
   }
   if (op.emulated) {
     *flag = op.emulated->done ? 1 : 0;
-    if (*flag) *st = op.emulated->status;
+    if (*flag) channel::copy_status(st, op.emulated->status);
     return MPI_SUCCESS;
   }
   return PMPI_Request_get_status(op.real, flag, status);
@@ -423,7 +423,7 @@ int Runtime::persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rb
   op->sbuf = sbuf;
   op->rbuf = rbuf;
   op->count = count;
-  op->type = type;
+  op->type = mpi::retain_type(type, &op->owns_type);
   op->peer = peer;
   op->tag = tag;
   op->comm = e;

@@ -37,10 +37,13 @@ thread_local double g_due_at = 0;  // when the current safe point decided to sna
 std::uint64_t Runtime::collective_check(const mpi::CommEntry& e, int world_rank) {
   const std::uint64_t words[2] = {protocol::value(e.id), e.collectives};
   const std::uint64_t h = Xxh64::hash(words, sizeof words, 0x636f6c6cULL);
-  int leader = e.world.empty() ? world_rank : e.world[0];
+  // The members: the group, or both groups of an intercommunicator.
+  int leader = world_rank;
   for (int w : e.world) leader = std::min(leader, w);
+  for (int w : e.local_world) leader = std::min(leader, w);
+  const std::uint64_t members = e.inter ? e.world.size() + e.local_world.size() : e.world.size();
   std::uint64_t c = h;
-  if (leader == world_rank) c -= static_cast<std::uint64_t>(e.size) * h;
+  if (leader == world_rank) c -= members * h;
   return c;
 }
 
@@ -158,7 +161,7 @@ void Runtime::on_written() {
 void Runtime::on_complete() {
   std::vector<protocol::DoneRecord> records = engine_->finish();
   std::unique_ptr<Snapshot> s = std::move(snap_);
-  for (auto& r : comms_.take_retired(s->seq)) free_colors(*r);
+  free_retired(s->seq);
   if (rank_ != 0) return;
 
   std::uint64_t sent = 0, got = 0, first_ns = ~0ull, coll = 0;

@@ -517,16 +517,35 @@ TEST(Semantics, EveryCommunicatorConstructor) {
   exchange_on(c, 139);
   MPI_Comm_free(&c);
 
-  // Intercommunicators: the merged intracommunicator works.
+  // Intercommunicators: point-to-point between the groups, across a cut; and their merge.
   MPI_Comm half, inter, merged;
   MPI_Comm_split(MPI_COMM_WORLD, g_rank % 2, g_rank, &half);
-  if (g_size >= 2) {
-    MPI_Intercomm_create(half, 0, MPI_COMM_WORLD, g_rank % 2 == 0 ? 1 : 0, 140, &inter);
-    MPI_Intercomm_merge(inter, g_rank % 2, &merged);
-    exchange_on(merged, 141);
-    MPI_Comm_free(&merged);
-    MPI_Comm_free(&inter);
+  MPI_Intercomm_create(half, 0, MPI_COMM_WORLD, g_rank % 2 == 0 ? 1 : 0, 140, &inter);
+  int local = 0, remote = 0;
+  MPI_Comm_rank(inter, &local);
+  MPI_Comm_remote_size(inter, &remote);
+  // Every even-side rank k talks to odd-side rank k % remote and back.
+  std::vector<int> got;
+  int out = g_rank;
+  if (g_rank % 2 == 0) {
+    MPI_Send(&out, 1, MPI_INT, local % remote, 142, inter);
   }
+  safe_point();
+  if (g_rank % 2 == 1) {
+    int n_even = remote;  // in the odd group, the remote group is the even one
+    for (int k = 0; k < n_even; ++k)
+      if (k % (g_size / 2) == local) {
+        int v = -1;
+        MPI_Status st;
+        MPI_Recv(&v, 1, MPI_INT, MPI_ANY_SOURCE, 142, inter, &st);
+        got.push_back(v);
+        EXPECT_EQ(v, 2 * st.MPI_SOURCE) << "the sender's world rank, from its rank in the remote group";
+      }
+  }
+  MPI_Intercomm_merge(inter, g_rank % 2, &merged);
+  exchange_on(merged, 141);
+  MPI_Comm_free(&merged);
+  MPI_Comm_free(&inter);
   MPI_Comm_free(&half);
 }
 

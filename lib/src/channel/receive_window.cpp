@@ -8,6 +8,14 @@ namespace mpisnap::channel {
 
 ReceiveWindow* ReceiveWindow::self_ = nullptr;
 
+PendingRecv::~PendingRecv() {
+  if (owns_type) PMPI_Type_free(&type);
+}
+
+void PendingRecv::hold_type(MPI_Datatype t) {
+  type = mpi::retain_type(t, &owns_type);
+}
+
 namespace {
 
 int queue_source(int mpi_source) { return mpi_source == MPI_ANY_SOURCE ? kAnySource : mpi_source; }
@@ -28,6 +36,13 @@ Bytes receive_bytes(MPI_Message msg, const MPI_Status& st) {
 
 }  // namespace
 
+void copy_status(MPI_Status* dst, const MPI_Status& src) {
+  if (dst == MPI_STATUS_IGNORE) return;
+  const int error = dst->MPI_ERROR;
+  *dst = src;
+  dst->MPI_ERROR = error;
+}
+
 int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype type, MPI_Comm any_comm,
                   MPI_Status* status) {
   int type_size = 0;
@@ -46,10 +61,9 @@ int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype t
       mpi::check(PMPI_Unpack(m.bytes.data(), static_cast<int>(m.bytes.size()), &pos, buf, elements, type, any_comm),
                  "PMPI_Unpack");
   }
-  if (status != MPI_STATUS_IGNORE) {
+  if (status != MPI_STATUS_IGNORE) {  // MPI_ERROR is left alone, as single-completion calls do
     status->MPI_SOURCE = m.source;
     status->MPI_TAG = m.tag;
-    status->MPI_ERROR = err;
     PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(m.bytes.size()));
     PMPI_Status_set_cancelled(status, 0);
   }
@@ -104,7 +118,7 @@ MPI_Request ReceiveWindow::post_nonblocking(mpi::CommEntry& comm, void* buf, int
   p->comm = &comm;
   p->buf = buf;
   p->count = count;
-  p->type = type;
+  p->hold_type(type);
   p->source = source;
   p->tag = tag;
   int rc = PMPI_Grequest_start(query_fn, free_fn, cancel_fn, p, &p->greq);
@@ -240,7 +254,6 @@ bool ReceiveWindow::probe(mpi::CommEntry& comm, int source, int tag, MPI_Status*
     if (status != MPI_STATUS_IGNORE) {
       status->MPI_SOURCE = it->msg.source;
       status->MPI_TAG = it->msg.tag;
-      status->MPI_ERROR = MPI_SUCCESS;
       PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(it->msg.bytes.size()));
       PMPI_Status_set_cancelled(status, 0);
     }
@@ -255,6 +268,7 @@ int ReceiveWindow::query_fn(void* extra, MPI_Status* status) {
   auto* p = static_cast<PendingRecv*>(extra);
   if (status != MPI_STATUS_IGNORE) {
     *status = p->status;
+    status->MPI_ERROR = p->error;  // how MPI learns the outcome of a generalized request
     PMPI_Status_set_cancelled(status, p->cancelled ? 1 : 0);
   }
   return p->error;
@@ -327,7 +341,6 @@ ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int sourc
     if (status != MPI_STATUS_IGNORE) {
       status->MPI_SOURCE = out->source;
       status->MPI_TAG = out->tag;
-      status->MPI_ERROR = MPI_SUCCESS;
       PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(out->bytes.size()));
       PMPI_Status_set_cancelled(status, 0);
     }

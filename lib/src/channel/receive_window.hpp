@@ -22,6 +22,14 @@
 namespace mpisnap::channel {
 
 struct PendingRecv {
+  PendingRecv() = default;
+  PendingRecv(const PendingRecv&) = delete;
+  PendingRecv& operator=(const PendingRecv&) = delete;
+  ~PendingRecv();
+  // Keeps `t` valid for as long as this receive lives (the application may free its datatype
+  // while a non-blocking receive is pending; MPI keeps it alive for real receives).
+  void hold_type(MPI_Datatype t);
+
   mpi::CommEntry* comm = nullptr;
   int source = MPI_ANY_SOURCE;
   int tag = MPI_ANY_TAG;
@@ -32,6 +40,7 @@ struct PendingRecv {
   MPI_Request inner = MPI_REQUEST_NULL;  // the real receive once the window closed
   bool done = false;
   bool cancelled = false;
+  bool owns_type = false;
   int error = MPI_SUCCESS;
   MPI_Status status{};
 };
@@ -63,6 +72,11 @@ class ReceiveWindow {
   // One pass over the pending receives in posting order.
   void pass();
   bool has_pending() const noexcept { return !pending_.empty(); }
+  bool refers_to(const mpi::CommEntry& e) const noexcept {
+    for (const PendingRecv* p : pending_)
+      if (p->comm == &e) return true;
+    return false;
+  }
   std::size_t pending() const noexcept { return pending_.size(); }
 
   // A probe with the window's view of what has arrived. Fills `status` when a matching message
@@ -110,6 +124,10 @@ class ReceiveWindow {
   std::uint64_t delivered_from_queue_ = 0;
   static ReceiveWindow* self_;  // for cancel_fn; one window per process
 };
+
+// Copies a status the library produced into the application's, leaving MPI_ERROR alone (MPI sets
+// it only in the multiple-completion calls).
+void copy_status(MPI_Status* dst, const MPI_Status& src);
 
 // Unpacks a recorded message into a receive buffer and fills the status as MPI would.
 int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype type, MPI_Comm any_comm,

@@ -32,6 +32,11 @@ CommEntry* CommTable::retire(MPI_Comm app, std::uint64_t epoch) {
   return entry;
 }
 
+void CommTable::keep_retired(std::unique_ptr<CommEntry> e) {
+  by_id_[protocol::value(e->id)] = e.get();
+  entries_.push_back(std::move(e));
+}
+
 std::vector<std::unique_ptr<CommEntry>> CommTable::take_retired(std::uint64_t epoch_bound) {
   std::vector<std::unique_ptr<CommEntry>> out;
   auto keep = std::stable_partition(entries_.begin(), entries_.end(), [&](const auto& e) {

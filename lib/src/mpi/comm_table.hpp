@@ -23,7 +23,9 @@ struct CommEntry {
   int rank = 0;
   bool retired = false;                    // freed by the application; kept until a snapshot drained it
   std::uint64_t retired_epoch = 0;         // the epoch (snapshots begun) when it was freed
-  std::vector<int> world;                  // communicator rank -> world rank
+  std::vector<int> world;                  // peer rank (remote group for an intercommunicator) -> world rank
+  bool inter = false;
+  std::vector<int> local_world;            // intercommunicator: the local group's world ranks
 
   // Per peer (communicator rank), in the current epoch:
   std::vector<std::uint64_t> sent;         // messages sent on `current`
@@ -62,6 +64,8 @@ class CommTable {
   // Removes the entries retired in an epoch before `epoch_bound` and returns them, so the caller
   // can free their colors.
   std::vector<std::unique_ptr<CommEntry>> take_retired(std::uint64_t epoch_bound);
+  // Puts a retired entry back (something still refers to it).
+  void keep_retired(std::unique_ptr<CommEntry> e);
 
   template <class F>
   void for_each(F&& f) {

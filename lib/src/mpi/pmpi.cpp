@@ -10,6 +10,17 @@ void fail(int code, const char* call) {
               std::string(text, static_cast<std::size_t>(len)));
 }
 
+MPI_Datatype retain_type(MPI_Datatype t, bool* owned) {
+  *owned = false;
+  int nints = 0, naddrs = 0, ntypes = 0, combiner = MPI_COMBINER_NAMED;
+  check(PMPI_Type_get_envelope(t, &nints, &naddrs, &ntypes, &combiner), "PMPI_Type_get_envelope");
+  if (combiner == MPI_COMBINER_NAMED) return t;
+  MPI_Datatype copy;
+  check(PMPI_Type_dup(t, &copy), "PMPI_Type_dup");
+  *owned = true;
+  return copy;
+}
+
 int world_rank() noexcept {
   int init = 0, fin = 0;
   PMPI_Initialized(&init);

@@ -18,4 +18,8 @@ inline void check(int code, const char* call) {
 
 int world_rank() noexcept;  // -1 before MPI_Init
 
+// A handle to `t` that stays valid until released: predefined types as they are, others duplicated
+// (`*owned` says whether the caller must PMPI_Type_free the result).
+MPI_Datatype retain_type(MPI_Datatype t, bool* owned);
+
 }  // namespace mpisnap::mpi

@@ -27,13 +27,14 @@ BalanceReport check_channel_balance(const std::vector<RankCheckpoint>& ranks) {
     for (const RecordedMessage& m : recv.channel) ++recorded[{m.comm, m.source}];
     report.in_flight += recv.channel.size();
     for (const CommCounters& c : recv.counters) {
-      const int me = position_of(c, static_cast<std::int32_t>(i));
+      // c.world_ranks are this rank's peers on c (the remote group of an intercommunicator); the
+      // sender's counters list its own peers, among them this rank.
       for (std::size_t p = 0; p < c.world_ranks.size(); ++p) {
         const std::int32_t world = c.world_ranks[p];
         std::uint64_t sent = 0;
         if (world >= 0 && static_cast<std::size_t>(world) < ranks.size()) {
           if (const CommCounters* sc = find_comm(ranks[static_cast<std::size_t>(world)], c.comm)) {
-            const int pos = me < 0 ? -1 : position_of(*sc, static_cast<std::int32_t>(i));
+            const int pos = position_of(*sc, static_cast<std::int32_t>(i));
             if (pos >= 0) sent = sc->sent_total[static_cast<std::size_t>(pos)];
           }
         }

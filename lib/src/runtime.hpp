@@ -48,6 +48,7 @@ class Runtime {
   bool safe_point_due();
   void take_snapshot(Node&& state);
   std::uint64_t safe_point() const noexcept { return safe_point_; }
+  CheckpointStats stats() const;
   void flush();
   int rank() const noexcept { return rank_; }
 
@@ -61,6 +62,17 @@ class Runtime {
   // When snapshots or triggers are possible, every blocking call polls (see calls.def).
   bool blocking_calls_poll() const noexcept { return poll_blocking_; }
   int wait_collective(MPI_Request* req) { return wait_until(req, MPI_STATUS_IGNORE, nullptr, 0); }
+
+  // ---- the fast path (interpose/fast_path.hpp): the one-entry communicator cache behind two gates
+  // (mpi::CommTable::idle/direct, opened and closed by refresh_mode). Null sends the call down the
+  // slow path, which looks the communicator up (and caches it).
+  // The entry of `comm` when no protocol work is pending on this rank.
+  mpi::CommEntry* idle_comm(MPI_Comm comm) const noexcept { return comms_.idle(comm); }
+  // As idle_comm, for calls that may block inside MPI: also no receive goes through the window and
+  // no snapshot is possible that would need this rank to poll while it waits.
+  mpi::CommEntry* direct_blocking_comm(MPI_Comm comm) const noexcept { return comms_.direct(comm); }
+  // MPI_Wait may go straight to PMPI_Wait: blocking is direct and no request needs accounting.
+  bool direct_wait() const noexcept { return direct_blocking_ && requests_.empty(); }
 
   // ---- triggers (runtime_triggers.cpp)
   void request_checkpoint();
@@ -130,6 +142,7 @@ class Runtime {
     double pause_seconds = 0;
     storage::BackgroundWriter::Ticket write;
     storage::RankFileInfo written;
+    double write_seconds = 0;
     bool done_started = false;
     std::uint64_t coll_check = 0;
     std::uint64_t terminate_round = 0;  // a checkpoint that stops the job (SIGTERM): tell everyone when it committed
@@ -219,7 +232,7 @@ class Runtime {
   void idle_check_requests(int count, const MPI_Request* reqs, double& first_seen);
   std::size_t pending_requests();
 
-  static Runtime* instance_;
+  [[gnu::visibility("hidden")]] static Runtime* instance_;  // hidden: one load on the fast path, not via the GOT
   static int thread_level_;
   static std::vector<MPI_Comm>* pre_session_comms_;
 
@@ -249,6 +262,7 @@ class Runtime {
   bool slow_recv_ = false;   // receives go through the window
   bool busy_ = false;        // protocol work pending: progress at every intercepted call
   bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
+  bool direct_blocking_ = false;  // none of the above: a blocking call may block in MPI
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
   bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
   std::vector<HeldMessage*> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
@@ -264,7 +278,8 @@ class Runtime {
   std::vector<CommCounters> restored_counters_;
   bool restore_done_ = false;
 
-  // Statistics for the summary at MPI_Finalize.
+  // Statistics for Session::stats() and the summary at MPI_Finalize.
+  CheckpointStats stats_;
   std::uint64_t snapshots_taken_ = 0;
   std::uint64_t messages_recorded_ = 0;
   double pause_total_ = 0;

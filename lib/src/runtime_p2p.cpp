@@ -1,7 +1,8 @@
 // Runtime: the intercepted point-to-point calls.
 //
-// Fast path (no snapshot in progress on this rank, nothing held for delivery): look up the
-// communicator, bump one counter, call PMPI_* on the current color. Everything else is the window
+// Every case of every call. The busiest calls first try interpose/fast_path.hpp in their wrapper
+// (no snapshot work pending: the same call on the current color and one counter); what is done
+// there must stay the same as the corresponding branch here. Everything else is the window
 // (channel/receive_window.*) or a blocking loop that keeps the protocol moving (wait_until).
 #include <cstring>
 #include <vector>
@@ -10,12 +11,6 @@
 #include "runtime.hpp"
 
 namespace mpisnap {
-
-namespace {
-inline void count(std::vector<std::uint64_t>& v, int peer, int size) {
-  if (peer >= 0 && peer < size) ++v[static_cast<std::size_t>(peer)];
-}
-}  // namespace
 
 // ------------------------------------------------------------------ sends
 
@@ -32,7 +27,7 @@ int Runtime::Send(const void* buf, int count_, MPI_Datatype datatype, int dest, 
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Send(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
-  count(e->sent, dest, e->size);
+  e->count_sent(dest);
   // A blocking send may wait for its receiver (rendezvous): keep the protocol moving meanwhile.
   if (blocking_needs_loop()) return send_blocking(buf, count_, datatype, dest, tag, *e, false);
   return PMPI_Send(buf, count_, datatype, dest, tag, e->current);
@@ -42,7 +37,7 @@ int Runtime::Ssend(const void* buf, int count_, MPI_Datatype datatype, int dest,
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Ssend(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
-  count(e->sent, dest, e->size);
+  e->count_sent(dest);
   // A synchronous send waits for the receiver: keep the protocol moving meanwhile.
   if (blocking_needs_loop()) return send_blocking(buf, count_, datatype, dest, tag, *e, true);
   return PMPI_Ssend(buf, count_, datatype, dest, tag, e->current);
@@ -52,7 +47,7 @@ int Runtime::Bsend(const void* buf, int count_, MPI_Datatype datatype, int dest,
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Bsend(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
-  count(e->sent, dest, e->size);
+  e->count_sent(dest);
   return PMPI_Bsend(buf, count_, datatype, dest, tag, e->current);  // completes locally
 }
 
@@ -69,7 +64,7 @@ int Runtime::Isend(const void* buf, int count_, MPI_Datatype datatype, int dest,
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Isend(buf, count_, datatype, dest, tag, comm, request);
   if (busy_) progress();
-  count(e->sent, dest, e->size);
+  e->count_sent(dest);
   return PMPI_Isend(buf, count_, datatype, dest, tag, e->current, request);
 }
 
@@ -78,7 +73,7 @@ int Runtime::Issend(const void* buf, int count_, MPI_Datatype datatype, int dest
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Issend(buf, count_, datatype, dest, tag, comm, request);
   if (busy_) progress();
-  count(e->sent, dest, e->size);
+  e->count_sent(dest);
   return PMPI_Issend(buf, count_, datatype, dest, tag, e->current, request);
 }
 
@@ -87,7 +82,7 @@ int Runtime::Ibsend(const void* buf, int count_, MPI_Datatype datatype, int dest
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Ibsend(buf, count_, datatype, dest, tag, comm, request);
   if (busy_) progress();
-  count(e->sent, dest, e->size);
+  e->count_sent(dest);
   return PMPI_Ibsend(buf, count_, datatype, dest, tag, e->current, request);
 }
 
@@ -134,7 +129,7 @@ int Runtime::Recv(void* buf, int count_, MPI_Datatype datatype, int source, int 
     const WaitTarget target{e, source, tag};
     rc = wait_until(&req, st, &target, 1);
   }
-  count(e->received, st->MPI_SOURCE, e->size);
+  if (mpi::message_consumed(rc)) e->count_received(st->MPI_SOURCE);
   return rc;
 }
 
@@ -168,13 +163,13 @@ int Runtime::Sendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype,
     return PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
                          comm, status);
   if (busy_) progress();
-  count(e->sent, dest, e->size);
+  e->count_sent(dest);
   if (!slow_recv_ && !blocking_needs_loop()) {
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
     const int rc = PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source,
                                  recvtag, e->current, st);
-    if (source != MPI_PROC_NULL) count(e->received, st->MPI_SOURCE, e->size);
+    if (source != MPI_PROC_NULL) e->count_received(st->MPI_SOURCE);
     return rc;
   }
   // The general form: the send goes out first, the receive follows the window's rules, and the
@@ -193,11 +188,11 @@ int Runtime::Sendrecv_replace(void* buf, int count_, MPI_Datatype datatype, int 
   if (!e) return PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, comm, status);
   if (busy_) progress();
   if (!slow_recv_ && !blocking_needs_loop()) {
-    count(e->sent, dest, e->size);
+    e->count_sent(dest);
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
     const int rc = PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, e->current, st);
-    if (source != MPI_PROC_NULL) count(e->received, st->MPI_SOURCE, e->size);
+    if (source != MPI_PROC_NULL) e->count_received(st->MPI_SOURCE);
     return rc;
   }
   // Pack what goes out, then receive into the same buffer.
@@ -261,7 +256,7 @@ int Runtime::Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message*
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
     const int rc = PMPI_Improbe(source, tag, e->current, flag, message, st);
-    if (rc == MPI_SUCCESS && *flag) count(e->received, st->MPI_SOURCE, e->size);  // matched: consumed
+    if (rc == MPI_SUCCESS && *flag) e->count_received(st->MPI_SOURCE);  // matched: consumed
     return rc;
   }
   auto held = std::make_unique<HeldMessage>();

@@ -4,6 +4,7 @@
 //   engine Closed    -> on_channels_closed: log final, background write of the rank file
 //   write finished   -> on_written: done record into the gather + barrier
 //   engine Complete  -> on_complete: rank 0 writes the manifest (commit) and prunes, in the background
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -78,6 +79,7 @@ void Runtime::take_snapshot(Node&& state) {
   const double pause = steady_seconds() - g_due_at;
   if (snap_) snap_->pause_seconds = pause;
   pause_total_ += pause;
+  stats_.last_pause_seconds = pause;
   if (terminate_round) wait_for_terminating_commit(terminate_round);
 }
 
@@ -133,7 +135,12 @@ void Runtime::on_channels_closed() {
   queue_.release_held();
   messages_recorded_ += snap_->data.channel.size();
   Snapshot* s = snap_.get();
-  s->write = writer_->submit([s] { s->written = storage::write_rank_file(s->dir, s->data); });
+  stats_.peak_bytes_held = std::max(stats_.peak_bytes_held, s->data.state.total_bytes());
+  s->write = writer_->submit([s] {
+    const double t0 = steady_seconds();
+    s->written = storage::write_rank_file(s->dir, s->data);
+    s->write_seconds = steady_seconds() - t0;
+  });
 }
 
 void Runtime::on_written() {
@@ -146,6 +153,8 @@ void Runtime::on_written() {
   } else {
     r.digest = s.written.digest;
     r.file_bytes = s.written.file_bytes;
+    stats_.last_write_seconds = s.write_seconds;
+    stats_.last_file_bytes = s.written.file_bytes;
   }
   r.messages = s.data.channel.size();
   r.sent_before = engine_->sent_before_total();
@@ -212,6 +221,7 @@ void Runtime::on_complete() {
     return;
   }
   m.commit_seconds = static_cast<double>(realtime_ns() - std::min(first_ns, realtime_ns())) * 1e-9;
+  stats_.last_commit_seconds = m.commit_seconds;
   std::uint64_t bytes = 0, messages = 0;
   for (std::size_t r = 0; r < records.size(); ++r) {
     bytes += m.rank_bytes[r];
@@ -273,6 +283,14 @@ void Runtime::poll_commits() {
     if (it->terminate_round) agreement_->announce_commit(it->terminate_round, ok);
     it = commits_.erase(it);
   }
+}
+
+CheckpointStats Runtime::stats() const {
+  CheckpointStats s = stats_;
+  s.checkpoints = snapshots_taken_;
+  s.markers_sent = port_->markers_sent();
+  s.agreement_messages = agreement_port_->messages_sent();
+  return s;
 }
 
 void Runtime::flush() {

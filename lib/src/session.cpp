@@ -39,6 +39,11 @@ bool Session::should_exit() const noexcept {
   return rt && rt->should_exit();
 }
 
+CheckpointStats Session::stats() const {
+  Runtime* rt = Runtime::get();
+  return rt ? rt->stats() : CheckpointStats{};
+}
+
 std::uint64_t Session::safe_point() const noexcept {
   Runtime* rt = Runtime::get();
   return rt ? rt->safe_point() : 0;

@@ -46,6 +46,18 @@ struct Config {
   Config& apply_environment();
 };
 
+// What the checkpoints of this run cost this rank (the benchmarks read these).
+struct CheckpointStats {
+  std::uint64_t checkpoints = 0;          // snapshots this rank took in this run
+  double last_pause_seconds = 0;          // inside checkpoint_point(): serialize + start the snapshot
+  double last_write_seconds = 0;          // the background write of this rank's file (HDF5 + fsync)
+  std::uint64_t last_file_bytes = 0;
+  double last_commit_seconds = 0;         // rank 0: first snapshot on any rank -> manifest renamed
+  std::uint64_t markers_sent = 0;         // control messages of the snapshot protocol, all checkpoints
+  std::uint64_t agreement_messages = 0;   // control messages of the trigger agreement
+  std::uint64_t peak_bytes_held = 0;      // largest in-memory copy a snapshot kept until written
+};
+
 // How this run started.
 struct ResumeInfo {
   bool resumed = false;
@@ -99,6 +111,8 @@ class Session {
   // program that does not check is stopped at its next safe point the same way.
   bool should_exit() const noexcept;
   static constexpr int kExitCheckpointed = 75;  // EX_TEMPFAIL: "stopped after a checkpoint; run again"
+
+  CheckpointStats stats() const;
 
   bool resumed() const noexcept { return info_.resumed; }
   const ResumeInfo& resume_info() const noexcept { return info_; }

@@ -4,25 +4,16 @@
 #include <mpi.h>
 
 #include <cstdlib>
-#include <exception>
 #include <string>
 
+#include "interpose/fast_path.hpp"
+#include "interpose/guarded.hpp"
 #include "runtime.hpp"
 
+using mpisnap::guarded;
 using mpisnap::Runtime;
 
 namespace {
-
-template <class F>
-int guarded(F&& f) noexcept {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    Runtime::fatal(e.what());
-  } catch (...) {
-    Runtime::fatal("mpisnap: unknown exception");
-  }
-}
 
 void after_init() {
   const char* v = std::getenv("MPISNAP_PRELOAD_SESSION");
@@ -42,6 +33,9 @@ extern "C" {
     if (!rt) return PMPI_##name args;              \
     return guarded([&] { return rt->name args; }); \
   }
+#define MPISNAP_EXPAND(...) __VA_ARGS__
+#define MPISNAP_FAST_CALL(name, params, args) \
+  int MPI_##name params { return mpisnap::fast::name args; }
 #define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out)                                                \
   int MPI_##name params {                                                                                \
     Runtime* rt = Runtime::get();                                                                        \
@@ -55,7 +49,6 @@ extern "C" {
     if (Runtime* rt = Runtime::get()) rt->count_collective(comm);     \
     return PMPI_##name args;                                          \
   }
-#define MPISNAP_EXPAND(...) __VA_ARGS__
 #define MPISNAP_BLOCKING_COLLECTIVE(name, iname, params, args, comm) \
   int MPI_##name params {                                            \
     Runtime* rt = Runtime::get();                                    \

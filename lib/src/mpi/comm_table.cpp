@@ -7,6 +7,15 @@
 
 namespace mpisnap::mpi {
 
+CommEntry* CommTable::find_and_cache(MPI_Comm app) noexcept {
+  CommEntry** e = by_handle_.find(app);
+  if (!e) return nullptr;
+  last_key_ = app;
+  last_ = *e;
+  rekey();
+  return *e;
+}
+
 CommEntry& CommTable::add(std::unique_ptr<CommEntry> e) {
   if (by_id_.count(protocol::value(e->id)))
     throw Error("mpisnap: internal: two communicators with id " + std::to_string(protocol::value(e->id)));
@@ -14,8 +23,7 @@ CommEntry& CommTable::add(std::unique_ptr<CommEntry> e) {
   by_handle_.put(e->app, &ref);
   by_id_[protocol::value(e->id)] = &ref;
   entries_.push_back(std::move(e));
-  last_key_ = MPI_COMM_NULL;
-  last_ = nullptr;
+  forget_cached();
   return ref;
 }
 
@@ -27,8 +35,7 @@ CommEntry* CommTable::retire(MPI_Comm app, std::uint64_t epoch) {
   entry->app = MPI_COMM_NULL;
   entry->retired = true;
   entry->retired_epoch = epoch;
-  last_key_ = MPI_COMM_NULL;
-  last_ = nullptr;
+  forget_cached();
   return entry;
 }
 

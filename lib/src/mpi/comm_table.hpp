@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -38,19 +39,36 @@ struct CommEntry {
 
   MPI_Comm old_color() const noexcept { return current == color[0] ? color[1] : color[0]; }
   protocol::WorldRank world_of(int r) const noexcept { return protocol::WorldRank{world[static_cast<std::size_t>(r)]}; }
-  bool valid_peer(int r) const noexcept { return r >= 0 && r < size; }
+  bool valid_peer(int r) const noexcept { return static_cast<unsigned>(r) < static_cast<unsigned>(size); }
+  // A message to or from `peer` in the current epoch (MPI_PROC_NULL and other non-ranks: nothing).
+  void count_sent(int peer) noexcept {
+    if (valid_peer(peer)) ++sent[static_cast<std::size_t>(peer)];
+  }
+  void count_received(int peer) noexcept {
+    if (valid_peer(peer)) ++received[static_cast<std::size_t>(peer)];
+  }
+  std::uint64_t* received_counter(int peer) noexcept {
+    return valid_peer(peer) ? &received[static_cast<std::size_t>(peer)] : nullptr;
+  }
 };
 
 class CommTable {
  public:
-  // Fast path: the entry for an application handle, or nullptr.
+  // The fast path: the entry of the communicator last found when `app` is that one and the gate is
+  // open, else nullptr. Two gates, set by the runtime from its mode (Runtime::refresh_mode): `idle`
+  // (no protocol work pending) and `direct` (also: a blocking call may block inside MPI). A closed
+  // gate is a key no application handle equals, so each test is one compare.
+  CommEntry* idle(MPI_Comm app) const noexcept { return app == idle_key_ ? last_ : nullptr; }
+  CommEntry* direct(MPI_Comm app) const noexcept { return app == direct_key_ ? last_ : nullptr; }
+  void set_gates(bool idle_open, bool direct_open) noexcept {
+    idle_open_ = idle_open;
+    direct_open_ = direct_open;
+    rekey();
+  }
+  // The entry for an application handle, or nullptr; it becomes the cached one.
   CommEntry* find(MPI_Comm app) noexcept {
-    if (app == last_key_) return last_;
-    CommEntry** e = by_handle_.find(app);
-    if (!e) return nullptr;
-    last_key_ = app;
-    last_ = *e;
-    return *e;
+    if (app == last_key_ && last_) return last_;
+    return find_and_cache(app);
   }
   CommEntry* find_id(protocol::CommId id) noexcept {
     auto it = by_id_.find(protocol::value(id));
@@ -74,11 +92,34 @@ class CommTable {
   std::size_t size() const noexcept { return entries_.size(); }
 
  private:
+  CommEntry* find_and_cache(MPI_Comm app) noexcept;  // out of line: the cache hit stays small
+  void forget_cached() noexcept {
+    last_key_ = closed_key();
+    last_ = nullptr;
+    rekey();
+  }
+  void rekey() noexcept {
+    idle_key_ = idle_open_ && last_ ? last_key_ : closed_key();
+    direct_key_ = direct_open_ && last_ ? last_key_ : closed_key();
+  }
+  // A handle no application passes: the address of a private object (Open MPI's handles are
+  // pointers), or an invalid integer handle.
+  template <class Handle = MPI_Comm>
+  static Handle closed_key() noexcept {
+    static char private_object;
+    if constexpr (std::is_pointer_v<Handle>) return reinterpret_cast<Handle>(&private_object);
+    else return static_cast<Handle>(-1);
+  }
+
   std::vector<std::unique_ptr<CommEntry>> entries_;
   FlatMap<MPI_Comm, CommEntry*> by_handle_;
   std::unordered_map<std::uint64_t, CommEntry*> by_id_;
-  MPI_Comm last_key_ = MPI_COMM_NULL;
+  MPI_Comm last_key_ = closed_key();
   CommEntry* last_ = nullptr;
+  MPI_Comm idle_key_ = closed_key();
+  MPI_Comm direct_key_ = closed_key();
+  bool idle_open_ = false;
+  bool direct_open_ = false;
 };
 
 }  // namespace mpisnap::mpi

@@ -22,6 +22,7 @@ void MpiAgreementPort::send(int to, const protocol::AgreementMessage& m) {
   MPI_Request req;
   check(PMPI_Isend(bufs_.back().data(), 3, MPI_UINT64_T, to, kTag, control_, &req), "PMPI_Isend(agreement)");
   sends_.push_back(req);
+  ++sent_;
 }
 
 bool MpiAgreementPort::poll(protocol::AgreementMessage& m) {

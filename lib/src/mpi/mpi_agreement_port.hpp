@@ -25,6 +25,7 @@ class MpiAgreementPort final : public protocol::AgreementPort {
 
   // Completes every send (at MPI_Finalize).
   void drain_sends();
+  std::uint64_t messages_sent() const noexcept { return sent_; }
 
  private:
   static constexpr int kTag = 2;
@@ -37,6 +38,7 @@ class MpiAgreementPort final : public protocol::AgreementPort {
   std::uint64_t in_[3] = {};
   std::uint64_t out_[3] = {};
   MPI_Request reduction_ = MPI_REQUEST_NULL;
+  std::uint64_t sent_ = 0;
 };
 
 }  // namespace mpisnap::mpi

@@ -21,6 +21,11 @@ MPI_Datatype retain_type(MPI_Datatype t, bool* owned) {
   return copy;
 }
 
+bool consumed_despite_error(int rc) noexcept {
+  int cls = MPI_SUCCESS;
+  return PMPI_Error_class(rc, &cls) == MPI_SUCCESS && cls == MPI_ERR_TRUNCATE;
+}
+
 int world_rank() noexcept {
   int init = 0, fin = 0;
   PMPI_Initialized(&init);

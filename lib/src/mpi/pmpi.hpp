@@ -18,6 +18,11 @@ inline void check(int code, const char* call) {
 
 int world_rank() noexcept;  // -1 before MPI_Init
 
+// Did a receive that returned `rc` take its message out of MPI? On success, and on truncation
+// (the message is consumed, the excess discarded); not on errors found before matching.
+bool consumed_despite_error(int rc) noexcept;
+inline bool message_consumed(int rc) noexcept { return rc == MPI_SUCCESS || consumed_despite_error(rc); }
+
 // A handle to `t` that stays valid until released: predefined types as they are, others duplicated
 // (`*owned` says whether the caller must PMPI_Type_free the result).
 MPI_Datatype retain_type(MPI_Datatype t, bool* owned);

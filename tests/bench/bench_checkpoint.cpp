@@ -1,0 +1,160 @@
+// What a checkpoint costs, against baselines measured in the same run, for a state of --bytes per
+// rank (a vector of doubles), --reps times each, medians:
+//   memcpy     <seconds>  one memcpy of the state's bytes
+//   pause      <seconds>  checkpoint_point() when it snapshots (serialize into memory + start)
+//   disk_write <seconds>  write() + fsync() of the same bytes to a file in the checkpoint directory
+//   ckpt_write <seconds>  the library's background write of the rank file (HDF5, checksums, fsync, rename)
+//   disk_read  <seconds>  read() of that plain file
+//   ckpt_read  <seconds>  reading and verifying the rank file (what a restart does)
+//   commit     <seconds>  rank 0: first snapshot on any rank -> manifest committed
+//   markers    <count>    protocol control messages per checkpoint, summed over ranks
+// Rank 0 prints the maxima over ranks (a checkpoint is as slow as its slowest rank).
+// --pattern ring: each rank sends to its two neighbours between safe points (markers grow with
+// the neighbours); --pattern all: to every rank.
+#include <fcntl.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <cereal/types/vector.hpp>
+#include <mpisnap/mpisnap.hpp>
+
+#include "storage/checkpoint_files.hpp"
+#include "storage/directory.hpp"
+
+namespace {
+
+struct State {
+  std::vector<double> data;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(data));
+  }
+};
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+double max_over_ranks(double x) {
+  double m = 0;
+  MPI_Reduce(&x, &m, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+  return m;
+}
+
+void write_file(const std::string& path, const void* data, std::size_t n) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const char* p = static_cast<const char*>(data);
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::write(fd, p + done, n - done);
+    if (w <= 0) std::abort();
+    done += static_cast<std::size_t>(w);
+  }
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void read_file(const std::string& path, void* data, std::size_t n) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  char* p = static_cast<char*>(data);
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::read(fd, p + done, n - done);
+    if (r <= 0) break;
+    done += static_cast<std::size_t>(r);
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  std::size_t bytes = 1 << 20;
+  int reps = 5;
+  std::string pattern = "ring";
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (!std::strcmp(argv[i], "--bytes")) bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--pattern")) pattern = argv[i + 1];
+  }
+  mpisnap::Config cfg = mpisnap::Config::defaults();
+  cfg.every = 1;
+  cfg.keep = 2;
+  mpisnap::Session snap{MPI_COMM_WORLD, cfg};
+
+  State s;
+  s.data.assign(bytes / sizeof(double), 1.5);
+  std::vector<char> copy(bytes), src(bytes, 3);
+  std::vector<double> t_memcpy, t_pause, t_disk_w, t_ckpt_w, t_disk_r, t_ckpt_r, t_commit, markers;
+  const std::string scratch = cfg.directory + "/bench-plain-" + std::to_string(rank);
+  std::uint64_t last_markers = 0;
+  for (int r = 0; r < reps; ++r) {
+    double t0 = now();
+    std::memcpy(copy.data(), src.data(), bytes);
+    t_memcpy.push_back(now() - t0);
+    // Some traffic between safe points, so the snapshot has channels to close.
+    std::vector<MPI_Request> reqs;
+    std::vector<int> out(static_cast<std::size_t>(size), rank), in(static_cast<std::size_t>(size));
+    for (int p = 0; p < size; ++p) {
+      const bool neighbour = p == (rank + 1) % size || p == (rank + size - 1) % size;
+      if (p == rank || (pattern == "ring" && !neighbour)) continue;
+      reqs.emplace_back();
+      MPI_Isend(&out[static_cast<std::size_t>(p)], 1, MPI_INT, p, 5, MPI_COMM_WORLD, &reqs.back());
+      reqs.emplace_back();
+      MPI_Irecv(&in[static_cast<std::size_t>(p)], 1, MPI_INT, p, 5, MPI_COMM_WORLD, &reqs.back());
+    }
+    MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE);
+    MPI_Barrier(MPI_COMM_WORLD);
+    t0 = now();
+    snap.checkpoint_point(s);
+    t_pause.push_back(now() - t0);
+    snap.flush();
+    const auto st = snap.stats();
+    t_ckpt_w.push_back(st.last_write_seconds);
+    if (rank == 0) t_commit.push_back(st.last_commit_seconds);
+    std::uint64_t m = st.markers_sent - last_markers, total = 0;
+    last_markers = st.markers_sent;
+    MPI_Allreduce(&m, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    markers.push_back(static_cast<double>(total));
+
+    t0 = now();
+    write_file(scratch, src.data(), bytes);
+    t_disk_w.push_back(now() - t0);
+    t0 = now();
+    read_file(scratch, copy.data(), bytes);
+    t_disk_r.push_back(now() - t0);
+    ::unlink(scratch.c_str());
+
+    const auto all = mpisnap::storage::list_checkpoints(cfg.directory);
+    t0 = now();
+    const auto loaded = mpisnap::storage::read_rank_file(all.back().path, rank);
+    t_ckpt_r.push_back(now() - t0);
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+  const double v[8] = {max_over_ranks(median(t_memcpy)), max_over_ranks(median(t_pause)), max_over_ranks(median(t_disk_w)),
+                       max_over_ranks(median(t_ckpt_w)), max_over_ranks(median(t_disk_r)), max_over_ranks(median(t_ckpt_r)),
+                       median(t_commit), median(markers)};
+  if (rank == 0) {
+    std::printf("bytes %zu ranks %d pattern %s\n", bytes, size, pattern.c_str());
+    const char* names[8] = {"memcpy", "pause", "disk_write", "ckpt_write", "disk_read", "ckpt_read", "commit", "markers"};
+    for (int i = 0; i < 8; ++i) std::printf("%s %.6f\n", names[i], v[i]);
+    std::printf("peak_bytes_held %llu\n", static_cast<unsigned long long>(snap.stats().peak_bytes_held));
+  }
+  MPI_Finalize();
+  return 0;
+}

@@ -45,7 +45,7 @@ void receive_one(State& s, int source) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   example::Options opt(argc, argv);
   const std::int64_t steps = opt.get("steps", 400);
@@ -111,3 +111,5 @@ int main(int argc, char** argv) {
   MPI_Finalize();
   return 0;
 }
+
+int main(int argc, char** argv) { return example::guarded_main(argc, argv, run); }

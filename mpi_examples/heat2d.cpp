@@ -4,7 +4,8 @@
 // (u and v, halos included), so at n = 2048 on 4 ranks a checkpoint holds about 64 MiB.
 //
 // Options: --n grid size, --iters iterations, --checkpoint-every k (overrides MPISNAP_EVERY),
-//          --work-us extra microseconds per iteration.
+//          --work-us extra microseconds per iteration, --timing 1 to print a TIMING line (wall time
+//          of the loop, checkpoints, mean and max pause per checkpoint, slowest rank) for the benchmarks.
 // Prints a checksum of the final grid: bit-identical runs print identical lines.
 #include <mpi.h>
 
@@ -31,12 +32,13 @@ struct State {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   example::Options opt(argc, argv);
   const std::int64_t n = opt.get("n", 256);
   const std::int64_t iters = opt.get("iters", 400);
   const std::int64_t work_us = opt.get("work-us", 0);
+  const bool timing = opt.get("timing", 0) != 0;
 
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -66,6 +68,8 @@ int main(int argc, char** argv) {
   auto at = [&](std::vector<double>& g, std::int64_t i, std::int64_t j) -> double& {
     return g[static_cast<std::size_t>(i) * width + static_cast<std::size_t>(j)];
   };
+  MPI_Barrier(MPI_COMM_WORLD);
+  const double loop_start = MPI_Wtime();
   while (s.iter < iters) {
     MPI_Request reqs[4];
     MPI_Irecv(&at(s.u, 0, 0), static_cast<int>(n), MPI_DOUBLE, up, 1, MPI_COMM_WORLD, &reqs[0]);
@@ -89,6 +93,17 @@ int main(int argc, char** argv) {
     snap.checkpoint_point(s);
   }
 
+  if (timing) {
+    const mpisnap::CheckpointStats st = snap.stats();
+    const double mean = st.checkpoints ? st.total_pause_seconds / static_cast<double>(st.checkpoints) : 0.0;
+    const double mine_t[3] = {MPI_Wtime() - loop_start, mean, st.max_pause_seconds};
+    double worst[3] = {0, 0, 0};
+    MPI_Reduce(mine_t, worst, 3, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (rank == 0)
+      std::printf("TIMING wall %.4f checkpoints %" PRIu64 " mean_pause %.5f max_pause %.5f\n", worst[0],
+                  st.checkpoints, worst[1], worst[2]);
+  }
+
   // Checksum: FNV-1a over the bytes of every rank's rows, combined in rank order, and the sum.
   const std::uint64_t mine = example::fnv1a(&at(s.u, 1, 0), static_cast<std::size_t>(rows) * width * sizeof(double));
   double local_sum = 0;
@@ -108,3 +123,5 @@ int main(int argc, char** argv) {
   MPI_Finalize();
   return 0;
 }
+
+int main(int argc, char** argv) { return example::guarded_main(argc, argv, run); }

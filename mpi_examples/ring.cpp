@@ -40,7 +40,7 @@ void hop(std::vector<std::uint64_t>& tokens, int rank, std::int64_t step) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   example::Options opt(argc, argv);
   const std::int64_t steps = opt.get("steps", 400);
@@ -101,3 +101,5 @@ int main(int argc, char** argv) {
   MPI_Finalize();
   return 0;
 }
+
+int main(int argc, char** argv) { return example::guarded_main(argc, argv, run); }

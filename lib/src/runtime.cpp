@@ -6,6 +6,8 @@
 #include <cstdlib>
 
 #include "mpi/pmpi.hpp"
+#include "state/buffer_pool.hpp"
+#include "storage/fault_injection.hpp"
 
 namespace mpisnap {
 
@@ -92,11 +94,15 @@ void Runtime::start_preloaded() {
 
 Runtime::Runtime(const Config& config) : config_(config) {}
 
-Runtime::~Runtime() = default;
+Runtime::~Runtime() {
+  state::buffer_pool().clear();
+  if (std::getenv("MPISNAP_TEST_FAULT")) storage::install_faults("", rank_);
+}
 
 void Runtime::setup_world() {
   mpi::check(PMPI_Comm_rank(MPI_COMM_WORLD, &rank_), "PMPI_Comm_rank");
   mpi::check(PMPI_Comm_size(MPI_COMM_WORLD, &size_), "PMPI_Comm_size");
+  if (const char* faults = std::getenv("MPISNAP_TEST_FAULT")) storage::install_faults(faults, rank_);
   control_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(control)");
   finalize_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(finalize)");
   agree_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(agreement)");
@@ -336,7 +342,7 @@ int Runtime::Finalize() {
                  rank_prefix().c_str(), queue_.size());
   if (config_.verbose && rank_ == 0 && snapshots_taken_ > 0)
     std::fprintf(stderr, "mpisnap: %llu checkpoint(s) this run, mean pause %.4f s on rank 0\n",
-                 static_cast<unsigned long long>(snapshots_taken_), pause_total_ / static_cast<double>(snapshots_taken_));
+                 static_cast<unsigned long long>(snapshots_taken_), stats_.total_pause_seconds / static_cast<double>(snapshots_taken_));
   writer_.reset();
   requests_.for_each([](RequestInfo& info) {
     if (info.kind == RequestInfo::Persistent) delete info.persistent;

@@ -282,7 +282,6 @@ class Runtime {
   CheckpointStats stats_;
   std::uint64_t snapshots_taken_ = 0;
   std::uint64_t messages_recorded_ = 0;
-  double pause_total_ = 0;
 };
 
 }  // namespace mpisnap

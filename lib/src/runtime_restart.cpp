@@ -35,6 +35,7 @@ void Runtime::discover_checkpoint() {
   std::string error;
   if (rank_ == 0) {
     try {
+      storage::check_writable(dir);
       const auto all = storage::list_checkpoints(dir);
       found.push_back(all.empty() ? 1 : all.back().id + 1);
       for (auto it = all.rbegin(); it != all.rend(); ++it)

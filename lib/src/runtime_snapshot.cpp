@@ -12,6 +12,7 @@
 
 #include "mpi/pmpi.hpp"
 #include "runtime.hpp"
+#include "state/buffer_pool.hpp"
 #include "common/xxh64.hpp"
 #include "storage/directory.hpp"
 
@@ -78,8 +79,9 @@ void Runtime::take_snapshot(Node&& state) {
   begin_snapshot(std::move(state));
   const double pause = steady_seconds() - g_due_at;
   if (snap_) snap_->pause_seconds = pause;
-  pause_total_ += pause;
   stats_.last_pause_seconds = pause;
+  stats_.max_pause_seconds = std::max(stats_.max_pause_seconds, pause);
+  stats_.total_pause_seconds += pause;
   if (terminate_round) wait_for_terminating_commit(terminate_round);
 }
 
@@ -161,7 +163,9 @@ void Runtime::on_written() {
   r.received_before = engine_->received_before_total();
   r.snap_time_ns = s.snap_time_ns;
   r.coll_check = s.coll_check;
-  s.data.state = Node{};  // the in-memory copy is no longer needed
+  // The in-memory copy is no longer needed; its buffers take the next snapshot's copy.
+  if (config_.reuse_buffers) state::buffer_pool().recycle(std::move(s.data.state));
+  s.data.state = Node{};
   s.data.channel.clear();
   s.done_started = true;
   engine_->start_done(r);
@@ -276,8 +280,8 @@ void Runtime::poll_commits() {
     }
     const bool ok = !it->ticket->error && !it->refused;
     if (it->ticket->error)
-      std::fprintf(stderr, "mpisnap: checkpoint %llu could not be committed: %s\n",
-                   static_cast<unsigned long long>(it->checkpoint_id), it->ticket->error_text().c_str());
+      std::fprintf(stderr, "mpisnap: rank %d: checkpoint %llu could not be committed (the previous one stays the newest): %s\n",
+                   rank_, static_cast<unsigned long long>(it->checkpoint_id), it->ticket->error_text().c_str());
     else if (config_.verbose)
       std::fprintf(stderr, "%s\n", it->summary.c_str());
     if (it->terminate_round) agreement_->announce_commit(it->terminate_round, ok);
@@ -288,6 +292,7 @@ void Runtime::poll_commits() {
 CheckpointStats Runtime::stats() const {
   CheckpointStats s = stats_;
   s.checkpoints = snapshots_taken_;
+  s.buffer_bytes_held = state::buffer_pool().bytes_held();
   s.markers_sent = port_->markers_sent();
   s.agreement_messages = agreement_port_->messages_sent();
   return s;

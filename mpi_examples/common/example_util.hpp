@@ -2,11 +2,14 @@
 // and a simulated amount of work per step.
 #pragma once
 
+#include <mpi.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -63,6 +66,22 @@ inline std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 0x
 // Stands in for the computation of a real step (and makes runs long enough to be killed).
 inline void work(std::int64_t microseconds) {
   if (microseconds > 0) std::this_thread::sleep_for(std::chrono::microseconds(microseconds));
+}
+
+// Runs an example's body; an error (mpisnap::Error names rank, file and cause) is printed and the
+// whole job stopped with exit status 1, instead of std::terminate's abort and core dump.
+inline int guarded_main(int argc, char** argv, int (*body)(int, char**)) {
+  try {
+    return body(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::fflush(stderr);
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin) MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+  }
 }
 
 }  // namespace example

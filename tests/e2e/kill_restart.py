@@ -3,8 +3,9 @@
 final answer to be bit-for-bit the answer of a run that was never killed.
 
 For each seed: a fresh checkpoint directory; up to --kills attempts, each killed at a random moment
-(alternately the whole job at once, or one rank, after which mpirun takes the others down); then one
-run to completion. The RESULT lines of that run must equal those of the uninterrupted reference run,
+(in turn: the whole job at once; one rank, after which mpirun takes the others down; and with
+--crash-points, a rank killed from inside the library while it writes its rank file, then rank 0
+killed while it commits the manifest); then one run to completion. The RESULT lines of that run must equal those of the uninterrupted reference run,
 and if a checkpoint was committed before it, it must say it resumed. With --audit, scripts/bank_audit.py
 checks every committed checkpoint after every attempt, and at least one of each seed's checkpoints
 must have recorded money in flight.
@@ -42,6 +43,11 @@ def main():
     ap.add_argument("--audit", help="path of scripts/bank_audit.py: audit the bank's checkpoints")
     ap.add_argument("--python", default=sys.executable, help="python with h5py, for --audit")
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--crash-points", action="store_true",
+                    help="every 3rd and 4th kill happens inside the library: while a rank file is written, "
+                         "or while the manifest is committed (MPISNAP_TEST_FAULT)")
+    ap.add_argument("--expected-checkpoints", type=int, default=10,
+                    help="about how many checkpoints a full run takes (to place crash points)")
     a = ap.parse_args()
 
     exe_args = a.args.split()
@@ -72,13 +78,30 @@ def main():
             last = attempt == a.kills
             log = os.path.join(a.workdir, f"seed{seed}-attempt{attempt}.log")
             before = committed_ids(ckdir)
-            job = mu.Job(base_cmd, env, log)
             how = "finished"
-            if not last:
+            # Seeds start at different points of the cycle, so two seeds of two kills cover all four.
+            mode = (attempt + 2 * (seed - a.first_seed)) % (4 if a.crash_points else 2)
+            attempt_env = env
+            if not last and mode >= 2:
+                # Inside the library at a precise moment: rank r dies writing its k-th rank file of
+                # this attempt (mode 2), or rank 0 dies committing the k-th manifest (mode 3).
+                k = rng.randint(1, max(1, a.expected_checkpoints // (attempt + 1)))
+                fault = (f"fsync@rank-:kill:{rng.randrange(a.np)}:{k}" if mode == 2 else f"rename@manifest.h5:kill:0:{k}")
+                attempt_env = dict(env, MPISNAP_TEST_FAULT=fault)
+                how = f"crash point {fault}"
+            job = mu.Job(base_cmd, attempt_env, log)
+            if not last and mode >= 2:
+                code = job.wait(a.timeout)
+                if code is None:
+                    job.kill_all()
+                    how += " (did not end: killed)"
+                job.reap()
+                how += f", exit {job.proc.returncode}"
+            elif not last:
                 # A resumed run has less left to do: kill it earlier.
                 delay = rng.uniform(0.1, 0.9) * duration if attempt == 0 else rng.uniform(0.05, 0.6) * duration
                 if job.wait(delay) is None:
-                    if attempt % 2 == 0:
+                    if mode == 0:
                         how = f"whole job SIGKILLed after {delay:.2f} s"
                         job.kill_all()
                     else:

@@ -36,6 +36,7 @@ struct Config {
   int exit_signal = SIGUSR2;                      // MPISNAP_EXIT_SIGNAL: the scheduler's warning signal
   unsigned keep = 2;                              // MPISNAP_KEEP: committed checkpoints kept (>= 1)
   bool verbose = false;                           // MPISNAP_VERBOSE: one line per checkpoint on rank 0
+  bool reuse_buffers = true;                      // MPISNAP_REUSE_BUFFERS: keep one snapshot's buffers for the next
   bool fresh_if_corrupt = false;                  // MPISNAP_FRESH_IF_CORRUPT: start fresh when no checkpoint verifies
   double misplaced_grace = 2.0;                   // seconds before a wait on a silent peer is called misplaced
 
@@ -50,12 +51,15 @@ struct Config {
 struct CheckpointStats {
   std::uint64_t checkpoints = 0;          // snapshots this rank took in this run
   double last_pause_seconds = 0;          // inside checkpoint_point(): serialize + start the snapshot
+  double max_pause_seconds = 0;           // the longest such pause in this run
+  double total_pause_seconds = 0;         // all of them added up
   double last_write_seconds = 0;          // the background write of this rank's file (HDF5 + fsync)
   std::uint64_t last_file_bytes = 0;
   double last_commit_seconds = 0;         // rank 0: first snapshot on any rank -> manifest renamed
   std::uint64_t markers_sent = 0;         // control messages of the snapshot protocol, all checkpoints
   std::uint64_t agreement_messages = 0;   // control messages of the trigger agreement
   std::uint64_t peak_bytes_held = 0;      // largest in-memory copy a snapshot kept until written
+  std::uint64_t buffer_bytes_held = 0;    // kept now, between snapshots, for the next one's copy
 };
 
 // How this run started.

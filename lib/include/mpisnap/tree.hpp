@@ -5,7 +5,10 @@
 // names the application's serialize() functions used.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <memory>
 #include <new>
@@ -33,6 +36,22 @@ struct UninitAllocator : std::allocator<T> {
   void construct(U* p, Args&&... args) {
     ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
   }
+  // Large buffers are aligned to 2 MiB and offered to the kernel as huge pages: first touch of
+  // 64 MiB then costs 32 page faults instead of 16384, which is most of the cost of filling fresh
+  // memory (a checkpoint's copy, a restart's read).
+  T* allocate(std::size_t n) {
+    if (n * sizeof(T) < kHugeBytes) return std::allocator<T>::allocate(n);
+    void* p = nullptr;
+    if (::posix_memalign(&p, kHugeAlign, n * sizeof(T)) != 0) throw std::bad_alloc();
+    ::madvise(p, n * sizeof(T), MADV_HUGEPAGE);  // advice only: failure is harmless
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n * sizeof(T) < kHugeBytes) return std::allocator<T>::deallocate(p, n);
+    std::free(p);
+  }
+  static constexpr std::size_t kHugeBytes = std::size_t{4} << 20;
+  static constexpr std::size_t kHugeAlign = std::size_t{2} << 20;
 };
 
 using Bytes = std::vector<std::byte, UninitAllocator<std::byte>>;

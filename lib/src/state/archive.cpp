@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "state/buffer_pool.hpp"
+
 namespace mpisnap {
 
 // ---------------------------------------------------------------- tree.hpp helpers
@@ -106,7 +108,7 @@ void TreeOutputArchive::saveBinary(ScalarType type, const void* data, std::size_
   Node& leaf = add_child(Node::Kind::Array);
   leaf.type = type;
   leaf.count = bytes / size_of(type);
-  leaf.data.resize(bytes);
+  leaf.data = state::buffer_pool().take(bytes);
   if (bytes) std::memcpy(leaf.data.data(), data, bytes);
 }
 

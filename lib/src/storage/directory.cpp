@@ -1,9 +1,13 @@
 #include "storage/directory.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+
+#include <mpisnap/error.hpp>
 
 #include "storage/fs.hpp"
 
@@ -19,6 +23,18 @@ std::string rank_file_name(int rank) {
   char name[40];
   std::snprintf(name, sizeof name, "rank-%06d.h5", rank);
   return name;
+}
+
+void check_writable(const std::string& dir) {
+  try {
+    fs::make_dirs(dir);
+    const std::string probe = dir + "/.mpisnap-write-test-" + std::to_string(::getpid());
+    fs::create_file(probe);
+    fs::remove_tree(probe);
+  } catch (const Error& e) {
+    throw Error("mpisnap: the checkpoint directory " + dir + " (MPISNAP_DIR / Config::directory) is not writable: " +
+                e.what());
+  }
 }
 
 std::vector<CheckpointEntry> list_checkpoints(const std::string& dir) {

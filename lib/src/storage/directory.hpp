@@ -18,6 +18,10 @@ std::string checkpoint_path(const std::string& dir, std::uint64_t id);
 std::string rank_file_name(int rank);
 inline constexpr const char* kManifestName = "manifest.h5";
 
+// Creates `dir` if needed and proves a file can be created and removed in it; throws
+// mpisnap::Error naming the directory and the system's reason otherwise.
+void check_writable(const std::string& dir);
+
 // Every ckpt-* directory in `dir`, ascending by id. Names that do not parse are ignored.
 std::vector<CheckpointEntry> list_checkpoints(const std::string& dir);
 

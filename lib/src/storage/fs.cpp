@@ -36,6 +36,13 @@ void fsync_path(const std::string& path, int flags) {
 
 Ops& ops() noexcept { return g_ops; }
 void reset_ops() noexcept { g_ops = kDefaults; }
+const Ops& default_ops() noexcept { return kDefaults; }
+
+void create_file(const std::string& path) {
+  const int fd = g_ops.open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) fail("cannot create", path, errno);
+  if (g_ops.close(fd) != 0) fail("close failed on", path, errno);
+}
 
 void make_dirs(const std::string& dir) {
   if (dir.empty()) return;

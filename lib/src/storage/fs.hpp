@@ -24,8 +24,14 @@ struct Ops {
 Ops& ops() noexcept;
 void reset_ops() noexcept;
 
+// The table the process started with (the real system calls).
+const Ops& default_ops() noexcept;
+
 // Each throws mpisnap::Error naming the path and the errno text.
 void make_dirs(const std::string& dir);
+// Creates (or truncates) `path` through the seam, before a library such as HDF5 opens it itself:
+// a file that cannot be created fails here with the system's reason (ENOSPC, EACCES, ...).
+void create_file(const std::string& path);
 void fsync_file(const std::string& path);
 void fsync_dir(const std::string& dir);
 void rename(const std::string& from, const std::string& to);

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "storage/fs.hpp"
+
 namespace mpisnap::h5 {
 
 void quiet_this_thread() {
@@ -42,6 +44,7 @@ void Handle::close(const std::string& context) {
 
 Handle create_file(const std::string& path) {
   quiet_this_thread();
+  fs::create_file(path);
   Handle fapl = plist(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path));
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), "H5Pset_libver_bounds", path);
   Handle fcpl = plist(check(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate", path));

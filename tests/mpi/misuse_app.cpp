@@ -1,0 +1,68 @@
+// Misuses the API on purpose, one way per mode; the reliability test expects a clear error and a
+// non-zero exit from each, never a hang.
+//   twice           a second Session while the first is alive
+//   pending         checkpoint_point() (MPISNAP_EVERY=1) with an MPI_Irecv still pending
+//   before_init     a Session before MPI_Init
+//   after_finalize  a Session method after MPI_Finalize
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include <mpisnap/mpisnap.hpp>
+
+namespace {
+
+struct Nothing {
+  int x = 0;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(x);
+  }
+};
+
+int run(const char* mode) {
+  if (!std::strcmp(mode, "before_init")) {
+    mpisnap::Session early{MPI_COMM_WORLD};
+    return 0;
+  }
+  MPI_Init(nullptr, nullptr);
+  mpisnap::Config config = mpisnap::Config::defaults();
+  config.every = 1;
+  auto* snap = new mpisnap::Session{MPI_COMM_WORLD, config};
+  Nothing state;
+  if (!std::strcmp(mode, "twice")) {
+    mpisnap::Session second{MPI_COMM_WORLD, config};
+  } else if (!std::strcmp(mode, "pending")) {
+    int buf = 0;
+    MPI_Request r;
+    MPI_Irecv(&buf, 1, MPI_INT, MPI_ANY_SOURCE, 99, MPI_COMM_WORLD, &r);
+    snap->checkpoint_point(state);
+  } else if (!std::strcmp(mode, "after_finalize")) {
+    MPI_Finalize();
+    snap->checkpoint_point(state);
+    return 0;
+  } else {
+    std::fprintf(stderr, "misuse_app: unknown mode %s\n", mode);
+    return 2;
+  }
+  delete snap;
+  MPI_Finalize();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc > 1 ? argv[1] : "");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin) MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+  }
+}

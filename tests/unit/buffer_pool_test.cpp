@@ -1,0 +1,101 @@
+// The state buffer pool (a snapshot's copy reuses the previous snapshot's memory) and the storage
+// fault rules (MPISNAP_TEST_FAULT), both without MPI.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include <mpisnap/error.hpp>
+
+#include "state/buffer_pool.hpp"
+#include "storage/fault_injection.hpp"
+#include "storage/fs.hpp"
+
+namespace mpisnap {
+namespace {
+
+Node tree_with(std::size_t a, std::size_t b) {
+  Node root;
+  Node x, y;
+  x.kind = y.kind = Node::Kind::Array;
+  x.data.resize(a);
+  y.data.resize(b);
+  root.children.push_back(std::move(x));
+  root.children.push_back(std::move(y));
+  return root;
+}
+
+TEST(BufferPool, NextSnapshotCopiesIntoTheLastOnesMemory) {
+  state::BufferPool pool;
+  Node old = tree_with(1 << 20, 3 << 20);
+  const std::byte* small = old.children[0].data.data();
+  const std::byte* large = old.children[1].data.data();
+  pool.recycle(std::move(old));
+  EXPECT_EQ(pool.bytes_held(), std::size_t{4} << 20);
+  // Best fit: each request gets the smallest buffer that holds it.
+  Bytes b = pool.take(3 << 20);
+  EXPECT_EQ(b.data(), large);
+  EXPECT_EQ(b.size(), std::size_t{3} << 20);
+  Bytes a = pool.take((1 << 20) - 100);
+  EXPECT_EQ(a.data(), small);
+  EXPECT_EQ(pool.bytes_held(), 0u);
+  // Nothing left: a new buffer.
+  EXPECT_EQ(pool.take(1 << 20).size(), std::size_t{1} << 20);
+}
+
+TEST(BufferPool, HoldsOneSnapshotAndSkipsMisfits) {
+  state::BufferPool pool;
+  pool.recycle(tree_with(1 << 20, 1 << 20));
+  pool.recycle(tree_with(2 << 20, 1000));  // replaces the first; tiny payloads are not kept
+  EXPECT_EQ(pool.bytes_held(), std::size_t{2} << 20);
+  Bytes far_smaller = pool.take(100 << 10);  // would waste more than half of the 2 MiB buffer
+  EXPECT_EQ(pool.bytes_held(), std::size_t{2} << 20);
+  Bytes larger = pool.take(3 << 20);  // does not fit
+  EXPECT_EQ(pool.bytes_held(), std::size_t{2} << 20);
+  pool.clear();
+  EXPECT_EQ(pool.bytes_held(), 0u);
+}
+
+class FaultRules : public ::testing::Test {
+ protected:
+  void TearDown() override { storage::install_faults("", 0); }
+  std::string dir_ = ::testing::TempDir() + "/mpisnap-fault-rules";
+};
+
+TEST_F(FaultRules, NthMatchingCallOnTheRightRankFails) {
+  fs::make_dirs(dir_);
+  storage::install_faults("open@victim:ENOSPC:3:2", 3);
+  EXPECT_NO_THROW(fs::create_file(dir_ + "/bystander"));
+  EXPECT_NO_THROW(fs::create_file(dir_ + "/victim"));  // 1st match
+  try {
+    fs::create_file(dir_ + "/victim");  // 2nd match fails
+    ADD_FAILURE() << "the 2nd matching open did not fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(std::strerror(ENOSPC)), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("victim"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(fs::create_file(dir_ + "/victim"));  // 3rd: only the 2nd was asked for
+  storage::install_faults("open@victim:EACCES:2:1+", 3);  // another rank's rule
+  EXPECT_NO_THROW(fs::create_file(dir_ + "/victim"));
+  storage::install_faults("open@victim:EACCES:*:1+", 3);
+  EXPECT_THROW(fs::create_file(dir_ + "/victim"), Error);
+  EXPECT_THROW(fs::create_file(dir_ + "/victim"), Error);
+  storage::install_faults("", 3);
+  EXPECT_NO_THROW(fs::create_file(dir_ + "/victim"));
+  fs::remove_tree(dir_);
+}
+
+TEST_F(FaultRules, BadRulesAreNamed) {
+  for (const char* bad : {"write:kill", "open:EPERM", "open", "open:kill:x", "open:kill:1:0", "open:kill:1:2:3"}) {
+    try {
+      storage::install_faults(bad, 0);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mpisnap

@@ -171,7 +171,8 @@ def checkpoint_cost():
     emit("pause = time inside checkpoint_point() (serialize into memory, start the snapshot); memcpy = one")
     emit("memcpy of S bytes. write = the background write of the rank file (HDF5, checksums, fsync, rename) vs")
     emit("write()+fsync() of S bytes to the same directory. read = a restart's read and verification of the")
-    emit("rank file vs read() of the plain file (both from the page cache: the file was just written).")
+    emit("rank file vs read() of the plain file, both with the file's pages dropped from the page cache first")
+    emit("(posix_fadvise DONTNEED), so both come from the disk as after a crash.")
     emit()
     rows = []
     for size, label in sizes:

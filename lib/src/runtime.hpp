@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,6 +123,7 @@ class Runtime {
     int tag = 0;
     PersistentOp* persistent = nullptr;
     MPI_Comm* idup_out = nullptr;
+    std::uint64_t idup_seq = 0;   // CommIdup: its place among this rank's MPI_Comm_idup calls
   };
 
   // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe: its handle is
@@ -172,6 +174,10 @@ class Runtime {
   // Frees the communicators freed by the application before epoch `bound` that nothing refers to
   // any more (a receive still pending on a freed communicator completes normally in MPI).
   void free_retired(std::uint64_t bound);
+  // Every kRetiredSweep frees: frees those freed communicators that never carried traffic.
+  void free_unused_retired();
+  void idup_completed(std::uint64_t seq, MPI_Comm comm);
+  static constexpr unsigned kRetiredSweep = 32;
   bool referenced(const mpi::CommEntry& e);
   int raise(mpi::CommEntry& e, int rc);  // an error of an emulated operation, through the comm's handler
 
@@ -261,6 +267,17 @@ class Runtime {
   // Mode flags, recomputed by refresh_mode(): the fast path checks one of them per call.
   bool slow_recv_ = false;   // receives go through the window
   bool busy_ = false;        // protocol work pending: progress at every intercepted call
+  unsigned retired_since_sweep_ = 0;
+  // MPI_Comm_idup requests in call order: a completed one is registered (a collective over the
+  // new communicator) only after every earlier one, so ranks that see them complete in different
+  // orders still register them in the same order.
+  struct PendingIdup {
+    std::uint64_t seq = 0;
+    bool done = false;
+    MPI_Comm comm = MPI_COMM_NULL;
+  };
+  std::deque<PendingIdup> idups_;
+  std::uint64_t next_idup_seq_ = 0;
   bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
   bool direct_blocking_ = false;  // none of the above: a blocking call may block in MPI
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)

@@ -28,9 +28,24 @@ int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
     RequestInfo info;
     info.kind = RequestInfo::CommIdup;
     info.idup_out = newcomm;
+    info.idup_seq = next_idup_seq_++;
+    idups_.push_back({info.idup_seq, false, MPI_COMM_NULL});
     requests_.put(*request, info);  // registered when the application completes the request
   }
   return rc;
+}
+
+void Runtime::idup_completed(std::uint64_t seq, MPI_Comm comm) {
+  for (PendingIdup& p : idups_)
+    if (p.seq == seq) {
+      p.done = true;
+      p.comm = comm;
+    }
+  while (!idups_.empty() && idups_.front().done) {
+    const MPI_Comm c = idups_.front().comm;
+    idups_.pop_front();
+    comm_created(c);
+  }
 }
 
 int Runtime::Comm_free(MPI_Comm* comm) {
@@ -38,7 +53,14 @@ int Runtime::Comm_free(MPI_Comm* comm) {
     if (comms_.retire(*comm, engine_->seq())) {
       // Its messages may still be in flight: the next snapshot counts and drains them, and frees
       // its colors when it completes. Without snapshots the colors can go now.
-      if (config_.every == 0 && !triggers_ && !engine_->active()) free_retired(engine_->seq() + 1);
+      if (config_.every == 0 && !triggers_ && !engine_->active()) {
+        free_retired(engine_->seq() + 1);
+      } else if (++retired_since_sweep_ >= kRetiredSweep) {
+        // A program that creates and frees communicators faster than it checkpoints would run
+        // MPI out of context ids: every so often, free those that never carried anything.
+        retired_since_sweep_ = 0;
+        free_unused_retired();
+      }
     }
   }
   return PMPI_Comm_free(comm);
@@ -51,6 +73,33 @@ bool Runtime::referenced(const mpi::CommEntry& e) {
   });
   for (HeldMessage* h : held_messages_) used = used || h->comm == &e;
   return used || window_->refers_to(e);
+}
+
+namespace {
+
+// Nothing of it can be in flight or matter to a snapshot: no point-to-point message sent or
+// received on this rank, ever, and no collective (whose count every rank must agree on).
+bool never_used(const mpi::CommEntry& e) {
+  auto zero = [](const std::vector<std::uint64_t>& v) {
+    for (std::uint64_t x : v)
+      if (x) return false;
+    return true;
+  };
+  return e.collectives == 0 && zero(e.sent) && zero(e.received) && zero(e.held_in) && zero(e.sent_total) &&
+         zero(e.delivered_total);
+}
+
+}  // namespace
+
+void Runtime::free_unused_retired() {
+  if (engine_->active()) return;
+  for (auto& r : comms_.take_retired(~std::uint64_t{0})) {
+    if (never_used(*r) && !referenced(*r)) {
+      free_colors(*r);
+    } else {
+      comms_.keep_retired(std::move(r));
+    }
+  }
 }
 
 void Runtime::free_retired(std::uint64_t bound) {

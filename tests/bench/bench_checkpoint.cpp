@@ -4,8 +4,8 @@
 //   pause      <seconds>  checkpoint_point() when it snapshots (serialize into memory + start)
 //   disk_write <seconds>  write() + fsync() of the same bytes to a file in the checkpoint directory
 //   ckpt_write <seconds>  the library's background write of the rank file (HDF5, checksums, fsync, rename)
-//   disk_read  <seconds>  read() of that plain file
-//   ckpt_read  <seconds>  reading and verifying the rank file (what a restart does)
+//   disk_read  <seconds>  read() of that plain file, its pages dropped from the cache first
+//   ckpt_read  <seconds>  reading and verifying the rank file (what a restart does), likewise
 //   commit     <seconds>  rank 0: first snapshot on any rank -> manifest committed
 //   markers    <count>    protocol control messages per checkpoint, summed over ranks
 // Rank 0 prints the maxima over ranks (a checkpoint is as slow as its slowest rank).
@@ -62,6 +62,15 @@ void write_file(const std::string& path, const void* data, std::size_t n) {
     done += static_cast<std::size_t>(w);
   }
   ::fsync(fd);
+  ::close(fd);
+}
+
+// Drops `path`'s pages from the page cache (they are clean: the file was fsynced), so the read
+// that follows comes from the disk, as a restart after a crash would.
+void drop_cached(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   ::close(fd);
 }
 
@@ -142,12 +151,14 @@ int main(int argc, char** argv) {
     t0 = now();
     write_file(scratch, src.data(), bytes);
     t_disk_w.push_back(now() - t0);
+    drop_cached(scratch);
     t0 = now();
     read_file(scratch, copy.data(), bytes);
     t_disk_r.push_back(now() - t0);
     ::unlink(scratch.c_str());
 
     const auto all = mpisnap::storage::list_checkpoints(cfg.directory);
+    drop_cached(all.back().path + "/" + mpisnap::storage::rank_file_name(rank));
     t0 = now();
     const auto loaded = mpisnap::storage::read_rank_file(all.back().path, rank);
     t_ckpt_r.push_back(now() - t0);

@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
     int iters;
   };
   const Case cases[] = {{"pingpong", 0, 20000}, {"pingpong", 8, 20000}, {"pingpong", 1024, 10000},
-                        {"pingpong", 65536, 2000}, {"stream", 65536, 200}, {"stream", 1 << 20, 20},
-                        {"stream", 4 << 20, 5}};
+                        {"pingpong", 65536, 2000}, {"stream", 65536, 1000}, {"stream", 1 << 20, 100},
+                        {"stream", 4 << 20, 25}};
   for (const Case& c : cases) {
     const int iters = std::max(1, static_cast<int>(c.iters * scale));
     std::vector<double> samples;

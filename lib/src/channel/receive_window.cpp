@@ -364,7 +364,7 @@ ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int sourc
       continue;
     }
     if (comm.valid_peer(st.MPI_SOURCE)) ++comm.received[static_cast<std::size_t>(st.MPI_SOURCE)];
-    if (status != MPI_STATUS_IGNORE) *status = st;
+    copy_status(status, st);  // MPI_ERROR is left alone, as single-completion calls do
     return Taken::Real;
   }
   it = find();

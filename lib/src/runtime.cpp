@@ -143,27 +143,49 @@ std::vector<int> world_ranks_of(MPI_Group g) {
 
 }  // namespace
 
-mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
-  const bool agree_id = fixed_id < 0;
+// What a communicator is (its members in world ranks, inter or not), with zero counters.
+std::unique_ptr<mpi::CommEntry> Runtime::describe(MPI_Comm app) {
   int inter = 0;
   mpi::check(PMPI_Comm_test_inter(app, &inter), "PMPI_Comm_test_inter");
   auto e = std::make_unique<mpi::CommEntry>();
   e->app = app;
   e->inter = inter != 0;
   mpi::check(PMPI_Comm_rank(app, &e->rank), "PMPI_Comm_rank");
-  {
-    // Peers are addressed in the remote group of an intercommunicator, in the group otherwise.
-    MPI_Group g;
-    mpi::check(e->inter ? PMPI_Comm_remote_group(app, &g) : PMPI_Comm_group(app, &g), "PMPI_Comm_group");
-    e->world = world_ranks_of(g);
+  // Peers are addressed in the remote group of an intercommunicator, in the group otherwise.
+  MPI_Group g;
+  mpi::check(e->inter ? PMPI_Comm_remote_group(app, &g) : PMPI_Comm_group(app, &g), "PMPI_Comm_group");
+  e->world = world_ranks_of(g);
+  PMPI_Group_free(&g);
+  e->size = static_cast<int>(e->world.size());
+  if (e->inter) {
+    mpi::check(PMPI_Comm_group(app, &g), "PMPI_Comm_group");
+    e->local_world = world_ranks_of(g);
     PMPI_Group_free(&g);
-    e->size = static_cast<int>(e->world.size());
-    if (e->inter) {
-      mpi::check(PMPI_Comm_group(app, &g), "PMPI_Comm_group");
-      e->local_world = world_ranks_of(g);
-      PMPI_Group_free(&g);
-    }
   }
+  const auto n = static_cast<std::size_t>(e->size);
+  e->sent.assign(n, 0);
+  e->received.assign(n, 0);
+  e->held_in.assign(n, 0);
+  e->sent_total.assign(n, 0);
+  e->delivered_total.assign(n, 0);
+  return e;
+}
+
+// Colors exist and the id is known: errors on the colors go where the application said errors on
+// its communicator go, traffic goes to the current color, and the entry joins the table.
+void Runtime::finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored) {
+  MPI_Errhandler eh;
+  mpi::check(PMPI_Comm_get_errhandler(e->app, &eh), "PMPI_Comm_get_errhandler");
+  for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, eh);
+  PMPI_Errhandler_free(&eh);
+  e->current = e->color[engine_->seq() % 2];
+  mpi::CommEntry& ref = comms_.add(std::move(e));
+  if (restored) apply_restored_counters(ref);
+}
+
+mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
+  const bool agree_id = fixed_id < 0;
+  auto e = describe(app);
   if (e->inter) {
     // MPI_Comm_create keeps attributes away but needs a group of the local side; an intercommunicator
     // is duplicated instead (the application's attribute copy callbacks run for these two).
@@ -173,14 +195,6 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
     e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
     e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
   }
-  {
-    // Errors on the colors go where the application said errors on its communicator go.
-    MPI_Errhandler eh;
-    mpi::check(PMPI_Comm_get_errhandler(app, &eh), "PMPI_Comm_get_errhandler");
-    for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, eh);
-    PMPI_Errhandler_free(&eh);
-  }
-  e->current = e->color[engine_->seq() % 2];
   if (agree_id) {
     // Every member proposes its next id; the maximum is unique on every member, and the same in a
     // restarted run that creates its communicators in the same order. (Both sides of an
@@ -195,15 +209,9 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
   } else {
     e->id = protocol::CommId{static_cast<std::uint64_t>(fixed_id)};
   }
-  const auto n = static_cast<std::size_t>(e->size);
-  e->sent.assign(n, 0);
-  e->received.assign(n, 0);
-  e->held_in.assign(n, 0);
-  e->sent_total.assign(n, 0);
-  e->delivered_total.assign(n, 0);
-  mpi::CommEntry& ref = comms_.add(std::move(e));
-  if (agree_id) apply_restored_counters(ref);
-  return ref;
+  mpi::CommEntry* raw = e.get();
+  finish_entry(std::move(e), agree_id);
+  return *raw;
 }
 
 void Runtime::free_colors(mpi::CommEntry& e) {
@@ -299,7 +307,7 @@ void Runtime::fatal(const std::string& what) noexcept {
 // ------------------------------------------------------------------ communicators and finalize
 
 mpi::CommEntry* Runtime::lookup(MPI_Comm comm) {
-  if (mpi::CommEntry* e = comms_.find(comm)) return e;
+  if (mpi::CommEntry* e = known(comm)) return e;
   if (comm == MPI_COMM_NULL) return nullptr;  // MPI reports the error
   throw Error(rank_prefix() + "point-to-point on a communicator mpisnap does not know: it was not made by an MPI "
               "call mpisnap intercepts (dup, split, create, cartesian, graph, ...), or it was freed");
@@ -330,6 +338,7 @@ void Runtime::agree_at_finalize() {
 }
 
 int Runtime::Finalize() {
+  settle_all();
   agree_at_finalize();
   finish_all_snapshots();
   const bool stopped = should_exit_;

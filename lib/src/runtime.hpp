@@ -59,7 +59,7 @@ class Runtime {
 #include "interpose/calls.def"
   int Finalize();
   int Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request);
-  void count_collective(MPI_Comm comm) noexcept;
+  void count_collective(MPI_Comm comm);
   // When snapshots or triggers are possible, every blocking call polls (see calls.def).
   bool blocking_calls_poll() const noexcept { return poll_blocking_; }
   int wait_collective(MPI_Request* req) { return wait_until(req, MPI_STATUS_IGNORE, nullptr, 0); }
@@ -123,7 +123,7 @@ class Runtime {
     int tag = 0;
     PersistentOp* persistent = nullptr;
     MPI_Comm* idup_out = nullptr;
-    std::uint64_t idup_seq = 0;   // CommIdup: its place among this rank's MPI_Comm_idup calls
+    std::uint64_t idup_id = 0;    // CommIdup: the new communicator's id (0: agree on one when it completes)
   };
 
   // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe: its handle is
@@ -176,7 +176,13 @@ class Runtime {
   void free_retired(std::uint64_t bound);
   // Every kRetiredSweep frees: frees those freed communicators that never carried traffic.
   void free_unused_retired();
-  void idup_completed(std::uint64_t seq, MPI_Comm comm);
+  void idup_completed(MPI_Comm comm, std::uint64_t id);
+  // Finishes the pending registration of `comm` (if any) and returns its entry, or nullptr.
+  mpi::CommEntry* settle(MPI_Comm comm);
+  void settle_all();
+  mpi::CommEntry* known(MPI_Comm comm) { return pending_regs_.empty() ? comms_.find(comm) : settle(comm); }
+  std::unique_ptr<mpi::CommEntry> describe(MPI_Comm app);
+  void finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored);
   static constexpr unsigned kRetiredSweep = 32;
   bool referenced(const mpi::CommEntry& e);
   int raise(mpi::CommEntry& e, int rc);  // an error of an emulated operation, through the comm's handler
@@ -268,16 +274,15 @@ class Runtime {
   bool slow_recv_ = false;   // receives go through the window
   bool busy_ = false;        // protocol work pending: progress at every intercepted call
   unsigned retired_since_sweep_ = 0;
-  // MPI_Comm_idup requests in call order: a completed one is registered (a collective over the
-  // new communicator) only after every earlier one, so ranks that see them complete in different
-  // orders still register them in the same order.
-  struct PendingIdup {
-    std::uint64_t seq = 0;
-    bool done = false;
-    MPI_Comm comm = MPI_COMM_NULL;
+  // Communicators made by MPI_Comm_idup whose colors are being created (non-blocking, so ranks
+  // that complete their idups in different orders never wait on each other). Its id needs no
+  // agreement: it is derived from the parent's id and the parent's idup count, the same on every
+  // member. It enters the table when first used (settle()).
+  struct PendingRegistration {
+    std::unique_ptr<mpi::CommEntry> entry;
+    MPI_Request colors[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
   };
-  std::deque<PendingIdup> idups_;
-  std::uint64_t next_idup_seq_ = 0;
+  std::vector<PendingRegistration> pending_regs_;
   bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
   bool direct_blocking_ = false;  // none of the above: a blocking call may block in MPI
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)

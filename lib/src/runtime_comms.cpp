@@ -23,33 +23,64 @@ void Runtime::comm_created(MPI_Comm comm) {
 #include "interpose/calls.def"
 
 int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
+  mpi::CommEntry* parent = known(comm);
   const int rc = PMPI_Comm_idup(comm, newcomm, request);
   if (rc == MPI_SUCCESS) {
     RequestInfo info;
     info.kind = RequestInfo::CommIdup;
     info.idup_out = newcomm;
-    info.idup_seq = next_idup_seq_++;
-    idups_.push_back({info.idup_seq, false, MPI_COMM_NULL});
+    if (parent && !parent->inter) {
+      // The k-th idup of a communicator is the k-th on every member (collectives on one
+      // communicator are ordered), and again in a restarted run: (parent id, k) names the child.
+      // Mixed into 62 bits with bit 62 set, away from the agreed ids, which count up from 2.
+      std::uint64_t z = protocol::value(parent->id) * 0x9E3779B97F4A7C15ULL + ++parent->idups;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      z ^= z >> 31;
+      info.idup_id = (std::uint64_t{1} << 62) | (z & ((std::uint64_t{1} << 62) - 1));
+    }
     requests_.put(*request, info);  // registered when the application completes the request
   }
   return rc;
 }
 
-void Runtime::idup_completed(std::uint64_t seq, MPI_Comm comm) {
-  for (PendingIdup& p : idups_)
-    if (p.seq == seq) {
-      p.done = true;
-      p.comm = comm;
-    }
-  while (!idups_.empty() && idups_.front().done) {
-    const MPI_Comm c = idups_.front().comm;
-    idups_.pop_front();
-    comm_created(c);
+void Runtime::idup_completed(MPI_Comm comm, std::uint64_t id) {
+  if (comm == MPI_COMM_NULL) return;
+  if (id == 0) {  // an intercommunicator or an unknown parent: the blocking way
+    register_comm(comm, -1);
+    return;
   }
+  PendingRegistration p;
+  p.entry = describe(comm);
+  p.entry->id = protocol::CommId{id};
+  mpi::check(PMPI_Comm_idup(comm, &p.entry->color[0], &p.colors[0]), "PMPI_Comm_idup(color 0)");
+  mpi::check(PMPI_Comm_idup(comm, &p.entry->color[1], &p.colors[1]), "PMPI_Comm_idup(color 1)");
+  pending_regs_.push_back(std::move(p));
+}
+
+mpi::CommEntry* Runtime::settle(MPI_Comm comm) {
+  if (mpi::CommEntry* e = comms_.find(comm)) return e;
+  for (auto it = pending_regs_.begin(); it != pending_regs_.end(); ++it) {
+    if (it->entry->app != comm) continue;
+    // Every member started these when it completed its idup request, which it must do before
+    // using or freeing the communicator: this wait ends.
+    mpi::check(PMPI_Waitall(2, it->colors, MPI_STATUSES_IGNORE), "PMPI_Waitall(colors)");
+    std::unique_ptr<mpi::CommEntry> e = std::move(it->entry);
+    pending_regs_.erase(it);
+    mpi::CommEntry* raw = e.get();
+    finish_entry(std::move(e), true);
+    return raw;
+  }
+  return nullptr;
+}
+
+void Runtime::settle_all() {
+  while (!pending_regs_.empty()) settle(pending_regs_.front().entry->app);
 }
 
 int Runtime::Comm_free(MPI_Comm* comm) {
   if (comm && *comm != MPI_COMM_NULL) {
+    known(*comm);  // an idup'd communicator freed before any use
     if (comms_.retire(*comm, engine_->seq())) {
       // Its messages may still be in flight: the next snapshot counts and drains them, and frees
       // its colors when it completes. Without snapshots the colors can go now.
@@ -115,7 +146,7 @@ void Runtime::free_retired(std::uint64_t bound) {
 int Runtime::Comm_set_errhandler(MPI_Comm comm, MPI_Errhandler errhandler) {
   const int rc = PMPI_Comm_set_errhandler(comm, errhandler);
   if (rc == MPI_SUCCESS)
-    if (mpi::CommEntry* e = comms_.find(comm))
+    if (mpi::CommEntry* e = known(comm))
       for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, errhandler);
   return rc;
 }
@@ -127,8 +158,8 @@ int Runtime::raise(mpi::CommEntry& e, int rc) {
   return rc;
 }
 
-void Runtime::count_collective(MPI_Comm comm) noexcept {
-  if (mpi::CommEntry* e = comms_.find(comm)) ++e->collectives;
+void Runtime::count_collective(MPI_Comm comm) {
+  if (mpi::CommEntry* e = known(comm)) ++e->collectives;
 }
 
 }  // namespace mpisnap

@@ -55,7 +55,7 @@ int Runtime::Bsend(const void* buf, int count_, MPI_Datatype datatype, int dest,
 // color the send uses (the receiver may still be draining, or a snapshot behind). Standard mode is
 // correct wherever ready mode is.
 int Runtime::Rsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
-  if (!comms_.find(comm)) return PMPI_Rsend(buf, count_, datatype, dest, tag, comm);
+  if (!known(comm)) return PMPI_Rsend(buf, count_, datatype, dest, tag, comm);
   return Send(buf, count_, datatype, dest, tag, comm);
 }
 
@@ -88,7 +88,7 @@ int Runtime::Ibsend(const void* buf, int count_, MPI_Datatype datatype, int dest
 
 int Runtime::Irsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
                     MPI_Request* request) {
-  if (!comms_.find(comm)) return PMPI_Irsend(buf, count_, datatype, dest, tag, comm, request);
+  if (!known(comm)) return PMPI_Irsend(buf, count_, datatype, dest, tag, comm, request);
   return Isend(buf, count_, datatype, dest, tag, comm, request);
 }
 

@@ -3,7 +3,7 @@
 //   FastRecv    a real receive: counted against its communicator when it completes;
 //   Emulated    a generalized request the receive window completes;
 //   Persistent  the proxy of a persistent operation (the handle stays valid after completion);
-//   CommIdup    MPI_Comm_idup: the new communicator is registered when it completes, in call order.
+//   CommIdup    MPI_Comm_idup: the new communicator's colors are started when it completes (runtime_comms.cpp).
 // Requests the library does not track (sends, collectives, I/O, the application's own generalized
 // requests) are tested with PMPI directly. The fast paths call the PMPI function itself when none
 // of the requests is tracked and no snapshot is in progress.
@@ -121,7 +121,7 @@ bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
   if (!flag && *rc == MPI_SUCCESS) return false;
   requests_.erase(handle);
   account_completion(copy, *st);
-  if (copy.kind == RequestInfo::CommIdup) idup_completed(copy.idup_seq, *copy.idup_out);
+  if (copy.kind == RequestInfo::CommIdup) idup_completed(*copy.idup_out, copy.idup_id);
   return true;
 }
 

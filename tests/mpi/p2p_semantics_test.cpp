@@ -461,6 +461,19 @@ TEST(Semantics, EveryCommunicatorConstructor) {
   exchange_on(c, 130);
   MPI_Comm_free(&c);
 
+  // Two idups completed in different orders on different ranks (legal: non-blocking collectives
+  // progress independently). Registering each with blocking collectives as it completes deadlocks.
+  MPI_Comm a, b;
+  MPI_Request ra, rb;
+  MPI_Comm_idup(MPI_COMM_WORLD, &a, &ra);
+  MPI_Comm_idup(MPI_COMM_WORLD, &b, &rb);
+  MPI_Wait(g_rank % 2 ? &rb : &ra, MPI_STATUS_IGNORE);
+  MPI_Wait(g_rank % 2 ? &ra : &rb, MPI_STATUS_IGNORE);
+  exchange_on(b, 140);
+  exchange_on(a, 141);
+  MPI_Comm_free(&a);
+  MPI_Comm_free(&b);
+
   MPI_Comm_dup_with_info(MPI_COMM_WORLD, MPI_INFO_NULL, &c);
   exchange_on(c, 131);
   MPI_Comm_free(&c);

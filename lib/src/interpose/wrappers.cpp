@@ -44,10 +44,14 @@ extern "C" {
     if (rc == MPI_SUCCESS) guarded([&] { Runtime::note_comm_created_before_session(*(out)); return 0; }); \
     return rc;                                                                                           \
   }
-#define MPISNAP_COLLECTIVE(name, params, args, comm)                  \
-  int MPI_##name params {                                             \
-    if (Runtime* rt = Runtime::get()) rt->count_collective(comm);     \
-    return PMPI_##name args;                                          \
+#define MPISNAP_COLLECTIVE(name, params, args, comm)                                  \
+  int MPI_##name params {                                                             \
+    if (Runtime* rt = Runtime::get())                                                 \
+      guarded([&] {                                                                   \
+        rt->count_collective(comm);                                                   \
+        return MPI_SUCCESS;                                                           \
+      });                                                                             \
+    return PMPI_##name args;                                                          \
   }
 #define MPISNAP_BLOCKING_COLLECTIVE(name, iname, params, args, comm) \
   int MPI_##name params {                                            \

@@ -1,4 +1,5 @@
-"""Running MPI jobs from the end-to-end tests: mpiexec command lines, whole-job SIGKILL, RESULT lines."""
+"""Running MPI jobs from the end-to-end tests: mpiexec command lines, whole-job SIGKILL, RESULT lines;
+and the small helpers the scenario scripts share (damaging a checkpoint file, reporting problems)."""
 import os
 import signal
 import subprocess
@@ -92,3 +93,23 @@ class Job:
             time.sleep(0.05)
         kill_session(self.sid)
         self.log.close()
+
+
+def flip_byte(path, dataset):
+    """Flips the first byte of `dataset`'s data in the HDF5 file `path`."""
+    import h5py  # only the scripts that damage files need it
+    with h5py.File(path, "r") as f:
+        offset = f[dataset].id.get_offset()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def report(scenario, problems):
+    """Prints the problems and the verdict; returns the exit status."""
+    for p in problems:
+        print(f"PROBLEM: {p}")
+    print(f"{scenario}: {'ok' if not problems else 'FAILED'}")
+    return 1 if problems else 0

@@ -191,17 +191,6 @@ def directory_deleted(s):
 # -------------------------------------------------------------------------------------------------
 # Damaged checkpoints: restart falls back to the newest one that verifies and says why.
 
-def flip(path, offset=None, dataset=None):
-    if dataset:
-        with h5py.File(path, "r") as f:
-            offset = f[dataset].id.get_offset()
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        b = f.read(1)
-        f.seek(offset)
-        f.write(bytes([b[0] ^ 0xFF]))
-
-
 def damage_newest(s, how):
     ref = s.reference()
     rc, out, _ = s.bank()
@@ -223,7 +212,7 @@ def flipped_state_byte(s, cid):
         names = []
         f["state"].visit(lambda n: names.append(n) if isinstance(f["state"][n], h5py.Dataset) else None)
         big = max(names, key=lambda n: f["state"][n].size)
-    flip(path, dataset="state/" + big)
+    mu.flip_byte(path, "state/" + big)
 
 
 def truncated_rank_file(s, cid):

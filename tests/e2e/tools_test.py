@@ -19,23 +19,11 @@ import sys
 import threading
 import time
 
-import h5py
-
 import mpirun_util as mu
 
 
 def sh(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
-
-
-def flip_byte(path, dataset):
-    with h5py.File(path, "r") as f:
-        offset = f[dataset].id.get_offset()
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        b = f.read(1)
-        f.seek(offset)
-        f.write(bytes([b[0] ^ 0xFF]))
 
 
 def cli_scenario(a):
@@ -68,7 +56,7 @@ def cli_scenario(a):
             problems.append(f"{what}: expected a failure mentioning {needle!r}, got:\n{r.stdout}{r.stderr}")
 
     f1 = os.path.join(ids[0], "rank-000001.h5")
-    flip_byte(f1, "/state/history")
+    mu.flip_byte(f1, "/state/history")
     expect_failure("flipped byte", ids[0], "rank-000001.h5:/state/history")
     f2 = os.path.join(ids[1], "rank-000002.h5")
     os.truncate(f2, os.path.getsize(f2) // 2)
@@ -173,10 +161,7 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     problems = cli_scenario(a) if a.scenario == "cli" else mpisnap_run_scenario(a)
-    for p in problems:
-        print(f"PROBLEM: {p}")
-    print(f"{a.scenario}: {'ok' if not problems else 'FAILED'}")
-    return 1 if problems else 0
+    return mu.report(a.scenario, problems)
 
 
 if __name__ == "__main__":

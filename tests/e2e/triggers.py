@@ -132,10 +132,7 @@ def main():
         problems.append(f"final run exit {rc}")
     if reference is not None and mu.results(out) != reference:
         problems.append(f"RESULT lines differ from the reference:\n{mu.results(out)}\n{reference}")
-    for p in problems:
-        print(f"PROBLEM: {p}")
-    print(f"{a.scenario}: {'ok' if not problems else 'FAILED'}")
-    return 1 if problems else 0
+    return mu.report(a.scenario, problems)
 
 
 if __name__ == "__main__":

@@ -87,22 +87,27 @@ def p2p():
     # A snapshot per iteration costs about one fsync (the next snapshot waits for the previous
     # one's commit), so that configuration runs 1/50 of the iterations.
     fewer = {"mpisnap, snapshot every iteration": ["--scale", "0.001" if Q else "0.02"]}
-    results = {}
-    # Two rounds, interleaved, so a slow minute of the machine hits every configuration alike;
-    # each configuration keeps the better of its two medians.
-    for _round in range(1 if Q else 2):
+    # Rounds, interleaved: each round runs every configuration once, back to back, so a slow minute
+    # of the (shared) machine hits the configurations of one round alike. A ratio is taken within
+    # each round; the table gives the median over rounds of each value and of each ratio.
+    rounds = 1 if Q else 5
+    per_round = []  # per round: {config: {(kind, size): value}}
+    for _round in range(rounds):
+        got = {}
         for name, binary, env in configs:
             for line in mpirun(2, [binary] + reps + fewer.get(name, shorter), env).splitlines():
                 kind, size, value = line.split()
-                key = (kind, int(size))
-                prev = results.setdefault(name, {}).get(key)
-                v = float(value)
-                better = (prev is None) or (v < prev if kind == "pingpong" else v > prev)
-                if better:
-                    results[name][key] = v
+                got.setdefault(name, {})[(kind, int(size))] = float(value)
+        per_round.append(got)
+    results = {name: {key: statistics.median(r[name][key] for r in per_round) for key in per_round[0][name]}
+               for name, _, _ in configs}
+    ratios = {name: {key: statistics.median(r[name][key] / r["plain"][key] for r in per_round)
+                     for key in per_round[0]["plain"]} for name, _, _ in configs[1:]}
     emit("## Point-to-point, 2 ranks (ping-pong: one-way latency in µs; stream: bandwidth in MB/s)")
     emit()
-    emit("Medians of repeated runs; ratio = library / plain (latency: lower is better; bandwidth: higher is better).")
+    emit(f"Each value: the median over {rounds} interleaved rounds of a run's median of repeated measurements;")
+    emit("ratio = library / plain within a round, median over rounds (latency: lower is better; bandwidth: higher")
+    emit("is better).")
     emit("*Checkpoints off*: a live Session, no triggers and no every-N (`MPISNAP_TRIGGERS=0`). *Triggers armed*:")
     emit("the defaults (signals, interval, request_checkpoint possible), which make blocking calls poll so a rank")
     emit("can join a checkpoint while it waits. *Snapshot every iteration*: a checkpoint at every safe point.")
@@ -113,11 +118,11 @@ def p2p():
         base = results["plain"][key]
         vals = [results[n][key] for n, _, _ in configs[1:]]
         unit = "µs" if key[0] == "pingpong" else "MB/s"
-        ratios = " / ".join(f"{v / base:.3f}" if base else "-" for v in vals)
-        rows.append([f"{key[0]} {key[1]} B", f"{base:.3f} {unit}"] + [f"{v:.3f}" for v in vals] + [ratios])
+        ratio_text = " / ".join(f"{ratios[n][key]:.3f}" for n, _, _ in configs[1:])
+        rows.append([f"{key[0]} {key[1]} B", f"{base:.3f} {unit}"] + [f"{v:.3f}" for v in vals] + [ratio_text])
     table(header, rows)
-    lat = results["mpisnap, checkpoints off"][("pingpong", 8)] / results["plain"][("pingpong", 8)]
-    bw = results["mpisnap, checkpoints off"][("stream", 1 << 20)] / results["plain"][("stream", 1 << 20)]
+    lat = ratios["mpisnap, checkpoints off"][("pingpong", 8)]
+    bw = ratios["mpisnap, checkpoints off"][("stream", 1 << 20)]
     goal("latency ratio at 8 B, outside windows <= 1.03", f"{lat:.3f}", lat <= 1.03)
     goal("bandwidth ratio at 1 MiB, outside windows >= 0.98", f"{bw:.3f}", bw >= 0.98)
 
@@ -171,18 +176,20 @@ def checkpoint_cost():
     emit("pause = time inside checkpoint_point() (serialize into memory, start the snapshot); memcpy = one")
     emit("memcpy of S bytes. write = the background write of the rank file (HDF5, checksums, fsync, rename) vs")
     emit("write()+fsync() of S bytes to the same directory. read = a restart's read and verification of the")
-    emit("rank file vs read() of the plain file, both with the file's pages dropped from the page cache first")
-    emit("(posix_fadvise DONTNEED), so both come from the disk as after a crash.")
+    emit("rank file vs read() of the plain file into memory already mapped, both with the file's pages dropped")
+    emit("from the page cache first (posix_fadvise DONTNEED), so both come from the disk as after a crash.")
+    emit("Times are medians over repetitions; each ratio is taken within a repetition (its two sides measured")
+    emit("back to back) and then the median over repetitions. The worst rank counts. *first pause*: the run's")
+    emit("first checkpoint, which maps fresh buffers (later ones copy into the previous one's).")
     emit()
     rows = []
     for size, label in sizes:
-        reps = "3" if (Q or size >= (1 << 30)) else "7"
+        reps = "3" if Q else "7" if size < (1 << 30) else "5"
         o = mpirun(2, [binary, "--bytes", str(size), "--reps", reps], {"MPISNAP_DIR": ckdir("ckpt")}, timeout=3600)
         v = dict((k, float(x)) for k, x in (line.split()[:2] for line in o.splitlines()[1:]))
-        pause = v["pause"] / v["memcpy"]
-        wr = v["disk_write"] / v["ckpt_write"]
-        rd = v["disk_read"] / v["ckpt_read"]
+        pause, wr, rd = v["pause_ratio"], v["write_ratio"], v["read_ratio"]
         rows.append([label, f"{v['memcpy'] * 1e3:.2f}", f"{v['pause'] * 1e3:.2f}", f"{pause:.2f}",
+                     f"{v['first_pause'] * 1e3:.1f}",
                      f"{size / v['disk_write'] / 1e6:.0f}", f"{size / v['ckpt_write'] / 1e6:.0f}", f"{wr:.2f}",
                      f"{size / v['disk_read'] / 1e6:.0f}", f"{size / v['ckpt_read'] / 1e6:.0f}", f"{rd:.2f}",
                      f"{v['buffer_bytes_held'] / 2**20:.0f}"])
@@ -190,8 +197,8 @@ def checkpoint_cost():
             goal(f"pause <= 1.5x memcpy at {label}", f"{pause:.2f}x", pause <= 1.5)
             goal(f"write throughput >= 0.85x plain file at {label}", f"{wr:.2f}x", wr >= 0.85)
             goal(f"read throughput >= 0.85x plain file at {label}", f"{rd:.2f}x", rd >= 0.85)
-    table(["state", "memcpy ms", "pause ms", "pause/memcpy", "plain write MB/s", "ckpt write MB/s", "ratio",
-           "plain read MB/s", "ckpt read MB/s", "ratio", "MiB kept between"], rows)
+    table(["state", "memcpy ms", "pause ms", "pause/memcpy", "first pause ms", "plain write MB/s", "ckpt write MB/s",
+           "ratio", "plain read MB/s", "ckpt read MB/s", "ratio", "MiB kept between"], rows)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ void Runtime::discover_checkpoint() {
     int ok = 1;
     auto loaded = std::make_unique<storage::LoadedRankFile>();
     try {
-      *loaded = storage::read_rank_file(path, rank_);
+      *loaded = storage::read_rank_file(path, rank_, config_.direct_io);
       if (loaded->info.digest != manifest[3 + static_cast<std::size_t>(rank_)])
         throw Error("mpisnap: " + path + "/" + storage::rank_file_name(rank_) +
                     " does not match the manifest's digest: it belongs to another checkpoint or was altered");

@@ -138,9 +138,9 @@ void Runtime::on_channels_closed() {
   messages_recorded_ += snap_->data.channel.size();
   Snapshot* s = snap_.get();
   stats_.peak_bytes_held = std::max(stats_.peak_bytes_held, s->data.state.total_bytes());
-  s->write = writer_->submit([s] {
+  s->write = writer_->submit([s, direct = config_.direct_io] {
     const double t0 = steady_seconds();
-    s->written = storage::write_rank_file(s->dir, s->data);
+    s->written = storage::write_rank_file(s->dir, s->data, direct);
     s->write_seconds = steady_seconds() - t0;
   });
 }

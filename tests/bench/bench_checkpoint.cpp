@@ -8,7 +8,12 @@
 //   ckpt_read  <seconds>  reading and verifying the rank file (what a restart does), likewise
 //   commit     <seconds>  rank 0: first snapshot on any rank -> manifest committed
 //   markers    <count>    protocol control messages per checkpoint, summed over ranks
-// Rank 0 prints the maxima over ranks (a checkpoint is as slow as its slowest rank).
+//   first_pause <seconds> the pause of the run's first checkpoint (fresh buffers to map)
+//   pause_ratio, write_ratio, read_ratio: pause / memcpy, plain write time / checkpoint write time,
+//              plain read time / checkpoint read time, each taken within one repetition (the two
+//              measured back to back) and then the median over repetitions: a slow moment of the
+//              shared machine then weighs on both sides of a ratio alike.
+// Rank 0 prints the worst over ranks (a checkpoint is as slow as its slowest rank).
 // --pattern ring: each rank sends to its two neighbours between safe points (markers grow with
 // the neighbours); --pattern all: to every rank.
 #include <fcntl.h>
@@ -50,6 +55,19 @@ double max_over_ranks(double x) {
   double m = 0;
   MPI_Reduce(&x, &m, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
   return m;
+}
+
+double min_over_ranks(double x) {
+  double m = 0;
+  MPI_Reduce(&x, &m, 1, MPI_DOUBLE, MPI_MIN, 0, MPI_COMM_WORLD);
+  return m;
+}
+
+// The median over repetitions of a[r] / b[r].
+double median_ratio(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> q;
+  for (std::size_t r = 0; r < a.size() && r < b.size(); ++r) q.push_back(a[r] / b[r]);
+  return median(q);
 }
 
 void write_file(const std::string& path, const void* data, std::size_t n) {
@@ -167,10 +185,15 @@ int main(int argc, char** argv) {
   const double v[8] = {max_over_ranks(median(t_memcpy)), max_over_ranks(median(t_pause)), max_over_ranks(median(t_disk_w)),
                        max_over_ranks(median(t_ckpt_w)), max_over_ranks(median(t_disk_r)), max_over_ranks(median(t_ckpt_r)),
                        median(t_commit), median(markers)};
+  const double first_pause = max_over_ranks(t_pause.front());
+  const double ratios[3] = {max_over_ranks(median_ratio(t_pause, t_memcpy)), min_over_ranks(median_ratio(t_disk_w, t_ckpt_w)),
+                            min_over_ranks(median_ratio(t_disk_r, t_ckpt_r))};
   if (rank == 0) {
     std::printf("bytes %zu ranks %d pattern %s\n", bytes, size, pattern.c_str());
     const char* names[8] = {"memcpy", "pause", "disk_write", "ckpt_write", "disk_read", "ckpt_read", "commit", "markers"};
     for (int i = 0; i < 8; ++i) std::printf("%s %.6f\n", names[i], v[i]);
+    std::printf("first_pause %.6f\n", first_pause);
+    std::printf("pause_ratio %.4f\nwrite_ratio %.4f\nread_ratio %.4f\n", ratios[0], ratios[1], ratios[2]);
     std::printf("peak_bytes_held %llu\n", static_cast<unsigned long long>(snap.stats().peak_bytes_held));
     std::printf("buffer_bytes_held %llu\n", static_cast<unsigned long long>(snap.stats().buffer_bytes_held));
   }

@@ -37,6 +37,7 @@ struct Config {
   unsigned keep = 2;                              // MPISNAP_KEEP: committed checkpoints kept (>= 1)
   bool verbose = false;                           // MPISNAP_VERBOSE: one line per checkpoint on rank 0
   bool reuse_buffers = true;                      // MPISNAP_REUSE_BUFFERS: keep one snapshot's buffers for the next
+  bool direct_io = true;                          // MPISNAP_DIRECT_IO: large arrays to and from the disk with O_DIRECT where possible
   bool fresh_if_corrupt = false;                  // MPISNAP_FRESH_IF_CORRUPT: start fresh when no checkpoint verifies
   double misplaced_grace = 2.0;                   // seconds before a wait on a silent peer is called misplaced
 

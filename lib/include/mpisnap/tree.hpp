@@ -36,20 +36,24 @@ struct UninitAllocator : std::allocator<T> {
   void construct(U* p, Args&&... args) {
     ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
   }
-  // Large buffers are aligned to 2 MiB and offered to the kernel as huge pages: first touch of
-  // 64 MiB then costs 32 page faults instead of 16384, which is most of the cost of filling fresh
-  // memory (a checkpoint's copy, a restart's read).
+  // Buffers of 1 MiB and more start on a page (so the storage layer can hand them to O_DIRECT);
+  // from 4 MiB on they are aligned to 2 MiB and offered to the kernel as huge pages, which are
+  // cheaper to map and to reach than 4 KiB ones. Nothing is mapped here: code that fills a large
+  // buffer at once maps it first (src/common/pages.hpp).
   T* allocate(std::size_t n) {
-    if (n * sizeof(T) < kHugeBytes) return std::allocator<T>::allocate(n);
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes < kPageBytes) return std::allocator<T>::allocate(n);
     void* p = nullptr;
-    if (::posix_memalign(&p, kHugeAlign, n * sizeof(T)) != 0) throw std::bad_alloc();
-    ::madvise(p, n * sizeof(T), MADV_HUGEPAGE);  // advice only: failure is harmless
+    if (::posix_memalign(&p, bytes < kHugeBytes ? kPageAlign : kHugeAlign, bytes) != 0) throw std::bad_alloc();
+    if (bytes >= kHugeBytes) ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
     return static_cast<T*>(p);
   }
   void deallocate(T* p, std::size_t n) noexcept {
-    if (n * sizeof(T) < kHugeBytes) return std::allocator<T>::deallocate(p, n);
+    if (n * sizeof(T) < kPageBytes) return std::allocator<T>::deallocate(p, n);
     std::free(p);
   }
+  static constexpr std::size_t kPageBytes = std::size_t{1} << 20;
+  static constexpr std::size_t kPageAlign = 4096;
   static constexpr std::size_t kHugeBytes = std::size_t{4} << 20;
   static constexpr std::size_t kHugeAlign = std::size_t{2} << 20;
 };

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/pages.hpp"
+
 namespace mpisnap::state {
 
 Bytes BufferPool::take(std::size_t bytes) {
@@ -20,7 +22,9 @@ Bytes BufferPool::take(std::size_t bytes) {
       return b;
     }
   }
-  return Bytes(bytes);
+  Bytes b(bytes);
+  map_pages(b.data(), b.size());  // it is filled next: one call instead of a fault per page
+  return b;
 }
 
 void BufferPool::collect(Node& n) {

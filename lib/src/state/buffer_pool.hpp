@@ -1,9 +1,9 @@
 // Buffers for state payloads, kept from one snapshot to the next.
 //
-// A safe point copies every array of the application's state into a fresh buffer. Fresh memory
-// of tens of MiB comes from mmap and is page-faulted in on first touch, which costs two to three
-// times the copy itself. Once a snapshot's file is written, its large buffers come back here and
-// the next snapshot copies into them, so the pause is one memcpy into memory that is already
+// A safe point copies every array of the application's state into a buffer. Fresh memory of tens
+// of MiB must be mapped first (a new buffer is, in one call: common/pages.hpp), which can cost
+// more than the copy itself. Once a snapshot's file is written, its large buffers come back here
+// and the next snapshot copies into them, so the pause is one memcpy into memory that is already
 // mapped. The pool holds at most one snapshot's worth of buffers (the last one returned); set
 // MPISNAP_REUSE_BUFFERS=0 to give the memory back between checkpoints instead.
 #pragma once

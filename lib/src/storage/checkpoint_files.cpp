@@ -121,7 +121,7 @@ std::vector<CommCounters> counters_from(const Node& g, const std::string& where)
 
 }  // namespace
 
-RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckpoint& cp) {
+RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckpoint& cp, bool direct_io) {
   fs::make_dirs(checkpoint_dir);
   const std::string final_path = checkpoint_dir + "/" + rank_file_name(cp.rank);
   const std::string tmp = final_path + ".tmp";
@@ -132,7 +132,7 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
     h5::Handle f = h5::create_file(tmp);
     write_format(f.get(), tmp);
     if (cp.state.kind != Node::Kind::Group) throw Error("mpisnap: internal: state root is not a group");
-    write_tree(f.get(), cp.state, tmp, digest, stats);
+    write_tree(f.get(), cp.state, tmp, digest, stats, direct_io);
     Node rest = group_node("");
     Node meta = group_node("meta");
     meta.children.push_back(scalar_node("checkpoint_id", cp.checkpoint_id));
@@ -143,7 +143,7 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
     rest.children.push_back(std::move(meta));
     rest.children.push_back(channel_node(cp.channel));
     rest.children.push_back(counters_node(cp.counters));
-    write_tree(f.get(), rest, tmp, digest, stats);
+    write_tree(f.get(), rest, tmp, digest, stats, direct_io);
     f.close(tmp);
   }
   fs::fsync_file(tmp);
@@ -156,7 +156,7 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
   return info;
 }
 
-LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank) {
+LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank, bool direct_io) {
   const std::string path = checkpoint_dir + "/" + rank_file_name(rank);
   if (!fs::exists(path)) throw Error("mpisnap: " + path + " is missing");
   LoadedRankFile out;
@@ -166,7 +166,7 @@ LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank) {
   {
     h5::Handle f = h5::open_file_readonly(path);
     check_format(f.get(), path);
-    root = read_tree(f.get(), path, digest, stats);
+    root = read_tree(f.get(), path, digest, stats, direct_io);
     f.close(path);
   }
   const Node& meta = child(root, "meta", path);

@@ -20,14 +20,16 @@ struct RankFileInfo {
   std::uint64_t messages = 0;       // recorded in-flight messages
 };
 
-RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckpoint& cp);
+// Large arrays go to the disk with O_DIRECT where the file system allows it, unless `direct_io` is
+// false (tree_io.hpp).
+RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckpoint& cp, bool direct_io = true);
 
 struct LoadedRankFile {
   RankCheckpoint cp;
   RankFileInfo info;
 };
 // Reads and verifies every checksum; throws mpisnap::Error naming file and dataset.
-LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank);
+LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank, bool direct_io = true);
 
 struct Manifest {
   std::uint64_t checkpoint_id = 0;

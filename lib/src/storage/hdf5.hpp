@@ -5,6 +5,8 @@
 
 #include <hdf5.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -63,11 +65,23 @@ inline Handle type(hid_t id) { return Handle(id, H5Tclose); }
 inline Handle plist(hid_t id) { return Handle(id, H5Pclose); }
 inline Handle attribute(hid_t id) { return Handle(id, H5Aclose); }
 
-// File access: metadata in the 1.8+ format, which carries checksums on object headers.
+// File access: metadata in the 1.8+ format, which carries checksums on object headers. Created
+// files place every object of kAlignAbove bytes or more at a multiple of kAlignTo.
+inline constexpr hsize_t kAlignAbove = hsize_t{1} << 20;
+inline constexpr hsize_t kAlignTo = 4096;
 Handle create_file(const std::string& path);
 Handle open_file_readonly(const std::string& path);
 // A group property list that tracks creation order, so members read back in serialization order.
 Handle ordered_group_plist();
+
+// Where a dataset's bytes lie in its file, when they may be read without HDF5 (storage/raw_io.hpp):
+// the dataset is contiguous, allocated and exactly `bytes` long, its file type is `mem_type` (no
+// conversion), and its file is open with the POSIX driver and has no user block. `fd` belongs to HDF5.
+struct RawExtent {
+  int fd;
+  std::uint64_t offset;
+};
+std::optional<RawExtent> raw_extent(hid_t dataset, hid_t mem_type, std::uint64_t bytes);
 
 // Scalar attributes on any object.
 void write_attr_u64(hid_t obj, const char* name, std::uint64_t v, const std::string& context);

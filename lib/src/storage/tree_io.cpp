@@ -1,11 +1,13 @@
 #include "storage/tree_io.hpp"
 
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include <mpisnap/error.hpp>
 
 #include "storage/hdf5.hpp"
+#include "storage/raw_io.hpp"
 
 namespace mpisnap::storage {
 namespace {
@@ -13,6 +15,7 @@ namespace {
 constexpr const char* kTypeAttr = "mpisnap_type";      // "bool" or "char" where HDF5's type is ambiguous
 constexpr const char* kSizeAttr = "mpisnap_size";      // a container's cereal size tag
 constexpr const char* kLengthAttr = "mpisnap_length";  // characters in a string dataset
+constexpr std::size_t kRawMin = std::size_t{1} << 20;  // smaller arrays: H5Dwrite/H5Dread and one hash pass
 
 hid_t native_type(ScalarType t) {
   switch (t) {
@@ -45,9 +48,21 @@ void digest_node(Xxh64& d, const std::string& path, const Node& n, std::uint64_t
 
 bool is_string_array(const Node& n) { return n.kind == Node::Kind::Array && n.type == ScalarType::Char; }
 
-void write_leaf(hid_t where, const Node& n, const std::string& path, const std::string& file,
-                Xxh64& digest, TreeStats& stats) {
-  const std::string ctx = file + ":" + path;
+// What a walk over one file carries along.
+struct Walk {
+  const std::string& file;  // names the file in errors; raw I/O opens it once more
+  Xxh64& digest;
+  TreeStats& stats;
+  bool direct_io;
+};
+
+// Large arrays go to and from the disk past HDF5 (raw_io.hpp), checksummed on the way.
+bool raw_candidate(const Node& n) {
+  return n.kind == Node::Kind::Array && !is_string_array(n) && n.data.size() >= kRawMin;
+}
+
+void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
+  const std::string ctx = w.file + ":" + path;
   h5::Handle sp, ty;
   hid_t mem_type = native_type(n.type);
   if (is_string_array(n)) {
@@ -62,10 +77,21 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, const std::
     const hsize_t dims[1] = {n.count};
     sp = h5::space(h5::check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", ctx));
   }
+  // A large array gets its space when it is created (and no fill value written into it), so its
+  // bytes can be written straight to their place in the file.
+  const bool raw = raw_candidate(n);
+  h5::Handle dcpl = h5::plist(h5::check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", ctx));
+  if (raw) {
+    h5::check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time", ctx);
+    h5::check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), "H5Pset_fill_time", ctx);
+  }
   h5::Handle ds = h5::dataset(h5::check(
-      H5Dcreate2(where, n.name.c_str(), mem_type, sp.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      "H5Dcreate2", ctx));
-  if (is_string_array(n)) {
+      H5Dcreate2(where, n.name.c_str(), mem_type, sp.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), "H5Dcreate2", ctx));
+  const auto extent = raw ? h5::raw_extent(ds.get(), mem_type, n.data.size()) : std::nullopt;
+  std::optional<std::uint64_t> raw_hash;  // computed while writing
+  if (extent) {
+    raw_hash = write_hashed({extent->fd, w.file, w.direct_io}, extent->offset, n.data.data(), n.data.size(), ctx).hash;
+  } else if (is_string_array(n)) {
     if (n.count) {
       h5::check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()), "H5Dwrite", ctx);
     } else {
@@ -78,29 +104,28 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, const std::
   }
   if (n.type == ScalarType::Bool) h5::write_attr_string(ds.get(), kTypeAttr, "bool", ctx);
   if (n.type == ScalarType::Char && n.kind == Node::Kind::Scalar) h5::write_attr_string(ds.get(), kTypeAttr, "char", ctx);
-  const std::uint64_t h = Xxh64::hash(n.data.data(), n.data.size());
+  const std::uint64_t h = raw_hash ? *raw_hash : Xxh64::hash(n.data.data(), n.data.size());
   h5::write_attr_u64(ds.get(), kChecksumAttr, h, ctx);
   ds.close(ctx);
-  digest_node(digest, path, n, h);
-  stats.datasets += 1;
-  stats.bytes += n.data.size();
+  digest_node(w.digest, path, n, h);
+  w.stats.datasets += 1;
+  w.stats.bytes += n.data.size();
 }
 
-void write_group(hid_t where, const Node& node, const std::string& path, const std::string& file,
-                 Xxh64& digest, TreeStats& stats) {
+void write_group(hid_t where, const Node& node, const std::string& path, Walk& w) {
   for (const Node& c : node.children) {
     const std::string child_path = path + "/" + c.name;
     if (c.kind == Node::Kind::Group) {
-      const std::string ctx = file + ":" + child_path;
+      const std::string ctx = w.file + ":" + child_path;
       h5::Handle gcpl = h5::ordered_group_plist();
       h5::Handle g = h5::group(h5::check(H5Gcreate2(where, c.name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
                                          "H5Gcreate2", ctx));
       if (c.has_size) h5::write_attr_u64(g.get(), kSizeAttr, c.size, ctx);
-      digest_node(digest, child_path, c, 0);
-      write_group(g.get(), c, child_path, file, digest, stats);
+      digest_node(w.digest, child_path, c, 0);
+      write_group(g.get(), c, child_path, w);
       g.close(ctx);
     } else {
-      write_leaf(where, c, child_path, file, digest, stats);
+      write_leaf(where, c, child_path, w);
     }
   }
 }
@@ -135,14 +160,14 @@ ScalarType scalar_type_from(hid_t type, const std::string& ctx) {
   throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
 }
 
-Node read_leaf(hid_t where, const std::string& name, const std::string& path, const std::string& file,
-               Xxh64& digest, TreeStats& stats) {
-  const std::string ctx = file + ":" + path;
+Node read_leaf(hid_t where, const std::string& name, const std::string& path, Walk& w) {
+  const std::string ctx = w.file + ":" + path;
   h5::Handle ds = h5::dataset(h5::check(H5Dopen2(where, name.c_str(), H5P_DEFAULT), "H5Dopen2", ctx));
   h5::Handle ty = h5::type(h5::check(H5Dget_type(ds.get()), "H5Dget_type", ctx));
   h5::Handle sp = h5::space(h5::check(H5Dget_space(ds.get()), "H5Dget_space", ctx));
   Node n;
   n.name = name;
+  std::optional<std::uint64_t> raw_hash;  // computed while reading
   const int rank = h5::check(H5Sget_simple_extent_ndims(sp.get()), "H5Sget_simple_extent_ndims", ctx);
   if (H5Tget_class(ty.get()) == H5T_STRING) {
     if (!h5::has_attr(ds.get(), kLengthAttr))
@@ -177,25 +202,30 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, co
       throw Error("mpisnap: dataset " + ctx + " has " + std::to_string(rank) + " dimensions; expected 0 or 1");
     }
     n.data.resize(n.count * size_of(n.type));
-    if (!n.data.empty())
+    // Large arrays bypass HDF5's read: read in pieces (from the disk straight into the buffer when
+    // they can be), each hashed while the next one is read.
+    const auto extent = raw_candidate(n) ? h5::raw_extent(ds.get(), native_type(n.type), n.data.size()) : std::nullopt;
+    if (extent)
+      raw_hash = read_hashed({extent->fd, w.file, w.direct_io}, extent->offset, n.data.data(), n.data.size(), ctx).hash;
+    else if (!n.data.empty())
       h5::check(H5Dread(ds.get(), native_type(n.type), H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()),
                 "H5Dread", ctx);
   }
   if (!h5::has_attr(ds.get(), kChecksumAttr))
     throw Error("mpisnap: dataset " + ctx + " has no checksum attribute");
   const std::uint64_t expected = h5::read_attr_u64(ds.get(), kChecksumAttr, ctx);
-  const std::uint64_t actual = Xxh64::hash(n.data.data(), n.data.size());
+  const std::uint64_t actual = raw_hash ? *raw_hash : Xxh64::hash(n.data.data(), n.data.size());
   if (expected != actual)
     throw Error("mpisnap: checksum mismatch in " + ctx + " (stored " + std::to_string(expected) +
                 ", computed " + std::to_string(actual) + "): the file is corrupt");
-  digest_node(digest, path, n, actual);
-  stats.datasets += 1;
-  stats.bytes += n.data.size();
+  digest_node(w.digest, path, n, actual);
+  w.stats.datasets += 1;
+  w.stats.bytes += n.data.size();
   return n;
 }
 
-void read_group(hid_t where, Node& into, const std::string& path, const std::string& file,
-                Xxh64& digest, TreeStats& stats) {
+void read_group(hid_t where, Node& into, const std::string& path, Walk& w) {
+  const std::string& file = w.file;
   const std::string ctx = file + ":" + (path.empty() ? "/" : path);
   LinkNames links;
   hsize_t idx = 0;
@@ -219,11 +249,11 @@ void read_group(hid_t where, Node& into, const std::string& path, const std::str
         g.has_size = true;
         g.size = h5::read_attr_u64(gh.get(), kSizeAttr, file + ":" + child_path);
       }
-      digest_node(digest, child_path, g, 0);
-      read_group(gh.get(), g, child_path, file, digest, stats);
+      digest_node(w.digest, child_path, g, 0);
+      read_group(gh.get(), g, child_path, w);
       into.children.push_back(std::move(g));
     } else if (info.type == H5O_TYPE_DATASET) {
-      into.children.push_back(read_leaf(where, name, child_path, file, digest, stats));
+      into.children.push_back(read_leaf(where, name, child_path, w));
     } else {
       throw Error("mpisnap: " + file + ":" + child_path + " is neither a group nor a dataset");
     }
@@ -232,15 +262,18 @@ void read_group(hid_t where, Node& into, const std::string& path, const std::str
 
 }  // namespace
 
-void write_tree(hid_t where, const Node& node, const std::string& file, Xxh64& digest, TreeStats& stats) {
+void write_tree(hid_t where, const Node& node, const std::string& file, Xxh64& digest, TreeStats& stats,
+                bool direct_io) {
   if (node.kind != Node::Kind::Group) throw Error("mpisnap: internal: write_tree needs a group");
-  write_group(where, node, "", file, digest, stats);
+  Walk w{file, digest, stats, direct_io};
+  write_group(where, node, "", w);
 }
 
-Node read_tree(hid_t where, const std::string& file, Xxh64& digest, TreeStats& stats) {
+Node read_tree(hid_t where, const std::string& file, Xxh64& digest, TreeStats& stats, bool direct_io) {
   Node root;
   root.kind = Node::Kind::Group;
-  read_group(where, root, "", file, digest, stats);
+  Walk w{file, digest, stats, direct_io};
+  read_group(where, root, "", w);
   return root;
 }
 

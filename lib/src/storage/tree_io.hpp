@@ -20,12 +20,14 @@ struct TreeStats {
 };
 
 // Writes the children of `node` (a Group) into the HDF5 location `where`, adding to `digest`.
-// `file` names the file in error messages.
-void write_tree(hid_t where, const Node& node, const std::string& file, Xxh64& digest, TreeStats& stats);
+// `file` is the file's path (named in error messages). Arrays of 1 MiB or more are written past
+// HDF5 (raw_io.hpp), with O_DIRECT where possible unless `direct_io` is false.
+void write_tree(hid_t where, const Node& node, const std::string& file, Xxh64& digest, TreeStats& stats,
+                bool direct_io = true);
 
 // Reads every member of the HDF5 location `where` into a Group node, verifying each dataset's
 // checksum; throws mpisnap::Error naming file and dataset on any mismatch.
-Node read_tree(hid_t where, const std::string& file, Xxh64& digest, TreeStats& stats);
+Node read_tree(hid_t where, const std::string& file, Xxh64& digest, TreeStats& stats, bool direct_io = true);
 
 // Name of the checksum attribute on every dataset.
 inline constexpr const char* kChecksumAttr = "xxh64";

@@ -1,0 +1,49 @@
+// A large dataset's bytes moved between memory and the file past HDF5, checksummed on the way.
+//
+// A contiguous dataset stored in the machine's own byte order is one run of bytes at a known file
+// offset (H5Dget_offset; rank files allocate large datasets when they are created and align them
+// to 4 KiB, see h5::create_file). Its bytes can then go to and from the disk with O_DIRECT: by DMA,
+// with no copy through the page cache, leaving the CPU to compute the checksum at the same time.
+//
+//  - write_hashed(): the caller's bytes go out (O_DIRECT for the 4 KiB-aligned part when the
+//    buffer is aligned too and the file system allows it; buffered otherwise) while a helper thread
+//    hashes them.
+//  - read_hashed(): pieces come in one after the other while a helper thread maps the (fresh)
+//    buffer and then hashes each piece that has arrived, so neither the checksum nor the first
+//    touch of fresh memory adds to the time of the read. O_DIRECT as above, unless most of the run
+//    is in the page cache already (then copying it from there is faster).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace mpisnap::storage {
+
+// Bytes per read; also the unit the helper thread hashes. A multiple of kDirectAlign.
+inline constexpr std::size_t kRawReadPiece = std::size_t{8} << 20;
+// File offsets, lengths and buffer addresses of O_DIRECT transfers are multiples of this.
+inline constexpr std::size_t kDirectAlign = 4096;
+
+struct RawFile {
+  int fd;              // open for buffered reading (and writing, to write)
+  std::string path;    // opened once more with O_DIRECT for what can go that way
+  bool direct = true;  // false: never O_DIRECT (Config::direct_io)
+};
+
+struct RawTransfer {
+  std::uint64_t hash = 0;          // xxh64 of the bytes
+  std::uint64_t direct_bytes = 0;  // how many went with O_DIRECT
+};
+
+// Reads `n` bytes at `offset` of `file` into `out`. Throws mpisnap::Error naming `context` if the
+// file ends early or a read fails. `piece` (a multiple of kDirectAlign) is for tests.
+RawTransfer read_hashed(const RawFile& file, std::uint64_t offset, std::byte* out, std::size_t n,
+                        const std::string& context, std::size_t piece = kRawReadPiece);
+
+// Writes `n` bytes from `data` at `offset` of `file`. Throws mpisnap::Error naming `context` when a
+// write fails (the file is then incomplete: it must not be committed).
+RawTransfer write_hashed(const RawFile& file, std::uint64_t offset, const std::byte* data, std::size_t n,
+                         const std::string& context);
+
+}  // namespace mpisnap::storage

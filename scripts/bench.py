@@ -94,7 +94,7 @@ def p2p():
     per_round = []  # per round: {config: {(kind, size): value}}
     for _round in range(rounds):
         got = {}
-        for name, binary, env in configs:
+        for name, binary, env in (configs if _round % 2 == 0 else configs[::-1]):  # no configuration always first
             for line in mpirun(2, [binary] + reps + fewer.get(name, shorter), env).splitlines():
                 kind, size, value = line.split()
                 got.setdefault(name, {})[(kind, int(size))] = float(value)
@@ -232,9 +232,9 @@ def heat2d_run(np, n, iters, every=None, env=None):
     e = {"MPISNAP_DIR": ckdir("heat"), "MPISNAP_KEEP": "1"}
     e.update(env or {})
     o = mpirun(np, argv, e, timeout=3600)
-    m = re.search(r"TIMING wall (\S+) checkpoints (\d+) mean_pause (\S+) max_pause (\S+)", o)
+    m = re.search(r"TIMING wall (\S+) checkpoints (\d+) mean_pause (\S+) max_pause (\S+) excess (\S+)", o)
     result = re.search(r"RESULT .*", o).group(0)
-    return float(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4)), result
+    return float(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4)), result, float(m.group(5))
 
 
 def heat2d():
@@ -250,32 +250,51 @@ def heat2d():
                  f"{ck[2] * 1e3:.1f}", f"{ck[3] * 1e3:.1f}", same])
     goal(f"heat2d {n}^2 / 4 ranks: pause per checkpoint <= 0.035 s (fsync, checksums on)",
          f"mean {ck[2]:.4f} s, max {ck[3]:.4f} s", ck[2] <= 0.035)
-    # Every 10 s of run time, long enough for a few checkpoints. Three configurations, interleaved
-    # three times, medians: no triggers at all (the baseline); triggers armed but no checkpoint
-    # (what polling blocking calls costs); a checkpoint every 10 s.
-    long_iters = 600 if Q else 7000
+    # A checkpoint every 10 s of run time. The machine is shared and drifts by several percent over
+    # minutes, more than the 2% to be measured, so the runs alternate: baseline (no triggers, no
+    # checkpoints), triggers armed without checkpoints, a checkpoint every 10 s, baseline, ... and
+    # each of the other two is compared with the mean of the baselines just before and just after
+    # it (a linear drift cancels). The goal is judged on the median of those paired overheads.
+    # Alongside, from inside each run: what the checkpoints added to the iterations of the second
+    # after each one, against the run's median iteration (heat2d --timing: excess).
+    long_iters = 600 if Q else 5000
     interval = "1" if Q else "10"
-    configs = [("baseline", off), ("armed", {}), ("interval", {"MPISNAP_INTERVAL": interval})]
-    walls = {name: [] for name, _ in configs}
-    counts, pauses = [], []
-    for _ in range(1 if Q else 3):
-        for name, env in configs:
-            r = heat2d_run(4, n, long_iters, every=0, env=env)
-            walls[name].append(r[0])
-            if name == "interval":
-                counts.append(r[1])
-                pauses.append(r[2])
-    wp = statistics.median(walls["baseline"])
-    wa = statistics.median(walls["armed"])
-    wc = statistics.median(walls["interval"])
-    overhead = (wc - wp) / wp
-    rows.append([f"triggers armed, no checkpoint (median of {len(walls['armed'])})", f"{wp:.2f}", f"{wa:.2f}", 0,
-                 "", "", f"overhead {(wa - wp) / wp * 100:+.1f}%"])
-    rows.append([f"checkpoint every {interval} s (median of {len(walls['interval'])})", f"{wp:.2f}", f"{wc:.2f}",
-                 max(counts), f"{statistics.median(pauses) * 1e3:.1f}", "", f"overhead {overhead * 100:+.1f}%"])
+    rounds = 1 if Q else 5
+    base_env, armed_env, int_env = off, {}, {"MPISNAP_INTERVAL": interval}
+    bases = [heat2d_run(4, n, long_iters, every=0, env=base_env)]
+    armed, timed = [], []
+    for _ in range(rounds):
+        armed.append(heat2d_run(4, n, long_iters, every=0, env=armed_env))
+        timed.append(heat2d_run(4, n, long_iters, every=0, env=int_env))
+        bases.append(heat2d_run(4, n, long_iters, every=0, env=base_env))
+    around = [(bases[k][0] + bases[k + 1][0]) / 2 for k in range(rounds)]
+    armed_over = [armed[k][0] / around[k] - 1 for k in range(rounds)]
+    timed_over = [timed[k][0] / around[k] - 1 for k in range(rounds)]
+    inrun = [t[5] / (t[0] - t[5]) for t in timed]
+    overhead = statistics.median(timed_over)
+    wp = statistics.median(b[0] for b in bases)
+
+    def spread(xs):
+        return f"{min(xs) * 100:+.1f}% .. {max(xs) * 100:+.1f}%"
+
+    rows.append([f"triggers armed, no checkpoint ({rounds} runs)", f"{wp:.2f}",
+                 f"{statistics.median(a[0] for a in armed):.2f}", 0, "", "",
+                 f"overhead {statistics.median(armed_over) * 100:+.1f}% (runs: {spread(armed_over)})"])
+    rows.append([f"checkpoint every {interval} s ({rounds} runs)", f"{wp:.2f}",
+                 f"{statistics.median(t[0] for t in timed):.2f}", max(t[1] for t in timed),
+                 f"{statistics.median(t[2] for t in timed) * 1e3:.1f}", f"{max(t[3] for t in timed) * 1e3:.1f}",
+                 f"overhead {overhead * 100:+.1f}% (runs: {spread(timed_over)}); "
+                 f"in-run {statistics.median(inrun) * 100:+.2f}%"])
     table(["run", "no checkpoints s", "with checkpoints s", "checkpoints", "mean pause ms", "max pause ms", "result"],
           rows)
-    goal(f"heat2d with a checkpoint every {interval} s: overhead <= 2%", f"{overhead * 100:+.1f}%", overhead <= 0.02)
+    emit(f"Runs of {long_iters} iterations, {rounds} of each kind between {rounds + 1} baselines; overhead = wall time "
+         "against the mean of the two neighbouring baselines, median over runs (spread in brackets). *in-run*: the time")
+    emit("the checkpoints added to the iterations of the second after each (excess over the run's median iteration,")
+    emit("slowest rank), as a share of the rest of the run: the checkpoints' own cost, free of the machine's drift,")
+    emit("but blind to costs spread evenly over the run (such as the polling of armed triggers, the row above).")
+    emit()
+    goal(f"heat2d with a checkpoint every {interval} s: overhead <= 2%",
+         f"{overhead * 100:+.1f}% (in-run {statistics.median(inrun) * 100:+.2f}%)", overhead <= 0.02)
 
 
 def main():

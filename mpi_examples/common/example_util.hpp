@@ -1,9 +1,10 @@
 // Small helpers shared by the examples: --key value options, a deterministic RNG, FNV-1a hashing,
-// and a simulated amount of work per step.
+// a simulated amount of work per step, and the benchmarks' estimate of what checkpoints cost.
 #pragma once
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace example {
 
@@ -66,6 +68,28 @@ inline std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 0x
 // Stands in for the computation of a real step (and makes runs long enough to be killed).
 inline void work(std::int64_t microseconds) {
   if (microseconds > 0) std::this_thread::sleep_for(std::chrono::microseconds(microseconds));
+}
+
+// What the checkpoints cost the iterations around them, for the benchmarks: for each checkpointed
+// iteration c, the sum over the iterations c, c+1, ... that fall within `window` seconds of it of
+// their excess over the median iteration; the total over all checkpoints. Noise of single
+// iterations averages out in the sum, and a slow minute of a shared machine, which lengthens every
+// iteration alike, does not count.
+inline double excess_after(const std::vector<double>& seconds, const std::vector<std::size_t>& checkpointed,
+                           double window) {
+  if (seconds.empty()) return 0;
+  std::vector<double> sorted = seconds;
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  double total = 0;
+  for (std::size_t c : checkpointed) {
+    double elapsed = 0;
+    for (std::size_t i = c; i < seconds.size() && elapsed < window; ++i) {
+      total += seconds[i] - median;
+      elapsed += seconds[i];
+    }
+  }
+  return total;
 }
 
 // Runs an example's body; an error (mpisnap::Error names rank, file and cause) is printed and the

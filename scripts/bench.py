@@ -121,10 +121,35 @@ def p2p():
         ratio_text = " / ".join(f"{ratios[n][key]:.3f}" for n, _, _ in configs[1:])
         rows.append([f"{key[0]} {key[1]} B", f"{base:.3f} {unit}"] + [f"{v:.3f}" for v in vals] + [ratio_text])
     table(header, rows)
-    lat = ratios["mpisnap, checkpoints off"][("pingpong", 8)]
-    bw = ratios["mpisnap, checkpoints off"][("stream", 1 << 20)]
-    goal("latency ratio at 8 B, outside windows <= 1.03", f"{lat:.3f}", lat <= 1.03)
-    goal("bandwidth ratio at 1 MiB, outside windows >= 0.98", f"{bw:.3f}", bw >= 0.98)
+
+    # The same cases measured the other way: in one process, each repetition once through the
+    # library and once past it (PMPI_*), alternately; the median of the per-repetition ratios.
+    # Without the library both sides are the same calls: that row is the method's own noise.
+    ab_reps = ["--reps", "3" if Q else "21"]
+    ab_configs = [("no library (both sides the same calls)", {}),
+                  ("mpisnap, checkpoints off", configs[1][2]),
+                  ("mpisnap, triggers armed", configs[2][2])]
+    ab = {}
+    for name, env in ab_configs:
+        for line in mpirun(2, [plain_bin, "--ab"] + ab_reps + shorter, env).splitlines():
+            _, kind, size, value = line.split()
+            ab.setdefault(name, {})[(kind, int(size))] = float(value)
+    emit("The same cases in one process (`bench_p2p --ab`): each repetition runs the case once through the")
+    emit("library (`MPI_*`) and once past it (`PMPI_*`), in alternating order; the table gives the median over")
+    emit(f"{ab_reps[1]} repetitions of library / bypassed (latency: time ratio; stream: bandwidth ratio). Both")
+    emit("sides share the process, its placement and the machine's mood, so this is the sharper measurement;")
+    emit("the goals below are judged on it (the first column shows how far from 1.000 noise alone takes it).")
+    emit()
+    table(["case"] + [n for n, _ in ab_configs],
+          [[f"{k[0]} {k[1]} B"] + [f"{ab[n][k]:.3f}" for n, _ in ab_configs] for k in ab[ab_configs[0][0]]])
+    lat = ab["mpisnap, checkpoints off"][("pingpong", 8)]
+    bw = ab["mpisnap, checkpoints off"][("stream", 1 << 20)]
+    goal("latency ratio at 8 B, outside windows <= 1.03 (checkpoints off; in-process A/B)",
+         f"{lat:.3f} (armed: {ab['mpisnap, triggers armed'][('pingpong', 8)]:.3f}; separate runs: "
+         f"{ratios['mpisnap, checkpoints off'][('pingpong', 8)]:.3f})", lat <= 1.03)
+    goal("bandwidth ratio at 1 MiB, outside windows >= 0.98 (checkpoints off; in-process A/B)",
+         f"{bw:.3f} (armed: {ab['mpisnap, triggers armed'][('stream', 1 << 20)]:.3f}; separate runs: "
+         f"{ratios['mpisnap, checkpoints off'][('stream', 1 << 20)]:.3f})", bw >= 0.98)
 
 
 # ---------------------------------------------------------------------------------------------

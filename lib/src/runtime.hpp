@@ -233,6 +233,11 @@ class Runtime {
   // --- requests (runtime_requests.cpp)
   void account_completion(const RequestInfo& info, const MPI_Status& st) noexcept;
   bool tracked(int count, const MPI_Request* reqs) noexcept;
+  // Nothing to poll for and every tracked request among `reqs` a real receive: MPI's own wait
+  // will do, the receives counted from the statuses afterwards (wait_direct).
+  bool waits_directly(int count, const MPI_Request* reqs) noexcept;
+  // `single`: MPI_Wait's error semantics (the error returned, not MPI_ERR_IN_STATUS).
+  int wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single);
   bool is_active(MPI_Request req) noexcept;
   bool peek_complete(MPI_Request req);
   bool test_one(MPI_Request* req, MPI_Status* st, int* rc);
@@ -288,6 +293,14 @@ class Runtime {
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
   bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
   std::vector<HeldMessage*> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
+  // wait_direct's scratch, kept so that a wait allocates nothing once warm.
+  struct CountLater {
+    int index;
+    MPI_Request handle;
+    RequestInfo info;
+  };
+  std::vector<CountLater> count_later_;
+  std::vector<MPI_Status> wait_statuses_;
 
   std::uint64_t safe_point_ = 0;
   std::uint64_t next_checkpoint_id_ = 1;

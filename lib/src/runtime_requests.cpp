@@ -40,6 +40,40 @@ bool Runtime::tracked(int count, const MPI_Request* reqs) noexcept {
   return false;
 }
 
+bool Runtime::waits_directly(int count, const MPI_Request* reqs) noexcept {
+  if (poll_blocking_ || busy_ || slow_recv_) return false;
+  if (requests_.empty()) return true;
+  for (int i = 0; i < count; ++i) {
+    const RequestInfo* info = reqs[i] == MPI_REQUEST_NULL ? nullptr : requests_.find(reqs[i]);
+    if (info && info->kind != RequestInfo::FastRecv) return false;
+  }
+  return true;
+}
+
+int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single) {
+  // The handles of completed requests are gone after the wait: note the receives to count first.
+  count_later_.clear();
+  if (!requests_.empty())
+    for (int i = 0; i < count; ++i)
+      if (const RequestInfo* info = reqs[i] == MPI_REQUEST_NULL ? nullptr : requests_.find(reqs[i]))
+        count_later_.push_back({i, reqs[i], *info});
+  auto wait = [&](MPI_Status* st) { return single ? PMPI_Wait(reqs, st) : PMPI_Waitall(count, reqs, st); };
+  if (count_later_.empty()) return wait(statuses);
+  MPI_Status* sts = statuses;
+  if (statuses == MPI_STATUSES_IGNORE || statuses == MPI_STATUS_IGNORE) {
+    if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));
+    sts = wait_statuses_.data();
+  }
+  const int rc = wait(sts);
+  for (const CountLater& c : count_later_) {
+    const MPI_Status& st = sts[c.index];
+    if (rc == MPI_ERR_IN_STATUS && st.MPI_ERROR == MPI_ERR_PENDING) continue;  // not completed: still ours
+    requests_.erase(c.handle);
+    account_completion(c.info, st);  // as test_one does, errors included
+  }
+  return rc;
+}
+
 bool Runtime::is_active(MPI_Request req) noexcept {
   if (req == MPI_REQUEST_NULL) return false;
   RequestInfo* info = requests_.empty() ? nullptr : requests_.find(req);
@@ -145,7 +179,7 @@ bool Runtime::peek_complete(MPI_Request req) {
 int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
   if (!request || *request == MPI_REQUEST_NULL) return PMPI_Wait(request, status);
   if (busy_) progress();
-  if (!poll_blocking_ && !busy_ && !slow_recv_ && !tracked(1, request)) return PMPI_Wait(request, status);
+  if (waits_directly(1, request)) return wait_direct(1, request, status, true);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   double first_seen = -1;
@@ -242,7 +276,7 @@ int Runtime::Request_free(MPI_Request* request) {
 
 int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
   if (busy_) progress();
-  if (!poll_blocking_ && !busy_ && !slow_recv_ && !tracked(count, reqs)) return PMPI_Waitall(count, reqs, statuses);
+  if (waits_directly(count, reqs)) return wait_direct(count, reqs, statuses, false);
   std::vector<MPI_Status> local;
   MPI_Status* sts = statuses;
   if (statuses == MPI_STATUSES_IGNORE) {

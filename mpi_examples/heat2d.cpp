@@ -7,7 +7,7 @@
 //          --work-us extra microseconds per iteration, --timing 1 to print a TIMING line for the
 //          benchmarks: wall time of the loop, checkpoints, mean and max pause per checkpoint, and the
 //          time the checkpoints added to the iterations around them (the sum, over the iterations
-//          of the second after each checkpoint, of their excess over the run's median iteration),
+//          of the second after each checkpoint, of their excess over the median of the second before),
 //          each of the slowest rank.
 // Prints a checksum of the final grid: bit-identical runs print identical lines.
 #include <mpi.h>

@@ -72,20 +72,29 @@ inline void work(std::int64_t microseconds) {
 
 // What the checkpoints cost the iterations around them, for the benchmarks: for each checkpointed
 // iteration c, the sum over the iterations c, c+1, ... that fall within `window` seconds of it of
-// their excess over the median iteration; the total over all checkpoints. Noise of single
-// iterations averages out in the sum, and a slow minute of a shared machine, which lengthens every
-// iteration alike, does not count.
+// their excess over the median of the iterations of the `window` seconds before c; the total over
+// all checkpoints. Noise of single iterations averages out in the sum, and a machine that slows
+// down or speeds up over minutes (a shared one does) moves both sides alike.
 inline double excess_after(const std::vector<double>& seconds, const std::vector<std::size_t>& checkpointed,
                            double window) {
+  auto median_of = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
   if (seconds.empty()) return 0;
-  std::vector<double> sorted = seconds;
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
-  const double median = sorted[sorted.size() / 2];
+  const double overall = median_of(seconds);
   double total = 0;
   for (std::size_t c : checkpointed) {
+    std::vector<double> before;
+    double span = 0;
+    for (std::size_t i = c; i > 0 && span < window; --i) {
+      before.push_back(seconds[i - 1]);
+      span += seconds[i - 1];
+    }
+    const double baseline = before.empty() ? overall : median_of(before);
     double elapsed = 0;
     for (std::size_t i = c; i < seconds.size() && elapsed < window; ++i) {
-      total += seconds[i] - median;
+      total += seconds[i] - baseline;
       elapsed += seconds[i];
     }
   }

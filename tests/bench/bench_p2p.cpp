@@ -7,6 +7,7 @@
 //   pingpong <bytes> <one-way latency, microseconds>
 //   stream   <bytes> <bandwidth, MB/s>   (64 messages in flight, then a short reply)
 //
+// --kind pingpong|stream runs only those cases.
 // --ab: in one process, each repetition measures the case twice, once through MPI_* (the library,
 // when it is preloaded) and once through PMPI_* (Open MPI itself, the library bypassed), in
 // alternating order, and prints the median over repetitions of the ratio library / bypassed
@@ -131,11 +132,13 @@ int main(int argc, char** argv) {
   int reps = 7;
   double scale = 1.0;
   bool ab = false;
+  const char* only = nullptr;  // --kind pingpong|stream: only those cases
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--ab")) ab = true;
     if (i + 1 >= argc) continue;
     if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--scale")) scale = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--kind")) only = argv[i + 1];
   }
 #ifdef MPISNAP_BENCH_SESSION
   mpisnap::Session snap{MPI_COMM_WORLD};
@@ -151,6 +154,7 @@ int main(int argc, char** argv) {
                         {"pingpong", 65536, 2000}, {"stream", 65536, 1000}, {"stream", 1 << 20, 100},
                         {"stream", 4 << 20, 25}};
   for (const Case& c : cases) {
+    if (only && std::strcmp(only, c.kind) != 0) continue;
     const int iters = std::max(1, static_cast<int>(c.iters * scale));
     const bool pp = std::strcmp(c.kind, "pingpong") == 0;
     measure<Mpi>(pp, buf, c.bytes, std::max(1, iters / 10));  // warm up

@@ -177,6 +177,7 @@ void Runtime::finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored) {
   MPI_Errhandler eh;
   mpi::check(PMPI_Comm_get_errhandler(e->app, &eh), "PMPI_Comm_get_errhandler");
   for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, eh);
+  e->errors_fatal = eh == MPI_ERRORS_ARE_FATAL;
   PMPI_Errhandler_free(&eh);
   e->current = e->color[engine_->seq() % 2];
   mpi::CommEntry& ref = comms_.add(std::move(e));

@@ -146,8 +146,10 @@ void Runtime::free_retired(std::uint64_t bound) {
 int Runtime::Comm_set_errhandler(MPI_Comm comm, MPI_Errhandler errhandler) {
   const int rc = PMPI_Comm_set_errhandler(comm, errhandler);
   if (rc == MPI_SUCCESS)
-    if (mpi::CommEntry* e = known(comm))
+    if (mpi::CommEntry* e = known(comm)) {
       for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, errhandler);
+      e->errors_fatal = errhandler == MPI_ERRORS_ARE_FATAL;
+    }
   return rc;
 }
 

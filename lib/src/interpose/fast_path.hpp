@@ -69,6 +69,16 @@ MPISNAP_FAST_SEND(Ssend, direct_blocking_comm)
   return rc;
 }
 
+// A named source on a communicator whose errors return: counted only once the message was taken.
+[[gnu::noinline]] inline int recv_counted_after(mpi::CommEntry& e, void* buf, int count, MPI_Datatype type, int source,
+                                                int tag, MPI_Status* status) {
+  std::uint64_t* counter = e.received_counter(source);
+  const int rc = PMPI_Recv(buf, count, type, source, tag, e.current, status);
+  if (counter && mpi::message_consumed(rc)) [[likely]]
+    ++*counter;
+  return rc;
+}
+
 inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
   Runtime* rt = Runtime::get();
   mpi::CommEntry* e = rt ? rt->direct_blocking_comm(comm) : nullptr;
@@ -77,12 +87,12 @@ inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MP
     return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
   }
   if (source == MPI_ANY_SOURCE) return recv_any_source(*e, buf, count, type, tag, status);
-  // A named source (or MPI_PROC_NULL, which counts nothing): the counter is known before the call.
-  std::uint64_t* counter = e->received_counter(source);
-  const int rc = PMPI_Recv(buf, count, type, source, tag, e->current, status);
-  if (counter && mpi::message_consumed(rc)) [[likely]]
-    ++*counter;
-  return rc;
+  if (!e->errors_fatal) [[unlikely]]
+    return recv_counted_after(*e, buf, count, type, source, tag, status);
+  // A named source (or MPI_PROC_NULL, which counts nothing), and either the message arrives or an
+  // error ends the job: counted before the call, which is then a tail call.
+  e->count_received(source);
+  return PMPI_Recv(buf, count, type, source, tag, e->current, status);
 }
 
 inline int Wait(MPI_Request* request, MPI_Status* status) {

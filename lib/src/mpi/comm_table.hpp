@@ -27,6 +27,9 @@ struct CommEntry {
   std::vector<int> world;                  // peer rank (remote group for an intercommunicator) -> world rank
   bool inter = false;
   std::vector<int> local_world;            // intercommunicator: the local group's world ranks
+  // Its colors' error handler is MPI_ERRORS_ARE_FATAL: an error in a call on them ends the job,
+  // so a blocking receive may be counted before it returns (interpose/fast_path.hpp).
+  bool errors_fatal = false;
 
   // Per peer (communicator rank), in the current epoch:
   std::vector<std::uint64_t> sent;         // messages sent on `current`

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -57,6 +58,17 @@ class RawIoTest : public ::testing::Test {
   std::string root_;
 };
 
+// At least `n` page-aligned bytes (an O_DIRECT target); aligned_alloc wants a multiple of the
+// alignment.
+struct FreeBytes {
+  void operator()(std::byte* p) const { std::free(p); }
+};
+std::unique_ptr<std::byte[], FreeBytes> aligned_bytes(std::size_t n) {
+  const std::size_t rounded = (n + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  return std::unique_ptr<std::byte[], FreeBytes>(
+      static_cast<std::byte*>(std::aligned_alloc(kDirectAlign, rounded)));
+}
+
 // Small pieces, so that many of them (and every boundary case) are cheap to test.
 constexpr std::size_t kPiece = 16 * kDirectAlign;
 
@@ -70,7 +82,8 @@ TEST_F(RawIoTest, BytesAndHashMatchAroundPieceBoundaries) {
   for (std::size_t at : {offset, 2 * kDirectAlign}) {  // buffered only; O_DIRECT where the disk allows it
     for (std::size_t n : sizes) {
       // Page-aligned (an O_DIRECT target) with a guard byte after the run.
-      std::byte* out = static_cast<std::byte*>(std::aligned_alloc(kDirectAlign, n + kDirectAlign));
+      const auto buffer = aligned_bytes(n + 1);
+      std::byte* out = buffer.get();
       std::memset(out, 0x5A, n + 1);
       ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
       const RawTransfer r = read_hashed({fd, path}, at, out, n, "test", kPiece);
@@ -78,7 +91,6 @@ TEST_F(RawIoTest, BytesAndHashMatchAroundPieceBoundaries) {
       EXPECT_EQ(std::memcmp(out, file.data() + at, n), 0) << at << " " << n;
       EXPECT_EQ(out[n], std::byte{0x5A}) << "wrote past the end at " << at << " " << n;
       if (at == offset) EXPECT_EQ(r.direct_bytes, 0u) << "O_DIRECT at an unaligned offset";
-      std::free(out);
     }
   }
   ::close(fd);
@@ -95,7 +107,8 @@ TEST_F(RawIoTest, DirectReadsOnlyWhenAlignedAndNotCached) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::fdatasync(fd), 0);
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  std::byte* out = static_cast<std::byte*>(std::aligned_alloc(kDirectAlign, n + kDirectAlign));
+  const auto buffer = aligned_bytes(n);
+  std::byte* out = buffer.get();
   RawTransfer r = read_hashed({fd, path}, kDirectAlign, out, n, "test", kPiece);
   EXPECT_EQ(r.direct_bytes, n / kDirectAlign * kDirectAlign);
   EXPECT_EQ(r.hash, Xxh64::hash(file.data() + kDirectAlign, n));
@@ -106,14 +119,14 @@ TEST_F(RawIoTest, DirectReadsOnlyWhenAlignedAndNotCached) {
   r = read_hashed({fd, path}, kDirectAlign, out, n, "test", kPiece);
   EXPECT_EQ(r.direct_bytes, 0u);
   EXPECT_EQ(std::memcmp(out, file.data() + kDirectAlign, n), 0);
-  std::free(out);
   ::close(fd);
 }
 
 TEST_F(RawIoTest, WritesBytesAndHashDirectWhereAligned) {
   const bool direct = direct_supported();
   const std::size_t n = 3 * kDirectAlign + 17;
-  std::byte* data = static_cast<std::byte*>(std::aligned_alloc(kDirectAlign, 4 * kDirectAlign));
+  const auto buffer = aligned_bytes(n + 8);  // one case starts 8 bytes in
+  std::byte* data = buffer.get();
   for (std::size_t i = 0; i < n; ++i) data[i] = std::byte((i * 7 + 3) & 0xFF);
   struct Case {
     std::uint64_t offset;
@@ -139,7 +152,6 @@ TEST_F(RawIoTest, WritesBytesAndHashDirectWhereAligned) {
     EXPECT_EQ(std::memcmp(back.data(), c.from, n), 0) << c.offset << " " << c.allow;
     ::close(fd);
   }
-  std::free(data);
 }
 
 TEST_F(RawIoTest, FailedWriteIsAnErrorNamingTheContext) {
@@ -200,6 +212,13 @@ RankCheckpoint big_checkpoint(std::size_t doubles) {
   return cp;
 }
 
+// Where /state/grid's bytes start in `file`.
+haddr_t grid_offset(const std::string& file) {
+  h5::Handle f = h5::open_file_readonly(file);
+  h5::Handle d = h5::dataset(H5Dopen2(f.get(), "/state/grid", H5P_DEFAULT));
+  return H5Dget_offset(d.get());
+}
+
 TEST_F(RawIoTest, LargeArraysOfRankFilesTakeTheRawPathAndRoundTrip) {
   const std::size_t doubles = (2 * kRawReadPiece + 4096 + 24) / sizeof(double);  // three pieces
   for (bool direct : {true, false}) {
@@ -234,12 +253,7 @@ TEST_F(RawIoTest, FlippedByteInAnyPieceOfALargeArrayIsNamed) {
     fs::remove_tree(dir);
     write_rank_file(dir, big_checkpoint(doubles));
     const std::string file = dir + "/" + rank_file_name(0);
-    haddr_t offset;
-    {
-      h5::Handle f = h5::open_file_readonly(file);
-      h5::Handle d = h5::dataset(H5Dopen2(f.get(), "/state/grid", H5P_DEFAULT));
-      offset = H5Dget_offset(d.get());
-    }
+    const haddr_t offset = grid_offset(file);
     const int fd = ::open(file.c_str(), O_RDWR);
     ASSERT_GE(fd, 0);
     unsigned char c;
@@ -263,12 +277,7 @@ TEST_F(RawIoTest, TruncatedLargeArrayIsAnError) {
   const std::string dir = checkpoint_path(root_, 1);
   write_rank_file(dir, big_checkpoint(doubles));
   const std::string file = dir + "/" + rank_file_name(0);
-  haddr_t offset;
-  {
-    h5::Handle f = h5::open_file_readonly(file);
-    h5::Handle d = h5::dataset(H5Dopen2(f.get(), "/state/grid", H5P_DEFAULT));
-    offset = H5Dget_offset(d.get());
-  }
+  const haddr_t offset = grid_offset(file);
   ASSERT_EQ(::truncate(file.c_str(), static_cast<off_t>(offset + kRawReadPiece + 11)), 0);
   EXPECT_THROW(read_rank_file(dir, 0), Error);
 }

@@ -4,6 +4,7 @@
 //   --announced 1: rank 0 also sent rank 1 a message before the safe point (the marker then says
 //                  exactly how many to expect: the diagnosis is immediate)
 //   --announced 0: nothing before it (the diagnosis follows after MPISNAP_MISPLACED_GRACE seconds)
+//   --nonblocking 1: rank 1 waits with MPI_Irecv + MPI_Wait instead of MPI_Recv
 #include <mpi.h>
 
 #include <cstdio>
@@ -20,7 +21,11 @@ struct Nothing {
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
-  const bool announced = argc > 2 && std::strcmp(argv[1], "--announced") == 0 && std::atoi(argv[2]) != 0;
+  bool announced = false, nonblocking = false;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--announced")) announced = std::atoi(argv[i + 1]) != 0;
+    if (!std::strcmp(argv[i], "--nonblocking")) nonblocking = std::atoi(argv[i + 1]) != 0;
+  }
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   mpisnap::Config cfg = mpisnap::Config::defaults();
@@ -36,7 +41,14 @@ int main(int argc, char** argv) {
     MPI_Send(&value, 1, MPI_INT, 1, 1, MPI_COMM_WORLD);  // ...and only then the message rank 1 waits for
   } else if (rank == 1) {
     if (announced) MPI_Recv(&value, 1, MPI_INT, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    MPI_Recv(&value, 1, MPI_INT, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);  // before its own safe point
+    // before its own safe point:
+    if (nonblocking) {
+      MPI_Request req;
+      MPI_Irecv(&value, 1, MPI_INT, 0, 1, MPI_COMM_WORLD, &req);
+      MPI_Wait(&req, MPI_STATUS_IGNORE);
+    } else {
+      MPI_Recv(&value, 1, MPI_INT, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
     snap.checkpoint_point(state);
   } else {
     snap.checkpoint_point(state);

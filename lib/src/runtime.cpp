@@ -225,8 +225,9 @@ void Runtime::free_colors(mpi::CommEntry& e) {
 void Runtime::refresh_mode() noexcept {
   slow_recv_ = emulate_all_ || engine_->draining() || !queue_.empty() || window_->has_pending();
   busy_ = engine_->active() || !commits_.empty();
-  direct_blocking_ = !busy_ && !slow_recv_ && !poll_blocking_;
-  comms_.set_gates(!busy_, direct_blocking_);
+  no_window_ = !busy_ && !slow_recv_;
+  direct_blocking_ = no_window_ && !poll_blocking_;
+  comms_.set_gates(!busy_, !slow_recv_, !poll_blocking_);
 }
 
 void Runtime::progress() {

@@ -64,16 +64,30 @@ class Runtime {
   bool blocking_calls_poll() const noexcept { return poll_blocking_; }
   int wait_collective(MPI_Request* req) { return wait_until(req, MPI_STATUS_IGNORE, nullptr, 0); }
 
-  // ---- the fast path (interpose/fast_path.hpp): the one-entry communicator cache behind two gates
-  // (mpi::CommTable::idle/direct, opened and closed by refresh_mode). Null sends the call down the
-  // slow path, which looks the communicator up (and caches it).
+  // ---- the fast path (interpose/fast_path.hpp): the one-entry communicator cache behind three gates
+  // (mpi::CommTable::gated, opened and closed by refresh_mode). Null sends the call down the slow
+  // path, which looks the communicator up (and caches it).
   // The entry of `comm` when no protocol work is pending on this rank.
-  mpi::CommEntry* idle_comm(MPI_Comm comm) const noexcept { return comms_.idle(comm); }
-  // As idle_comm, for calls that may block inside MPI: also no receive goes through the window and
-  // no snapshot is possible that would need this rank to poll while it waits.
-  mpi::CommEntry* direct_blocking_comm(MPI_Comm comm) const noexcept { return comms_.direct(comm); }
+  mpi::CommEntry* idle_comm(MPI_Comm comm) const noexcept { return comms_.gated<mpi::CommTable::kIdle>(comm); }
+  // As idle_comm, and no receive goes through the window either: a blocking call may be started as
+  // the non-blocking one and tested once; only if that finds it incomplete must the slow path wait.
+  mpi::CommEntry* no_window_comm(MPI_Comm comm) const noexcept {
+    return comms_.gated<mpi::CommTable::kNoWindow>(comm);
+  }
+  // As no_window_comm, for calls that may block inside MPI: also no snapshot is possible that would
+  // need this rank to poll while it waits.
+  mpi::CommEntry* direct_blocking_comm(MPI_Comm comm) const noexcept {
+    return comms_.gated<mpi::CommTable::kDirect>(comm);
+  }
   // MPI_Wait may go straight to PMPI_Wait: blocking is direct and no request needs accounting.
   bool direct_wait() const noexcept { return direct_blocking_ && requests_.empty(); }
+  // MPI_Wait may first try PMPI_Test: no request needs accounting and no receive goes through the
+  // window (a wait that finds its request complete has nothing to poll for).
+  bool test_before_wait() const noexcept { return no_window_ && requests_.empty(); }
+  // The slow halves of the blocking calls the fast path started (no_window_comm) and found
+  // incomplete: wait for `req`, polling; a receive is then counted.
+  int finish_send(MPI_Request* req) { return wait_until(req, MPI_STATUS_IGNORE, nullptr, 0); }
+  int finish_recv(MPI_Request* req, mpi::CommEntry* e, int source, int tag, MPI_Status* st);
 
   // ---- triggers (runtime_triggers.cpp)
   void request_checkpoint();
@@ -289,7 +303,8 @@ class Runtime {
   };
   std::vector<PendingRegistration> pending_regs_;
   bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
-  bool direct_blocking_ = false;  // none of the above: a blocking call may block in MPI
+  bool no_window_ = false;        // not busy, and no receive goes through the window
+  bool direct_blocking_ = false;  // and not polling either: a blocking call may block in MPI
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
   bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
   std::vector<HeldMessage*> held_messages_;  // handed out by MPI_(I)mprobe, not yet received

@@ -126,9 +126,15 @@ int Runtime::Recv(void* buf, int count_, MPI_Datatype datatype, int source, int 
     MPI_Request req;
     rc = PMPI_Irecv(buf, count_, datatype, source, tag, e->current, &req);
     if (rc != MPI_SUCCESS) return rc;
-    const WaitTarget target{e, source, tag};
-    rc = wait_until(&req, st, &target, 1);
+    return finish_recv(&req, e, source, tag, st);
   }
+  if (mpi::message_consumed(rc)) e->count_received(st->MPI_SOURCE);
+  return rc;
+}
+
+int Runtime::finish_recv(MPI_Request* req, mpi::CommEntry* e, int source, int tag, MPI_Status* st) {
+  const WaitTarget target{e, source, tag};
+  const int rc = wait_until(req, st, &target, 1);
   if (mpi::message_consumed(rc)) e->count_received(st->MPI_SOURCE);
   return rc;
 }

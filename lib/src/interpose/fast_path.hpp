@@ -50,13 +50,46 @@ MPISNAP_FAST_ISEND(Isend, idle_comm)
 MPISNAP_FAST_ISEND(Issend, idle_comm)
 MPISNAP_FAST_ISEND(Ibsend, idle_comm)
 MPISNAP_FAST_SEND(Bsend, idle_comm)
-// Standard and synchronous sends may wait for the receiver (rendezvous): only when blocking inside
-// MPI is allowed (Runtime::direct_blocking_comm).
-MPISNAP_FAST_SEND(Send, direct_blocking_comm)
-MPISNAP_FAST_SEND(Ssend, direct_blocking_comm)
 #undef MPISNAP_FAST_ISEND
 #undef MPISNAP_FAST_SEND
 #undef MPISNAP_FAST_SEND_BODY
+
+// A blocking call while checkpoints are possible must not block inside MPI: it polls, so that the
+// rank joins trigger rounds and diagnoses a misplaced safe point while it waits. When no receive
+// goes through the window (Runtime::no_window_comm) it is started as the non-blocking call and
+// tested once; one that completed has waited for nothing, and only one still pending goes to the
+// slow path, which waits for it polling (Runtime::finish_send, finish_recv; the same as
+// Runtime::Send and Runtime::Recv do from the start).
+template <auto Method, auto Start>
+[[gnu::noinline]] int started_send(const void* buf, int count, MPI_Datatype type, int dest, int tag,
+                                   MPI_Comm comm) noexcept {
+  mpi::CommEntry* e = Runtime::get()->no_window_comm(comm);
+  if (!e) return slow<Method>(buf, count, type, dest, tag, comm);
+  e->count_sent(dest);
+  MPI_Request req;
+  int rc = Start(buf, count, type, dest, tag, e->current, &req);
+  if (rc != MPI_SUCCESS) return rc;
+  int flag = 0;
+  rc = PMPI_Test(&req, &flag, MPI_STATUS_IGNORE);
+  if (rc != MPI_SUCCESS || flag) return rc;
+  return slow<&Runtime::finish_send>(&req);
+}
+
+// Standard and synchronous sends may wait for the receiver (rendezvous): the same call only when
+// blocking inside MPI is allowed (Runtime::direct_blocking_comm).
+#define MPISNAP_FAST_BLOCKING_SEND(name, iname)                                                        \
+  inline int name(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm) {   \
+    Runtime* rt = Runtime::get();                                                                      \
+    if (!rt) return PMPI_##name(buf, count, type, dest, tag, comm);                                    \
+    mpi::CommEntry* e = rt->direct_blocking_comm(comm);                                                \
+    if (!e) [[unlikely]]                                                                               \
+      return started_send<&Runtime::name, PMPI_##iname>(buf, count, type, dest, tag, comm);           \
+    e->count_sent(dest);                                                                               \
+    return PMPI_##name(buf, count, type, dest, tag, e->current);                                       \
+  }
+MPISNAP_FAST_BLOCKING_SEND(Send, Isend)
+MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
+#undef MPISNAP_FAST_BLOCKING_SEND
 
 // MPI_ANY_SOURCE: the sender, to count, is read from a status.
 [[gnu::noinline]] inline int recv_any_source(mpi::CommEntry& e, void* buf, int count, MPI_Datatype type, int tag,
@@ -79,12 +112,29 @@ MPISNAP_FAST_SEND(Ssend, direct_blocking_comm)
   return rc;
 }
 
+// See started_send. (The same parameters as MPI_Recv, so that the call to it is a jump.)
+[[gnu::noinline]] inline int started_recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm,
+                                          MPI_Status* status) noexcept {
+  mpi::CommEntry* e = Runtime::get()->no_window_comm(comm);
+  if (!e || source == MPI_PROC_NULL) return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
+  MPI_Status local;
+  MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+  MPI_Request req;
+  int rc = PMPI_Irecv(buf, count, type, source, tag, e->current, &req);
+  if (rc != MPI_SUCCESS) return rc;
+  int flag = 0;
+  rc = PMPI_Test(&req, &flag, st);
+  if (rc == MPI_SUCCESS && !flag) return slow<&Runtime::finish_recv>(&req, e, source, tag, st);
+  if (mpi::message_consumed(rc)) e->count_received(st->MPI_SOURCE);
+  return rc;
+}
+
 inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
   Runtime* rt = Runtime::get();
   mpi::CommEntry* e = rt ? rt->direct_blocking_comm(comm) : nullptr;
   if (!e) [[unlikely]] {
     if (!rt) return PMPI_Recv(buf, count, type, source, tag, comm, status);
-    return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
+    return started_recv(buf, count, type, source, tag, comm, status);
   }
   if (source == MPI_ANY_SOURCE) return recv_any_source(*e, buf, count, type, tag, status);
   if (!e->errors_fatal) [[unlikely]]
@@ -95,11 +145,22 @@ inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MP
   return PMPI_Recv(buf, count, type, source, tag, e->current, status);
 }
 
+// A wait that may not block inside MPI tests first when no request needs accounting: a request
+// found complete has waited for nothing (see started_send).
+[[gnu::noinline]] inline int tested_wait(MPI_Request* request, MPI_Status* status) noexcept {
+  if (Runtime::get()->test_before_wait()) {
+    int flag = 0;
+    const int rc = PMPI_Test(request, &flag, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+  }
+  return slow<&Runtime::Wait>(request, status);
+}
+
 inline int Wait(MPI_Request* request, MPI_Status* status) {
   Runtime* rt = Runtime::get();
   if (!rt || rt->direct_wait()) [[likely]]
     return PMPI_Wait(request, status);
-  return slow<&Runtime::Wait>(request, status);
+  return tested_wait(request, status);
 }
 
 }  // namespace mpisnap::fast

@@ -59,14 +59,19 @@ struct CommEntry {
 class CommTable {
  public:
   // The fast path: the entry of the communicator last found when `app` is that one and the gate is
-  // open, else nullptr. Two gates, set by the runtime from its mode (Runtime::refresh_mode): `idle`
-  // (no protocol work pending) and `direct` (also: a blocking call may block inside MPI). A closed
-  // gate is a key no application handle equals, so each test is one compare.
-  CommEntry* idle(MPI_Comm app) const noexcept { return app == idle_key_ ? last_ : nullptr; }
-  CommEntry* direct(MPI_Comm app) const noexcept { return app == direct_key_ ? last_ : nullptr; }
-  void set_gates(bool idle_open, bool direct_open) noexcept {
-    idle_open_ = idle_open;
-    direct_open_ = direct_open;
+  // open, else nullptr. Three gates, each open only when the one before is, set by the runtime from
+  // its mode (Runtime::refresh_mode): `idle` (no protocol work pending), `no_window` (also: no
+  // receive goes through the window) and `direct` (also: a blocking call may block inside MPI). A
+  // closed gate is a key no application handle equals, so each test is one compare.
+  enum Gate { kIdle, kNoWindow, kDirect, kGates };
+  template <Gate G>
+  CommEntry* gated(MPI_Comm app) const noexcept {
+    return app == gate_key_[G] ? last_ : nullptr;
+  }
+  void set_gates(bool idle, bool no_window, bool direct) noexcept {
+    gate_open_[kIdle] = idle;
+    gate_open_[kNoWindow] = idle && no_window;
+    gate_open_[kDirect] = idle && no_window && direct;
     rekey();
   }
   // The entry for an application handle, or nullptr; it becomes the cached one.
@@ -103,8 +108,7 @@ class CommTable {
     rekey();
   }
   void rekey() noexcept {
-    idle_key_ = idle_open_ && last_ ? last_key_ : closed_key();
-    direct_key_ = direct_open_ && last_ ? last_key_ : closed_key();
+    for (int g = 0; g < kGates; ++g) gate_key_[g] = gate_open_[g] && last_ ? last_key_ : closed_key();
   }
   // A handle no application passes: the address of a private object (Open MPI's handles are
   // pointers), or an invalid integer handle.
@@ -120,10 +124,8 @@ class CommTable {
   std::unordered_map<std::uint64_t, CommEntry*> by_id_;
   MPI_Comm last_key_ = closed_key();
   CommEntry* last_ = nullptr;
-  MPI_Comm idle_key_ = closed_key();
-  MPI_Comm direct_key_ = closed_key();
-  bool idle_open_ = false;
-  bool direct_open_ = false;
+  MPI_Comm gate_key_[kGates] = {closed_key(), closed_key(), closed_key()};
+  bool gate_open_[kGates] = {false, false, false};
 };
 
 }  // namespace mpisnap::mpi

@@ -290,7 +290,7 @@ def heat2d():
             judged = (overhead, inrun, runs, interval)
     table(["run", "no checkpoints s", "with checkpoints s", "checkpoints", "mean pause ms", "max pause ms", "result"],
           rows)
-    emit("Every-10-s rows: runs of about 21 s, 5 of each kind between 6 baselines; overhead = wall time against the")
+    emit("Every-10-s rows: runs sized to about 21 s from a short timed run (longer when that run was fast), 5 of each kind between 6 baselines; overhead = wall time against the")
     emit("mean of the two neighbouring baselines, median over runs (spread in brackets). *in-run*: the time")
     emit("the checkpoints added to the iterations of the second after each (excess over the median iteration of")
     emit("the second before; slowest rank), as a share of the rest of the run: the checkpoints' own cost, free of the machine's drift,")

@@ -280,14 +280,9 @@ def heat2d():
     # A checkpoint every 10 s of run time, judged with one rank per core (2 ranks here, as a job
     # runs) and shown also for the 4 ranks above (oversubscribed: 2 per core, where the scheduler's
     # hand-offs between busy-polling ranks scatter single runs by +-10-20%).
-    per_iter = {4: base[0] / iters}
     two = heat2d_run(2, n, iters // 4, every=0, env=off)
-    per_iter[2] = two[0] / (iters // 4)
-    judged = None
-    for np in (2, 4):
-        overhead, inrun, runs, interval = every_interval(np, n, per_iter[np], off, rows)
-        if np == 2:
-            judged = (overhead, inrun, runs, interval)
+    overhead, inrun, runs, interval = every_interval(2, n, two[0] / (iters // 4), off, rows)
+    every_interval(4, n, base[0] / iters, off, rows)
     table(["run", "no checkpoints s", "with checkpoints s", "checkpoints", "mean pause ms", "max pause ms", "result"],
           rows)
     emit("Every-10-s rows: runs sized to about 21 s from a short timed run (longer when that run was fast), 5 of each kind between 6 baselines; overhead = wall time against the")
@@ -298,7 +293,6 @@ def heat2d():
     emit("The goal is judged with one rank per core (2 ranks on this 2-core machine); the 4-rank rows run two")
     emit("ranks per core.")
     emit()
-    overhead, inrun, runs, interval = judged
     if runs == 0:
         emit(f"**Some runs took no checkpoint**: the runs were too short; the overhead above measures nothing.")
         emit()

@@ -114,7 +114,7 @@ void Runtime::setup_world() {
   register_comm(MPI_COMM_WORLD, 0);
   register_comm(MPI_COMM_SELF, 1);
   if (pre_session_comms_) {
-    for (MPI_Comm c : *pre_session_comms_) comm_created(c);
+    for (MPI_Comm c : *pre_session_comms_) comm_created(c, MPI_COMM_NULL);  // no lineage: made in the same order again
     delete pre_session_comms_;
     pre_session_comms_ = nullptr;
   }
@@ -184,9 +184,11 @@ void Runtime::finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored) {
   if (restored) apply_restored_counters(ref);
 }
 
-mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
+mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std::uint64_t parent) {
   const bool agree_id = fixed_id < 0;
   auto e = describe(app);
+  e->parent = parent;
+  if (parent != kNoParent) e->slot = free_slot(parent, e->world, e->local_world);
   if (e->inter) {
     // MPI_Comm_create keeps attributes away but needs a group of the local side; an intercommunicator
     // is duplicated instead (the application's attribute copy callbacks run for these two).
@@ -197,16 +199,30 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id) {
     e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
   }
   if (agree_id) {
-    // Every member proposes its next id; the maximum is unique on every member, and the same in a
-    // restarted run that creates its communicators in the same order. (Both sides of an
-    // intercommunicator agree through a temporary merge.)
-    std::uint64_t mine = next_comm_id_, agreed = 0;
+    // Every member proposes its next id; the maximum is unique on every member. In a restarted
+    // run, a member that finds this lineage in the checkpoint proposes the recorded id instead,
+    // and all members must (max == min). (Both sides of an intercommunicator agree through a
+    // temporary merge.)
+    const std::uint64_t recorded = recorded_id(*e);
+    std::uint64_t mine[3] = {recorded, ~recorded, next_comm_id_}, all[3] = {0, 0, 0};
     MPI_Comm over = app;
     if (e->inter) mpi::check(PMPI_Intercomm_merge(app, 0, &over), "PMPI_Intercomm_merge");
-    mpi::check(PMPI_Allreduce(&mine, &agreed, 1, MPI_UINT64_T, MPI_MAX, over), "PMPI_Allreduce(comm id)");
+    mpi::check(PMPI_Allreduce(mine, all, 3, MPI_UINT64_T, MPI_MAX, over), "PMPI_Allreduce(comm id)");
     if (e->inter) PMPI_Comm_free(&over);
-    e->id = protocol::CommId{agreed};
-    next_comm_id_ = agreed + 1;
+    const std::uint64_t most = all[0], least = ~all[1];
+    if (most != least)
+      throw Error(rank_prefix() + "a communicator made in this restarted run (" + describe_members(*e) +
+                  ") is communicator " + std::to_string(most) + " of the checkpoint on some of its members but " +
+                  (least ? "communicator " + std::to_string(least) : std::string("new")) + " on others (on this rank: " +
+                  (recorded ? std::to_string(recorded) : std::string("new")) +
+                  "); its messages in flight could not be delivered. Make communicators in the same order, "
+                  "from the same parents, as the run that wrote the checkpoint");
+    if (most) {
+      e->id = protocol::CommId{most};
+    } else {
+      e->id = protocol::CommId{all[2]};
+      next_comm_id_ = all[2] + 1;
+    }
   } else {
     e->id = protocol::CommId{static_cast<std::uint64_t>(fixed_id)};
   }

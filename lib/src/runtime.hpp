@@ -182,15 +182,54 @@ class Runtime {
   // --- setup and communicators (runtime.cpp, runtime_comms.cpp)
   void setup_world();
   // Colors, rank map and counters for `app`; its id is `fixed_id`, or agreed by its members (-1).
-  mpi::CommEntry& register_comm(MPI_Comm app, std::int64_t fixed_id);
-  void comm_created(MPI_Comm comm);
+  // `parent`: the id of the communicator it was made from (its lineage), or kNoParent.
+  mpi::CommEntry& register_comm(MPI_Comm app, std::int64_t fixed_id, std::uint64_t parent = kNoParent);
+  void comm_created(MPI_Comm comm, MPI_Comm parent);
+  // A constructor blocks inside MPI until every member of `parent` has called it, and a member may
+  // be at its safe point waiting for a trigger round this rank must join first (a hang). So while
+  // checkpoints are possible the members first meet in a non-blocking barrier, completed in the
+  // polling loop; the constructor and the registration then wait only for ranks already past it.
+  void arrive_at_constructor(MPI_Comm parent, const char* name);
   void free_colors(mpi::CommEntry& e);
   // Frees the communicators freed by the application before epoch `bound` that nothing refers to
   // any more (a receive still pending on a freed communicator completes normally in MPI).
   void free_retired(std::uint64_t bound);
   // Every kRetiredSweep frees: frees those freed communicators that never carried traffic.
   void free_unused_retired();
-  void idup_completed(MPI_Comm comm, std::uint64_t id);
+  void idup_completed(MPI_Comm* out, std::uint64_t id);
+
+  // --- lineage (runtime_comms.cpp): communicator ids that survive a restart. A communicator is
+  // named by (parent id, members, slot); the checkpoint records that for every live communicator,
+  // and a restarted run gives a communicator of the same lineage the recorded id (it agrees on it
+  // like on a fresh one, and stops with a message when the members disagree).
+  static constexpr std::uint64_t kNoParent = CommCounters::kNoParent;
+  struct RecordedComm {
+    std::uint64_t id;
+    std::uint64_t parent;
+    std::uint64_t slot;
+    std::vector<int> world, local_world;
+    bool claimed;
+  };
+  std::vector<RecordedComm> recorded_comms_;  // from the checkpoint found at start
+  // An MPI_Comm_idup started and not completed: its slot is taken from the moment of the call (the
+  // calls are in the same order on every member; their completions need not be).
+  struct StartedIdup {
+    MPI_Comm* out;
+    std::uint64_t parent;
+    std::uint64_t slot;
+    std::vector<int> world;
+  };
+  std::vector<StartedIdup> idups_started_;
+  std::uint64_t free_slot(std::uint64_t parent, const std::vector<int>& world, const std::vector<int>& local_world);
+  // The id the checkpoint gave the communicator of this lineage (claimed now), or 0.
+  std::uint64_t recorded_id(const mpi::CommEntry& e);
+  void load_lineage(const RankCheckpoint& cp);
+  std::string describe_members(const mpi::CommEntry& e) const;
+  // A restarted rank blocked in a receive on a communicator that is not in the checkpoint, while
+  // restored messages wait for a checkpoint communicator with the same members that no
+  // communicator of this run has become: the program made its communicators differently. After
+  // 5 x Config::misplaced_grace this stops the job with a message instead of waiting forever.
+  void orphan_check(const mpi::CommEntry& waiting, double& first_seen);
   // Finishes the pending registration of `comm` (if any) and returns its entry, or nullptr.
   mpi::CommEntry* settle(MPI_Comm comm);
   void settle_all();
@@ -239,6 +278,11 @@ class Runtime {
   int recv_window(void* buf, int count, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
                   MPI_Status* status);
   int send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e, bool sync);
+  // A rank may wait by spinning on non-blocking calls (Iprobe, Improbe, Test*): while checkpoints are
+  // possible, every 64th such call progresses, so that the spinning rank still joins a trigger round
+  // that a peer waits for at its safe point (mpi.spin_wait_trigger hangs otherwise). One increment
+  // and a test otherwise; nothing at all when no checkpoint is possible.
+  bool spin_poll_due() noexcept { return poll_blocking_ && (++spin_calls_ & 63u) == 0; }
   // Emulated receives pending (slow_recv_) may be what a blocking call waits for: it must progress them.
   bool blocking_needs_loop() const noexcept { return poll_blocking_ || slow_recv_ || busy_ || engine_->draining(); }
   mpi::CommEntry* lookup(MPI_Comm comm);
@@ -303,6 +347,7 @@ class Runtime {
   };
   std::vector<PendingRegistration> pending_regs_;
   bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
+  unsigned spin_calls_ = 0;     // non-blocking calls counted by spin_poll_due()
   bool no_window_ = false;        // not busy, and no receive goes through the window
   bool direct_blocking_ = false;  // and not polling either: a blocking call may block in MPI
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)

@@ -1,26 +1,132 @@
 // Runtime: communicators (registration of everything the application creates, freeing, error
 // handlers, intercommunicators) and the counting of collective calls.
 #include <algorithm>
+#include <cstring>
 
 #include "mpi/pmpi.hpp"
 #include "runtime.hpp"
 
 namespace mpisnap {
 
-void Runtime::comm_created(MPI_Comm comm) {
+void Runtime::comm_created(MPI_Comm comm, MPI_Comm parent) {
   if (comm == MPI_COMM_NULL) return;
-  register_comm(comm, -1);
+  const mpi::CommEntry* p = parent == MPI_COMM_NULL ? nullptr : known(parent);
+  register_comm(comm, -1, p ? protocol::value(p->id) : kNoParent);
 }
 
-// Every constructor in calls.def: the MPI call, then the new communicator's colors and agreed id
-// (collective over its members, who all return from the same constructor).
+// ------------------------------------------------------------------ lineage
+
+std::uint64_t Runtime::free_slot(std::uint64_t parent, const std::vector<int>& world,
+                                 const std::vector<int>& local_world) {
+  std::vector<std::uint64_t> used;
+  comms_.for_each([&](const mpi::CommEntry& o) {
+    if (!o.retired && o.parent == parent && o.world == world && o.local_world == local_world) used.push_back(o.slot);
+  });
+  for (const PendingRegistration& r : pending_regs_)
+    if (r.entry->parent == parent && r.entry->world == world && r.entry->local_world == local_world)
+      used.push_back(r.entry->slot);
+  for (const StartedIdup& i : idups_started_)
+    if (i.parent == parent && i.world == world && local_world.empty()) used.push_back(i.slot);
+  std::sort(used.begin(), used.end());
+  std::uint64_t slot = 0;
+  for (std::uint64_t u : used) {
+    if (u == slot) ++slot;
+    else if (u > slot) break;
+  }
+  return slot;
+}
+
+std::uint64_t Runtime::recorded_id(const mpi::CommEntry& e) {
+  if (e.parent == kNoParent) return 0;
+  for (RecordedComm& r : recorded_comms_) {
+    if (r.claimed || r.parent != e.parent || r.slot != e.slot || r.world != e.world || r.local_world != e.local_world)
+      continue;
+    r.claimed = true;
+    return r.id;
+  }
+  return 0;
+}
+
+void Runtime::load_lineage(const RankCheckpoint& cp) {
+  recorded_comms_.clear();
+  for (const CommCounters& c : cp.counters) {
+    // Fresh ids count up from above every id of the checkpoint, so a fresh one never equals one a
+    // communicator of this run may still take over (derived ids of MPI_Comm_idup have bit 62 set).
+    if (c.comm < (std::uint64_t{1} << 62)) next_comm_id_ = std::max(next_comm_id_, c.comm + 1);
+    if (!c.live || c.parent == kNoParent || comms_.find_id(protocol::CommId{c.comm})) continue;
+    recorded_comms_.push_back({c.comm, c.parent, c.slot, std::vector<int>(c.world_ranks.begin(), c.world_ranks.end()),
+                               std::vector<int>(c.local_world_ranks.begin(), c.local_world_ranks.end()), false});
+  }
+}
+
+void Runtime::orphan_check(const mpi::CommEntry& waiting, double& first_seen) {
+  if (!restore_done_ || queue_.empty()) return;
+  auto restored = [this](std::uint64_t id) -> const CommCounters* {
+    for (const CommCounters& c : restored_counters_)
+      if (c.comm == id) return &c;
+    return nullptr;
+  };
+  if (restored(protocol::value(waiting.id))) return;  // it came back from the checkpoint
+  std::uint64_t orphan = 0;
+  std::size_t messages = 0;
+  queue_.for_each([&](const RecordedMessage& m) {
+    if (comms_.find_id(protocol::CommId{m.comm})) return;
+    const CommCounters* c = restored(m.comm);
+    if (!c || c->world_ranks.size() != waiting.world.size() ||
+        !std::equal(c->world_ranks.begin(), c->world_ranks.end(), waiting.world.begin()))
+      return;
+    orphan = m.comm;
+    ++messages;
+  });
+  if (!messages) {
+    first_seen = -1;
+    return;
+  }
+  const double now = PMPI_Wtime();
+  if (first_seen < 0) first_seen = now;
+  if (now - first_seen < 5 * config_.misplaced_grace) return;
+  throw Error("mpisnap: rank " + std::to_string(rank_) + ": waits in a receive on communicator " +
+              std::to_string(protocol::value(waiting.id)) + " (" + describe_members(waiting) +
+              "), which this restarted run made anew, while " + std::to_string(messages) +
+              " message(s) restored from the checkpoint wait for communicator " + std::to_string(orphan) +
+              " with the same members, which no communicator of this run has become: the program made its "
+              "communicators differently (another parent, order or constructor) from the run that wrote the "
+              "checkpoint, so that wait could never end");
+}
+
+std::string Runtime::describe_members(const mpi::CommEntry& e) const {
+  std::string out = "world ranks";
+  for (std::size_t i = 0; i < e.world.size() && i < 8; ++i) out += (i ? "," : " ") + std::to_string(e.world[i]);
+  if (e.world.size() > 8) out += ",... (" + std::to_string(e.world.size()) + ")";
+  return out;
+}
+
+void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
+  if (!blocking_needs_loop()) return;
+  // MPI_Comm_create_group is collective over the group only, MPI_Intercomm_create also over the
+  // remote side: no communicator holds exactly the ranks that call them.
+  if (!std::strcmp(name, "Comm_create_group") || !std::strcmp(name, "Intercomm_create")) return;
+  if (!known(parent)) return;  // MPI reports an invalid communicator
+  MPI_Request req = MPI_REQUEST_NULL;
+  mpi::check(PMPI_Ibarrier(parent, &req), "PMPI_Ibarrier(constructor)");
+  wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
+}
+
+// Every constructor in calls.def: the members first arrive together (arrive_at_constructor), then
+// the MPI call, then the new communicator's colors and agreed id (collective over its members, who
+// all return from the same constructor).
+#define MPISNAP_FIRST_(first, ...) first
+#define MPISNAP_FIRST(args) MPISNAP_FIRST_ args
 #define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out) \
   int Runtime::name params {                              \
+    arrive_at_constructor(MPISNAP_FIRST(args), #name);    \
     const int rc = PMPI_##name args;                      \
-    if (rc == MPI_SUCCESS) comm_created(*(out));          \
+    if (rc == MPI_SUCCESS) comm_created(*(out), MPISNAP_FIRST(args)); \
     return rc;                                            \
   }
 #include "interpose/calls.def"
+#undef MPISNAP_FIRST
+#undef MPISNAP_FIRST_
 
 int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
   mpi::CommEntry* parent = known(comm);
@@ -30,6 +136,8 @@ int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
     info.kind = RequestInfo::CommIdup;
     info.idup_out = newcomm;
     if (parent && !parent->inter) {
+      const std::uint64_t pid = protocol::value(parent->id);
+      idups_started_.push_back({newcomm, pid, free_slot(pid, parent->world, {}), parent->world});
       // The k-th idup of a communicator is the k-th on every member (collectives on one
       // communicator are ordered), and again in a restarted run: (parent id, k) names the child.
       // Mixed into 62 bits with bit 62 set, away from the agreed ids, which count up from 2.
@@ -44,7 +152,16 @@ int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
   return rc;
 }
 
-void Runtime::idup_completed(MPI_Comm comm, std::uint64_t id) {
+void Runtime::idup_completed(MPI_Comm* out, std::uint64_t id) {
+  const MPI_Comm comm = *out;
+  auto started = std::find_if(idups_started_.begin(), idups_started_.end(),
+                              [out](const StartedIdup& i) { return i.out == out; });
+  std::uint64_t parent = kNoParent, slot = 0;
+  if (started != idups_started_.end()) {
+    parent = started->parent;
+    slot = started->slot;
+    idups_started_.erase(started);
+  }
   if (comm == MPI_COMM_NULL) return;
   if (id == 0) {  // an intercommunicator or an unknown parent: the blocking way
     register_comm(comm, -1);
@@ -52,7 +169,12 @@ void Runtime::idup_completed(MPI_Comm comm, std::uint64_t id) {
   }
   PendingRegistration p;
   p.entry = describe(comm);
-  p.entry->id = protocol::CommId{id};
+  p.entry->parent = parent;
+  p.entry->slot = slot;
+  // A restarted run gives it back the id of the communicator of its lineage (no collective: every
+  // member finds the same one), else the id derived from the parent.
+  const std::uint64_t recorded = recorded_id(*p.entry);
+  p.entry->id = protocol::CommId{recorded ? recorded : id};
   mpi::check(PMPI_Comm_idup(comm, &p.entry->color[0], &p.colors[0]), "PMPI_Comm_idup(color 0)");
   mpi::check(PMPI_Comm_idup(comm, &p.entry->color[1], &p.colors[1]), "PMPI_Comm_idup(color 1)");
   pending_regs_.push_back(std::move(p));

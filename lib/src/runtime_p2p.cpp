@@ -104,7 +104,11 @@ int Runtime::recv_window(void* buf, int count_, MPI_Datatype type, int source, i
   p.count = count_;
   p.type = type;
   window_->post(&p);
-  while (!p.done) progress();
+  double orphan_seen = -1;
+  for (unsigned spins = 0; !p.done;) {
+    progress();
+    if (restore_done_ && (++spins & 1023u) == 0) orphan_check(e, orphan_seen);
+  }
   refresh_mode();
   channel::copy_status(status, p.status);
   return raise(e, p.error);
@@ -238,7 +242,7 @@ int Runtime::Probe(int source, int tag, MPI_Comm comm, MPI_Status* status) {
 int Runtime::Iprobe(int source, int tag, MPI_Comm comm, int* flag, MPI_Status* status) {
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Iprobe(source, tag, comm, flag, status);
-  if (busy_) progress();
+  if (busy_ || spin_poll_due()) progress();
   if (slow_recv_ && source != MPI_PROC_NULL) {
     *flag = window_->probe(*e, source, tag, status) ? 1 : 0;
     return MPI_SUCCESS;
@@ -256,7 +260,7 @@ Runtime::HeldMessage* Runtime::held_message(MPI_Message m) noexcept {
 int Runtime::Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message* message, MPI_Status* status) {
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Improbe(source, tag, comm, flag, message, status);
-  if (busy_) progress();
+  if (busy_ || spin_poll_due()) progress();
   if (source == MPI_PROC_NULL) return PMPI_Improbe(source, tag, e->current, flag, message, status);
   if (!slow_recv_) {
     MPI_Status local;

@@ -155,7 +155,7 @@ bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
   if (!flag && *rc == MPI_SUCCESS) return false;
   requests_.erase(handle);
   account_completion(copy, *st);
-  if (copy.kind == RequestInfo::CommIdup) idup_completed(*copy.idup_out, copy.idup_id);
+  if (copy.kind == RequestInfo::CommIdup) idup_completed(copy.idup_out, copy.idup_id);
   return true;
 }
 
@@ -193,7 +193,7 @@ int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
 }
 
 int Runtime::Test(MPI_Request* request, int* flag, MPI_Status* status) {
-  if (busy_ || slow_recv_) progress();
+  if (busy_ || slow_recv_ || spin_poll_due()) progress();
   if (!request || !tracked(1, request)) return PMPI_Test(request, flag, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
@@ -203,7 +203,7 @@ int Runtime::Test(MPI_Request* request, int* flag, MPI_Status* status) {
 }
 
 int Runtime::Request_get_status(MPI_Request request, int* flag, MPI_Status* status) {
-  if (busy_ || slow_recv_) progress();
+  if (busy_ || slow_recv_ || spin_poll_due()) progress();
   RequestInfo* info = request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(request);
   if (!info || info->kind != RequestInfo::Persistent) return PMPI_Request_get_status(request, flag, status);
   PersistentOp& op = *info->persistent;
@@ -309,7 +309,7 @@ int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
 }
 
 int Runtime::Testall(int count, MPI_Request* reqs, int* flag, MPI_Status* statuses) {
-  if (busy_ || slow_recv_) progress();
+  if (busy_ || slow_recv_ || spin_poll_due()) progress();
   if (!tracked(count, reqs)) return PMPI_Testall(count, reqs, flag, statuses);
   // All or nothing: complete none unless every one is complete.
   for (int i = 0; i < count; ++i) {
@@ -362,7 +362,7 @@ int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* statu
 }
 
 int Runtime::Testany(int count, MPI_Request* reqs, int* index, int* flag, MPI_Status* status) {
-  if (busy_ || slow_recv_) progress();
+  if (busy_ || slow_recv_ || spin_poll_due()) progress();
   if (!tracked(count, reqs)) return PMPI_Testany(count, reqs, index, flag, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
@@ -430,7 +430,7 @@ int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indice
 }
 
 int Runtime::Testsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
-  if (busy_ || slow_recv_) progress();
+  if (busy_ || slow_recv_ || spin_poll_due()) progress();
   if (!tracked(incount, reqs)) return PMPI_Testsome(incount, reqs, outcount, indices, statuses);
   bool any_active = false;
   return complete_some(

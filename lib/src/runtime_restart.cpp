@@ -3,6 +3,7 @@
 // Every decision here is collective: rank 0 reads the directory and the manifests and broadcasts
 // what it found; every rank verifies its own file; an allreduce decides. So either every rank
 // restores the same checkpoint, or every rank skips it, or every rank fails with the same error.
+#include <algorithm>
 #include <cstdio>
 
 #include "mpi/pmpi.hpp"
@@ -98,6 +99,7 @@ void Runtime::discover_checkpoint() {
     if (all_ok) {
       restored_ = std::move(loaded);
       restored_dir_ = path;
+      load_lineage(restored_->cp);
       return;
     }
     if (rank_ == 0)
@@ -153,6 +155,7 @@ void Runtime::apply_restored_counters(mpi::CommEntry& e) {
     e.sent_total = c.sent_total;
     e.delivered_total = c.delivered_total;
     e.collectives = c.collectives;
+    e.idups = std::max(e.idups, c.idups);  // derived ids of later idups stay new
   }
 }
 

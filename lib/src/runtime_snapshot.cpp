@@ -36,7 +36,11 @@ thread_local double g_due_at = 0;  // when the current safe point decided to sna
 // Every member of a communicator contributes hash(id, collective calls); its lowest world rank also
 // subtracts size * its own hash. Summed over all ranks (mod 2^64) this is 0 when the members of
 // every communicator agree, and (with overwhelming probability) not otherwise. One word per rank.
+// A communicator without collective calls contributes nothing: whether a rank still holds the
+// entry of one (an idup'd one not used yet, a freed one released already) differs from rank to
+// rank and says nothing about the cut; when members disagree, one of them has a nonzero count.
 std::uint64_t Runtime::collective_check(const mpi::CommEntry& e, int world_rank) {
+  if (e.collectives == 0) return 0;
   const std::uint64_t words[2] = {protocol::value(e.id), e.collectives};
   const std::uint64_t h = Xxh64::hash(words, sizeof words, 0x636f6c6cULL);
   // The members: the group, or both groups of an intercommunicator.
@@ -64,6 +68,10 @@ bool Runtime::safe_point_due() {
   g_due_at = steady_seconds();
   // Colors are reused modulo 2: the previous snapshot must be complete everywhere first.
   while (engine_->active()) progress();
+  // Communicators from MPI_Comm_idup not used yet join the table now: a peer may have sent on one
+  // before its snapshot, and only an entry in the table is drained. (Every member completed its
+  // idup before this safe point and started the colors then, so this wait ends.)
+  settle_all();
   const std::size_t pending = pending_requests();
   if (pending || window_->has_pending() || !held_messages_.empty()) {
     throw Error("mpisnap: rank " + std::to_string(rank_) + ": checkpoint_point() at safe point " +
@@ -99,6 +107,10 @@ void Runtime::begin_snapshot(Node&& state) {
   s->data.state = std::move(state);
   // Messages the library holds but the application has not received are in flight at this cut.
   s->data.channel = queue_.copy_all();
+  // Entries held outside a window (receive emulation) came from the color that is old from now on:
+  // they are older than anything this snapshot drains, so they stop being "held" (which would put
+  // the drained messages in front of them).
+  queue_.release_held();
   s->terminate_round = terminate_round_;
   terminate_round_ = 0;
   if (rank_ == 0) last_checkpoint_wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -119,7 +131,18 @@ void Runtime::begin_snapshot(Node&& state) {
       e.held_in[p] = 0;
     }
     e.current = e.color[color];
-    s->data.counters.push_back({protocol::value(e.id), e.world, e.sent_total, e.delivered_total, e.collectives});
+    CommCounters c;
+    c.comm = protocol::value(e.id);
+    c.world_ranks.assign(e.world.begin(), e.world.end());
+    c.sent_total = e.sent_total;
+    c.delivered_total = e.delivered_total;
+    c.collectives = e.collectives;
+    c.parent = e.parent;
+    c.slot = e.slot;
+    c.local_world_ranks.assign(e.local_world.begin(), e.local_world.end());
+    c.live = !e.retired;
+    c.idups = e.idups;
+    s->data.counters.push_back(std::move(c));
     s->coll_check += collective_check(e, rank_);
   });
   protocol::SnapshotEngine::SentCounts sent;
@@ -252,18 +275,24 @@ void Runtime::on_complete() {
 }
 
 void Runtime::report_collective_mismatch(const std::string& dir, int nranks, std::uint64_t id) {
-  std::map<std::pair<std::uint64_t, std::vector<std::int32_t>>, std::vector<std::pair<int, std::uint64_t>>> by_comm;
+  // Per communicator, the count of each rank that holds it; a member without the entry made none.
+  std::map<std::pair<std::uint64_t, std::vector<std::int32_t>>, std::map<int, std::uint64_t>> by_comm;
   for (int r = 0; r < nranks; ++r) {
     const auto loaded = storage::read_rank_file(dir, r);
-    for (const CommCounters& c : loaded.cp.counters) by_comm[{c.comm, c.world_ranks}].push_back({r, c.collectives});
+    for (const CommCounters& c : loaded.cp.counters) by_comm[{c.comm, c.world_ranks}][r] = c.collectives;
   }
   std::string what;
   for (const auto& [key, counts] : by_comm) {
+    std::map<int, std::uint64_t> members;
+    for (std::int32_t w : key.second) {
+      auto it = counts.find(w);
+      members[w] = it == counts.end() ? 0 : it->second;
+    }
     bool same = true;
-    for (const auto& rc : counts) same = same && rc.second == counts.front().second;
-    if (same) continue;
+    for (const auto& rc : members) same = same && rc.second == members.begin()->second;
+    if (same || members.empty()) continue;
     what += (what.empty() ? "" : "; ") + std::string("communicator ") + std::to_string(key.first) + ":";
-    for (const auto& [r, n] : counts) what += " rank " + std::to_string(r) + " made " + std::to_string(n);
+    for (const auto& [r, n] : members) what += " rank " + std::to_string(r) + " made " + std::to_string(n);
   }
   throw Error("mpisnap: checkpoint " + std::to_string(id) +
               " is not committed: ranks took their snapshots between different collective calls (" +

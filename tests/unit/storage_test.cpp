@@ -68,6 +68,10 @@ class StorageTest : public ::testing::Test {
     m2.bytes.clear();  // a zero-byte message
     cp.channel = {m1, m2};
     cp.counters = {{0, {0, 1}, {5, 6}, {7, 8}}, {2, {1, 0}, {1, 0}, {0, 1}}};
+    cp.counters[1].parent = 0;  // made from communicator 0, the second live one with its members
+    cp.counters[1].slot = 1;
+    cp.counters[1].idups = 4;
+    cp.counters[1].live = false;
     return cp;
   }
 
@@ -112,6 +116,13 @@ TEST_F(StorageTest, RankFileRoundTrips) {
   ASSERT_EQ(back.cp.counters.size(), 2u);
   EXPECT_EQ(back.cp.counters[1].world_ranks, (std::vector<std::int32_t>{1, 0}));
   EXPECT_EQ(back.cp.counters[0].sent_total, (std::vector<std::uint64_t>{5, 6}));
+  EXPECT_EQ(back.cp.counters[0].parent, CommCounters::kNoParent);
+  EXPECT_TRUE(back.cp.counters[0].live);
+  EXPECT_EQ(back.cp.counters[1].parent, 0u);
+  EXPECT_EQ(back.cp.counters[1].slot, 1u);
+  EXPECT_EQ(back.cp.counters[1].idups, 4u);
+  EXPECT_FALSE(back.cp.counters[1].live);
+  EXPECT_TRUE(back.cp.counters[1].local_world_ranks.empty());
   AppState s;
   from_tree(back.cp.state, s);
   EXPECT_EQ(s.step, 42);
@@ -194,8 +205,32 @@ TEST_F(StorageTest, NewerMajorFormatIsRejected) {
     read_rank_file(dir, 0);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("format version 2.0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("format version 2." + std::to_string(kFormatMinor)), std::string::npos)
+        << e.what();
   }
+}
+
+// A format 1.0 file has no communicator lineage: it still reads, and names no parent (its
+// communicators are matched by creation order only, as the 1.0 library did).
+TEST_F(StorageTest, FormatOneZeroWithoutLineageReads) {
+  const std::string dir = checkpoint_path(root_, 3);
+  write_rank_file(dir, sample(0));
+  const std::string file = dir + "/" + rank_file_name(0);
+  {
+    h5::Handle f = h5::file(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    ASSERT_TRUE(f);
+    for (const char* comm : {"comm_0", "comm_2"})
+      for (const char* name : {"parent", "slot", "local_world_ranks", "live", "idups"}) {
+        const std::string path = std::string("/counters/") + comm + "/" + name;
+        ASSERT_GE(H5Ldelete(f.get(), path.c_str(), H5P_DEFAULT), 0) << path;
+      }
+    H5Adelete(f.get(), "mpisnap_format_minor");
+    h5::write_attr_u64(f.get(), "mpisnap_format_minor", 0, file);
+  }
+  const LoadedRankFile back = read_rank_file(dir, 0);
+  ASSERT_EQ(back.cp.counters.size(), 2u);
+  for (const CommCounters& c : back.cp.counters) EXPECT_EQ(c.parent, CommCounters::kNoParent);
+  EXPECT_EQ(back.cp.counters[1].world_ranks, (std::vector<std::int32_t>{1, 0}));
 }
 
 TEST_F(StorageTest, ManifestRoundTripsAndCommits) {

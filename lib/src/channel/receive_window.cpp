@@ -168,19 +168,45 @@ void ReceiveWindow::hold(mpi::CommEntry& comm, MPI_Message msg, const MPI_Status
   queue_.push_held(std::move(m));
 }
 
-bool ReceiveWindow::try_network(PendingRecv& p) {
-  mpi::CommEntry& comm = *p.comm;
-  if (p.source != MPI_ANY_SOURCE && !closed(protocol::value(comm.id), p.source)) return false;
+bool ReceiveWindow::peek(mpi::CommEntry& comm, int source, int tag, MPI_Status* st) {
+  int flag = 0;
+  mpi::check(PMPI_Iprobe(source, tag, comm.current, &flag, st), "PMPI_Iprobe(window)");
+  return flag != 0;
+}
+
+void ReceiveWindow::hold_through(mpi::CommEntry& comm, int source, int tag) {
   for (;;) {
     int flag = 0;
     MPI_Message msg;
     MPI_Status st;
-    mpi::check(PMPI_Improbe(p.source, p.tag, comm.current, &flag, &msg, &st), "PMPI_Improbe(window)");
-    if (!flag) return false;
+    mpi::check(PMPI_Improbe(source, MPI_ANY_TAG, comm.current, &flag, &msg, &st), "PMPI_Improbe(hold)");
+    if (!flag) return;  // cannot happen: the caller's probe saw a message of this sender
+    const int got = st.MPI_TAG;
+    hold(comm, msg, st);
+    if (got == tag) return;
+  }
+}
+
+MPI_Message ReceiveWindow::match_seen(mpi::CommEntry& comm, MPI_Status& st) {
+  // The oldest message of this sender with this tag: the one the probe saw (non-overtaking).
+  int flag = 0;
+  MPI_Message msg = MPI_MESSAGE_NULL;
+  mpi::check(PMPI_Improbe(st.MPI_SOURCE, st.MPI_TAG, comm.current, &flag, &msg, &st), "PMPI_Improbe(window)");
+  if (!flag) throw Error("mpisnap: a probed message vanished before it was matched (another thread receiving?)");
+  return msg;
+}
+
+bool ReceiveWindow::try_network(PendingRecv& p) {
+  mpi::CommEntry& comm = *p.comm;
+  if (p.source != MPI_ANY_SOURCE && !closed(protocol::value(comm.id), p.source)) return false;
+  for (;;) {
+    MPI_Status st;
+    if (!peek(comm, p.source, p.tag, &st)) return false;
     if (!closed(protocol::value(comm.id), st.MPI_SOURCE)) {
-      hold(comm, msg, st);  // only a wildcard receive gets here
+      hold_through(comm, st.MPI_SOURCE, st.MPI_TAG);  // only a wildcard receive gets here
       continue;
     }
+    MPI_Message msg = match_seen(comm, st);
     PendingRecv* q = earliest_match(comm, st.MPI_SOURCE, st.MPI_TAG);
     receive_into(*q, msg, st);  // q is p or an earlier receive that also matches
     if (q == &p) return true;
@@ -237,15 +263,10 @@ bool ReceiveWindow::probe(mpi::CommEntry& comm, int source, int tag, MPI_Status*
       if (!closed(protocol::value(comm.id), source)) return false;
     } else {
       // Take every matching new-color message into the queue (held while its channel is open),
-      // then answer from the queue, which knows what is deliverable.
-      for (;;) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status st;
-        mpi::check(PMPI_Improbe(source, tag, comm.current, &flag, &msg, &st), "PMPI_Improbe(probe)");
-        if (!flag) break;
-        hold(comm, msg, st);
-      }
+      // each with the older messages of its sender, then answer from the queue, which knows what
+      // is deliverable.
+      MPI_Status st;
+      while (peek(comm, source, tag, &st)) hold_through(comm, st.MPI_SOURCE, st.MPI_TAG);
       it = find();
       if (it == queue_.end()) return false;
     }
@@ -350,14 +371,13 @@ ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int sourc
   if (it != queue_.end()) return from_queue(it);
   if (emulating() && source != MPI_ANY_SOURCE && !closed(protocol::value(comm.id), source)) return Taken::None;
   for (;;) {
-    int flag = 0;
     MPI_Status st;
-    mpi::check(PMPI_Improbe(source, tag, comm.current, &flag, msg, &st), "PMPI_Improbe(matched)");
-    if (!flag) break;
+    if (!peek(comm, source, tag, &st)) break;
     if (emulating() && !closed(protocol::value(comm.id), st.MPI_SOURCE)) {
-      hold(comm, *msg, st);  // a wildcard met a message from an open channel
+      hold_through(comm, st.MPI_SOURCE, st.MPI_TAG);  // a wildcard met a message from an open channel
       continue;
     }
+    *msg = match_seen(comm, st);
     if (PendingRecv* q = earliest_match(comm, st.MPI_SOURCE, st.MPI_TAG)) {
       receive_into(*q, *msg, st);  // it arrived just now, and an earlier receive wants it
       sweep();

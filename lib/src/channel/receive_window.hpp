@@ -106,6 +106,15 @@ class ReceiveWindow {
   bool try_network(PendingRecv& p);
   void convert(PendingRecv& p);
   void hold(mpi::CommEntry& comm, MPI_Message msg, const MPI_Status& st);
+  // Is a message matching (source, tag) waiting on the current color? Fills `st`; takes nothing.
+  bool peek(mpi::CommEntry& comm, int source, int tag, MPI_Status* st);
+  // Holds the messages of `source`, oldest first, up to and including the first with `tag` (the one
+  // a wildcard-source probe saw). Holding that one alone would let it overtake an older message of
+  // the same sender that a later receive with a wider pattern also matches: every held entry of a
+  // sender is older than every message of that sender still inside MPI.
+  void hold_through(mpi::CommEntry& comm, int source, int tag);
+  // Matches the message `peek` reported in `st` (and refills `st`).
+  MPI_Message match_seen(mpi::CommEntry& comm, MPI_Status& st);
   PendingRecv* earliest_match(const mpi::CommEntry& comm, int source, int tag);
   void receive_into(PendingRecv& p, MPI_Message msg, const MPI_Status& st);
   void sweep();

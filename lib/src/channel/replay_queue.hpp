@@ -5,7 +5,9 @@
 //    only be delivered once that channel is closed, because an older message from the same sender
 //    may still be drained, and MPI's non-overtaking rule must hold as the application sees it.
 // Per (communicator, source) the queue keeps send order: a recorded entry is inserted before the
-// first held entry of its source.
+// first held entry of its source. That needs every held entry to be newer than every recorded one:
+// held entries come from the current color, and a snapshot releases them (release_held) before it
+// drains the color they came from.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,11 @@ class ReplayQueue {
 
   // Copies of the undelivered entries, oldest first: in flight as the application sees it.
   std::vector<RecordedMessage> copy_all() const;
+
+  template <class F>
+  void for_each(F&& f) const {
+    for (const Entry& e : entries_) f(e.msg);
+  }
 
   bool empty() const noexcept { return entries_.empty(); }
   std::size_t size() const noexcept { return entries_.size(); }

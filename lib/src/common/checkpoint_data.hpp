@@ -29,6 +29,17 @@ struct CommCounters {
   std::vector<std::uint64_t> sent_total;      // to each member, up to this rank's snapshot
   std::vector<std::uint64_t> delivered_total; // from each member, handed to the application
   std::uint64_t collectives = 0;              // collective calls on it before this rank's snapshot
+  // Its lineage, which names it again in a restarted run (format 1.1; absent in 1.0 files): the id
+  // of the communicator it was made from (kNoParent: predefined, or made before the Session), and
+  // its slot, the smallest number no other live communicator made from that parent with the same
+  // members had when it was made. A restarted run that makes a communicator with the same parent
+  // id, members and slot gives it this id back, so the messages recorded on it reach it.
+  static constexpr std::uint64_t kNoParent = ~std::uint64_t{0};
+  std::uint64_t parent = kNoParent;
+  std::uint64_t slot = 0;
+  std::vector<std::int32_t> local_world_ranks;  // intercommunicator: the local group (else empty)
+  bool live = true;                           // not yet freed by the application
+  std::uint64_t idups = 0;                    // MPI_Comm_idup calls on it (names the children's ids)
 };
 
 // Everything one rank writes for one checkpoint.

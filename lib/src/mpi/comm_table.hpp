@@ -40,6 +40,10 @@ struct CommEntry {
   std::vector<std::uint64_t> delivered_total;
   std::uint64_t collectives = 0;           // collective calls made on it, cumulative like the totals
   std::uint64_t idups = 0;                 // MPI_Comm_idup calls on it (names the children's ids)
+  // Lineage (Runtime::lineage_id): the id of the communicator it was made from (~0: none known)
+  // and its slot among the live communicators made from that parent with the same members.
+  std::uint64_t parent = ~std::uint64_t{0};
+  std::uint64_t slot = 0;
 
   MPI_Comm old_color() const noexcept { return current == color[0] ? color[1] : color[0]; }
   protocol::WorldRank world_of(int r) const noexcept { return protocol::WorldRank{world[static_cast<std::size_t>(r)]}; }

@@ -97,6 +97,11 @@ Node counters_node(const std::vector<CommCounters>& counters) {
     cg.children.push_back(array_node("sent_total", c.sent_total));
     cg.children.push_back(array_node("delivered_total", c.delivered_total));
     cg.children.push_back(scalar_node("collectives", c.collectives));
+    cg.children.push_back(scalar_node("parent", c.parent));
+    cg.children.push_back(scalar_node("slot", c.slot));
+    cg.children.push_back(array_node("local_world_ranks", c.local_world_ranks));
+    cg.children.push_back(scalar_node("live", std::uint64_t{c.live ? 1u : 0u}));
+    cg.children.push_back(scalar_node("idups", c.idups));
     g.children.push_back(std::move(cg));
   }
   return g;
@@ -112,6 +117,15 @@ std::vector<CommCounters> counters_from(const Node& g, const std::string& where)
     c.sent_total = array_values<std::uint64_t>(cg, "sent_total", w);
     c.delivered_total = array_values<std::uint64_t>(cg, "delivered_total", w);
     c.collectives = scalar_value<std::uint64_t>(cg, "collectives", w);
+    if (has_child(cg, "parent")) {  // format 1.1: the lineage
+      c.parent = scalar_value<std::uint64_t>(cg, "parent", w);
+      c.slot = scalar_value<std::uint64_t>(cg, "slot", w);
+      c.local_world_ranks = array_values<std::int32_t>(cg, "local_world_ranks", w);
+      c.live = scalar_value<std::uint64_t>(cg, "live", w) != 0;
+      c.idups = scalar_value<std::uint64_t>(cg, "idups", w);
+    } else {
+      c.parent = CommCounters::kNoParent;  // a 1.0 file: ids match only by creation order
+    }
     if (c.sent_total.size() != c.world_ranks.size() || c.delivered_total.size() != c.world_ranks.size())
       throw Error("mpisnap: " + w + ": counter arrays disagree on the communicator size");
     out.push_back(std::move(c));

@@ -54,6 +54,12 @@ inline const Node& child(const Node& parent, const std::string& name, const std:
   throw Error("mpisnap: " + where + " has no '" + name + "'");
 }
 
+inline bool has_child(const Node& parent, const std::string& name) {
+  for (const Node& c : parent.children)
+    if (c.name == name) return true;
+  return false;
+}
+
 inline Node* find_child(Node& parent, const std::string& name) {
   for (Node& c : parent.children)
     if (c.name == name) return &c;

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # The oracle's long mode (by hand): runs tests/oracle over many seeds and rank counts, half of them
 # with MPISNAP_TEST_CHAOS, until at least --checkpoints checkpoints have been checked; prints one
-# line per run and the totals. Exits non-zero at the first violation.
-#   bash scripts/oracle-long.sh [--checkpoints 10000] [--steps 200] [--np "2 3 4 8"] [--build build]
+# line per run and the totals. Exits non-zero at the first violation or hang (a run over 900 s).
+# Every run has triggers firing (every 50 ms on rank 0's clock, and SIGUSR1 from a thread every
+# 20 ms), and takes its snapshots only from them, or also every safe point, or every 3rd (cycling);
+# --no-triggers runs the plain mode (every safe point, no trigger).
+#   bash scripts/oracle-long.sh [--checkpoints 10000] [--steps 200] [--np "2 3 4 8"] [--build build] [--no-triggers]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=10000 steps=200 nps="2 3 4 8" build=build
+target=10000 steps=200 nps="2 3 4 8" build=build triggers=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --checkpoints) target=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --np) nps=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
-    *) echo "usage: $0 [--checkpoints N] [--steps S] [--np \"2 3 4 8\"] [--build DIR]"; exit 2 ;;
+    --no-triggers) triggers=0; shift ;;
+    *) echo "usage: $0 [--checkpoints N] [--steps S] [--np \"2 3 4 8\"] [--build DIR] [--no-triggers]"; exit 2 ;;
   esac
 done
 if [ ! -x "$build/tests/oracle/oracle" ]; then
@@ -29,17 +33,28 @@ while [ "$total_ckpt" -lt "$target" ]; do
     seed=$((seed + 1))
     chaos=""
     if [ $((seed % 2)) -eq 0 ]; then chaos=$seed; fi
+    mode=()
+    if [ "$triggers" = 1 ]; then
+      every=$(( (seed / 2) % 3 )); [ "$every" = 2 ] && every=3
+      mode=(--every "$every" --interval 0.05 --sigusr1-ms 20 --work-us 500)
+    fi
     out=$(MPISNAP_DIR="$work/run" MPISNAP_TEST_CHAOS=${chaos:-} timeout 900 \
-      mpirun --oversubscribe --bind-to none -np "$np" "$build/tests/oracle/oracle" --steps "$steps" --seed "$seed" --fresh 1 2>&1) || {
+      mpirun --oversubscribe --bind-to none -np "$np" "$build/tests/oracle/oracle" --steps "$steps" --seed "$seed" \
+      "${mode[@]}" --fresh 1 2>&1) || {
       echo "$out" | grep -E "VIOLATION|oracle:" | head -20
       echo "oracle-long: run np $np seed $seed FAILED"
       exit 1
     }
+    if echo "$out" | grep -q "mpisnap: rank"; then  # a refused commit or a diagnosis: not silent
+      echo "$out" | grep "mpisnap: rank" | head -5
+      echo "oracle-long: run np $np seed $seed FAILED"
+      exit 1
+    fi
     line=$(echo "$out" | grep '^oracle:')
     read -r c ch fl ms <<<"$(echo "$line" | sed -E 's/oracle: ([0-9]+) checkpoints, ([0-9]+) channels, ([0-9]+) in-flight messages, ([0-9]+) messages.*/\1 \2 \3 \4/')"
     total_ckpt=$((total_ckpt + c)) total_channels=$((total_channels + ch)) total_flight=$((total_flight + fl)) total_msgs=$((total_msgs + ms))
     runs=$((runs + 1))
-    echo "np $np seed $seed${chaos:+ (chaos)}: $line"
+    echo "np $np seed $seed${chaos:+ (chaos)}${mode[*]:+ ${mode[*]}}: $line"
     rm -rf "$work/run"
   done
 done

@@ -9,6 +9,17 @@
 // source, wildcard source, wildcard tag, Irecv + Waitall / Waitany / Waitsome / Testany / Testsome /
 // Testall, Probe / Iprobe + Recv, Mprobe / Improbe + Mrecv / Imrecv, persistent Recv_init + Start.
 // Sends are Send, Isend, Issend (same-step only), Bsend and persistent Send_init + Start.
+// Wildcard-tag receives from a source are sometimes preceded by a probe for (any source, the tag
+// of a later message of that source), which the window must not let overtake the older ones.
+// A fifth communicator lives for one phase of kPhaseLen steps and is freed at its end; each phase
+// makes it anew, by MPI_Comm_dup, a split over other sub-groups, MPI_Comm_create over a group
+// without one rank, or MPI_Comm_idup, so communicators come and go while triggers fire and a
+// resumed run must give the current one back its recorded id.
+//
+// Triggers (--interval T: every T seconds; --sigusr1-ms N: a thread of rank 0 raises SIGUSR1
+// every N ms; --every K: every K-th safe point, 0 for triggers only) pick the checkpoints; ranks
+// then wait for each other's word at safe points while others sit in constructors, collectives,
+// blocking calls or loops of Iprobe/Test*.
 //
 // Checks, during the run: every message arrives once, with its payload, in send order per
 // (source, communicator, tag) and, for wildcard-tag receives, per source. At the end, with the
@@ -19,9 +30,14 @@
 // channel balances. RESULT lines depend only on what was received, so a killed and resumed run
 // must print the same ones as an uninterrupted run.
 #include <mpi.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cinttypes>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +46,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <cereal/types/vector.hpp>
@@ -67,7 +84,7 @@ std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
 enum SendKind { kSend, kIsend, kIssend, kBsend, kPersistentSend, kSendKinds };
 enum RecvKind {
   kRecvSource, kRecvAnySource, kRecvAnyTag, kIrecvWaitall, kIrecvWaitany, kIrecvWaitsome, kIrecvTestany,
-  kIrecvTestsome, kIrecvTestall, kProbeRecv, kMprobe, kPersistentRecv, kRecvKinds
+  kIrecvTestsome, kIrecvTestall, kProbeRecv, kMprobe, kPersistentRecv, kWildProbeAnyTag, kRecvKinds
 };
 
 // Payload words: id, source (world rank), communicator key, tag, send safe point, then filler.
@@ -86,8 +103,12 @@ struct Planned {
 struct Comm {
   MPI_Comm comm = MPI_COMM_NULL;
   int key = 0, color = 0, rank = 0, size = 0;
+  int phase = -1;          // the phase communicator: the phase it belongs to (-1: lives all run)
   std::vector<int> world;  // communicator rank -> world rank
 };
+
+constexpr int kPhaseLen = 4;  // steps per phase of the phase communicator
+constexpr int kPhaseKey = 4;
 
 // The state a checkpoint keeps (and a restart restores): where we are and the logs so far.
 struct State {
@@ -107,8 +128,10 @@ int wire_tag(const Planned& p, int base) { return ((p.send_step * 3 + (p.recv_st
 
 // The messages of `step` on communicator `c`: the same list on every member.
 std::vector<Planned> plan(const Comm& c, int step) {
-  std::mt19937_64 rng(mix(mix(g_seed, static_cast<std::uint64_t>(step)), static_cast<std::uint64_t>(c.key * 64 + c.color)));
   std::vector<Planned> out;
+  if (c.phase >= 0 && step / kPhaseLen != c.phase) return out;  // sent on another phase's communicator
+  std::mt19937_64 rng(mix(mix(g_seed, static_cast<std::uint64_t>(step)),
+                          static_cast<std::uint64_t>(c.key * 64 + c.color) ^ (static_cast<std::uint64_t>(c.phase + 1) << 32)));
   std::uint64_t counter = 0;
   for (int s = 0; s < c.size; ++s)
     for (int d = 0; d < c.size; ++d) {
@@ -121,8 +144,12 @@ std::vector<Planned> plan(const Comm& c, int step) {
         // A third of the messages are "stream" messages: the same tag every step and always received
         // one step later, so messages on both sides of a cut share (source, tag) and the window
         // must keep them in order.
-        const bool stream = rng() % 3 == 0;
-        const int lag = stream ? 1 : static_cast<int>(rng() % 3);
+        bool stream = rng() % 3 == 0;
+        int lag = stream ? 1 : static_cast<int>(rng() % 3);
+        if (c.phase >= 0) {  // received before the phase ends, when its communicator is freed
+          stream = false;
+          lag = std::min(lag, (c.phase + 1) * kPhaseLen - 1 - step);
+        }
         p.send_step = step;
         p.recv_step = step + lag;
         p.tag = stream ? kStreamTag + base : wire_tag(p, base);
@@ -263,10 +290,24 @@ class Oracle {
         for (const Planned& p : msgs)
           if ((key.first != src && key.second == p.tag && !ids.empty()) || p.tag >= kStreamTag) kind = kRecvSource;
     }
-    if (kind == kRecvAnyTag) {
+    if (kind == kRecvAnyTag || kind == kWildProbeAnyTag) {
       const auto& out = outstanding_[src];
-      for (int i = 0; i < n && kind == kRecvAnyTag; ++i)
+      for (int i = 0; i < n && kind != kRecvSource; ++i)
         if (out.size() <= static_cast<std::size_t>(i) || out[static_cast<std::size_t>(i)].recv_step != step) kind = kRecvSource;
+    }
+    if (kind == kWildProbeAnyTag) {
+      // Probe (any source, the tag of this source's last message due now), then receive its
+      // messages with any tag: each must still be the oldest one (non-overtaking).
+      MPI_Status st;
+      if (rng() % 2) {
+        MPI_Probe(MPI_ANY_SOURCE, msgs.back().tag, c.comm, &st);
+      } else {
+        int flag = 0;
+        while (!flag) MPI_Iprobe(MPI_ANY_SOURCE, msgs.back().tag, c.comm, &flag, &st);
+      }
+      ORACLE_CHECK(st.MPI_TAG == msgs.back().tag, "step %d comm %d: a probe for tag %d reports tag %d", step, c.key,
+                   msgs.back().tag, st.MPI_TAG);
+      kind = kRecvAnyTag;
     }
     std::vector<MPI_Request> reqs(msgs.size(), MPI_REQUEST_NULL);
     std::vector<MPI_Status> sts(msgs.size());
@@ -495,6 +536,61 @@ std::int64_t option(int argc, char** argv, const char* name, std::int64_t fallba
   return fallback;
 }
 
+double option_seconds(int argc, char** argv, const char* name, double fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return std::strtod(argv[i + 1], nullptr);
+  return fallback;
+}
+
+// Rank, size and world ranks of c.comm.
+void describe(Comm& c) {
+  MPI_Comm_rank(c.comm, &c.rank);
+  MPI_Comm_size(c.comm, &c.size);
+  MPI_Group g, wg;
+  MPI_Comm_group(c.comm, &g);
+  MPI_Comm_group(MPI_COMM_WORLD, &wg);
+  std::vector<int> local(static_cast<std::size_t>(c.size));
+  for (int i = 0; i < c.size; ++i) local[static_cast<std::size_t>(i)] = i;
+  c.world.resize(local.size());
+  MPI_Group_translate_ranks(g, c.size, local.data(), wg, c.world.data());
+  MPI_Group_free(&g);
+  MPI_Group_free(&wg);
+}
+
+// The phase communicator: the previous one freed, this phase's made a different way each phase.
+void make_phase_comm(Comm& c, int phase) {
+  if (c.comm != MPI_COMM_NULL) MPI_Comm_free(&c.comm);
+  c = Comm{};
+  c.key = kPhaseKey;
+  c.phase = phase;
+  switch (phase % 4) {
+    case 0:
+      MPI_Comm_dup(MPI_COMM_WORLD, &c.comm);
+      break;
+    case 1:  // two halves that change from phase to phase
+      c.color = (g_rank + phase) % 2;
+      MPI_Comm_split(MPI_COMM_WORLD, c.color, g_size - g_rank, &c.comm);
+      break;
+    case 2: {  // everyone but one rank, another one each time
+      MPI_Group wg, g;
+      MPI_Comm_group(MPI_COMM_WORLD, &wg);
+      const int out = phase % g_size;
+      MPI_Group_excl(wg, 1, &out, &g);
+      MPI_Comm_create(MPI_COMM_WORLD, g, &c.comm);
+      MPI_Group_free(&g);
+      MPI_Group_free(&wg);
+      break;
+    }
+    default: {
+      MPI_Request r;
+      MPI_Comm_idup(MPI_COMM_WORLD, &c.comm, &r);
+      MPI_Wait(&r, MPI_STATUS_IGNORE);
+      break;
+    }
+  }
+  if (c.comm != MPI_COMM_NULL) describe(c);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -512,11 +608,24 @@ int main(int argc, char** argv) {
     if (g_rank == 0) mpisnap::fs::remove_tree(cfg.directory);
     MPI_Barrier(MPI_COMM_WORLD);
   }
-  cfg.every = 1;      // every safe point the oracle chooses is a snapshot
+  // By default every safe point the oracle chooses is a snapshot; with --every 0 only triggers pick.
+  cfg.every = static_cast<std::uint64_t>(option(argc, argv, "--every", 1));
+  cfg.interval = option_seconds(argc, argv, "--interval", cfg.interval);
   cfg.keep = 1000000;  // all of them are checked at the end
   mpisnap::Session snap{MPI_COMM_WORLD, cfg};
+  // SIGUSR1 from a thread of rank 0 (only after the Session installed its handler).
+  const std::int64_t sigusr1_ms = option(argc, argv, "--sigusr1-ms", 0);
+  std::atomic<bool> stop_signals{false};
+  std::thread signaller;
+  if (sigusr1_ms > 0 && g_rank == 0)
+    signaller = std::thread([&] {
+      while (!stop_signals.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(sigusr1_ms));
+        if (!stop_signals.load()) ::kill(::getpid(), SIGUSR1);  // to the process, as a scheduler does
+      }
+    });
 
-  std::vector<Comm> comms(4);
+  std::vector<Comm> comms(5);
   comms[0].comm = MPI_COMM_WORLD;
   MPI_Comm_dup(MPI_COMM_WORLD, &comms[1].comm);
   MPI_Comm_split(MPI_COMM_WORLD, g_rank % 2, g_rank, &comms[2].comm);
@@ -527,18 +636,9 @@ int main(int argc, char** argv) {
   for (int k = 0; k < 4; ++k) {
     Comm& c = comms[static_cast<std::size_t>(k)];
     c.key = k;
-    MPI_Comm_rank(c.comm, &c.rank);
-    MPI_Comm_size(c.comm, &c.size);
-    MPI_Group g, wg;
-    MPI_Comm_group(c.comm, &g);
-    MPI_Comm_group(MPI_COMM_WORLD, &wg);
-    std::vector<int> local(static_cast<std::size_t>(c.size));
-    for (int i = 0; i < c.size; ++i) local[static_cast<std::size_t>(i)] = i;
-    c.world.resize(local.size());
-    MPI_Group_translate_ranks(g, c.size, local.data(), wg, c.world.data());
-    MPI_Group_free(&g);
-    MPI_Group_free(&wg);
+    describe(c);
   }
+  comms[kPhaseKey].key = kPhaseKey;  // made at the first step of each phase (or after a restore)
 
   State s;
   if (snap.restore(s) && g_rank == 0)
@@ -549,6 +649,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<std::int64_t>> bufs;
   while (s.step < steps) {
     const int step = static_cast<int>(s.step);
+    if (comms[kPhaseKey].phase != step / kPhaseLen) make_phase_comm(comms[kPhaseKey], step / kPhaseLen);
     oracle.send_step(step, reqs, bufs);
     oracle.receive_step(step);
     oracle.finish_sends(reqs);
@@ -565,6 +666,8 @@ int main(int argc, char** argv) {
     }
   }
   for (int step = steps; step < steps + 2; ++step) oracle.receive_step(step);  // what is still in flight
+  stop_signals.store(true);
+  if (signaller.joinable()) signaller.join();
   snap.flush();
 
   // RESULT lines depend only on what each rank received.
@@ -584,7 +687,8 @@ int main(int argc, char** argv) {
   long total = 0;
   MPI_Allreduce(&g_violations, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
   if (g_rank == 0) std::printf("RESULT oracle violations %ld\n", total);
-  for (std::size_t k = 1; k < comms.size(); ++k) MPI_Comm_free(&comms[k].comm);
+  for (std::size_t k = 1; k < comms.size(); ++k)
+    if (comms[k].comm != MPI_COMM_NULL) MPI_Comm_free(&comms[k].comm);
   void* b;
   int size;
   MPI_Buffer_detach(&b, &size);

@@ -329,8 +329,16 @@ CheckpointStats Runtime::stats() const {
 
 void Runtime::flush() {
   finish_all_snapshots();
-  // Rank 0 writes the manifest before it reaches this barrier.
-  mpi::check(PMPI_Barrier(control_), "PMPI_Barrier(flush)");
+  // Rank 0 writes the manifest before it reaches this barrier. Non-blocking and polled: a rank
+  // still at an earlier safe point may wait there for this rank's word on a trigger round.
+  MPI_Request req = MPI_REQUEST_NULL;
+  mpi::check(PMPI_Ibarrier(control_, &req), "PMPI_Ibarrier(flush)");
+  for (;;) {
+    progress();
+    int done = 0;
+    mpi::check(PMPI_Test(&req, &done, MPI_STATUS_IGNORE), "PMPI_Test(flush)");
+    if (done) break;
+  }
 }
 
 void Runtime::finish_all_snapshots() {

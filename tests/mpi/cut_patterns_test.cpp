@@ -15,6 +15,8 @@
 //     spinning on a non-blocking call (MPISNAP_TEST_SPIN: iprobe, improbe, test, testany, testsome,
 //     testall) while rank 0, which sends that message only after its safe point, waits there for
 //     the round.
+//   TriggerRound.FlushWhileRoundPending: ranks in Session::flush() give their word on a round that
+//     a lagging rank waits for at its safe point.
 //   CommPhases.Phase1 / Phase2: one communicator per phase (dup, then splits over other sub-groups),
 //     freed at the end of its phase, a message in flight on it at each phase's checkpoint. Phase1
 //     stops after phase 3's checkpoint as if killed; Phase2 restarts: the phase-3 communicator,
@@ -259,6 +261,24 @@ TEST(TriggerRound, SpinWaitWhileRoundPending) {
   unsigned long long taken = snap.stats().checkpoints, least = 0;
   MPI_Allreduce(&taken, &least, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
   EXPECT_GT(least, 0u);
+}
+
+// Every rank but 0 passes its one safe point and goes into Session::flush(); rank 0 lags, starts a
+// round, and waits at that safe point for everyone's word, which the others give from flush().
+TEST(TriggerRound, FlushWhileRoundPending) {
+  const int rank = world_rank();
+  Config cfg = fresh_config();
+  cfg.every = 0;
+  Session snap{MPI_COMM_WORLD, cfg};
+  Step s;
+  if (rank == 0) {
+    ::usleep(100000);
+    snap.request_checkpoint();
+  }
+  ++s.step;
+  snap.checkpoint_point(s);
+  snap.flush();
+  EXPECT_EQ(snap.safe_point(), 1u);
 }
 
 // Phase p's communicator: a duplicate of the world (MPI_Comm_idup with MPISNAP_TEST_IDUP=1, and

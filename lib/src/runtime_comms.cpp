@@ -106,7 +106,12 @@ void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
   // MPI_Comm_create_group is collective over the group only, MPI_Intercomm_create also over the
   // remote side: no communicator holds exactly the ranks that call them.
   if (!std::strcmp(name, "Comm_create_group") || !std::strcmp(name, "Intercomm_create")) return;
-  if (!known(parent)) return;  // MPI reports an invalid communicator
+  const mpi::CommEntry* p = known(parent);
+  if (!p) return;  // MPI reports an invalid communicator
+  // Open MPI 4.1 fails the constructor (MPI_ERR_INTERN) after a non-blocking barrier on a parent
+  // whose MPI_Comm_idup calls are still in flight (MPICH comm/comm_idup_comm): then go straight in.
+  for (const StartedIdup& i : idups_started_)
+    if (i.parent == protocol::value(p->id)) return;
   MPI_Request req = MPI_REQUEST_NULL;
   mpi::check(PMPI_Ibarrier(parent, &req), "PMPI_Ibarrier(constructor)");
   wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);

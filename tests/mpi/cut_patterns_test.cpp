@@ -281,6 +281,36 @@ TEST(TriggerRound, FlushWhileRoundPending) {
   EXPECT_EQ(snap.safe_point(), 1u);
 }
 
+// Constructors on a parent whose MPI_Comm_idup calls are still in flight (MPICH comm_idup_comm),
+// and MPI_Request_get_status on MPI_REQUEST_NULL filling the whole empty status (MPICH rqstatus).
+TEST(Constructors, WhileIdupsInFlight) {
+  Config cfg = fresh_config();
+  cfg.every = 0;
+  Session snap{MPI_COMM_WORLD, cfg};
+  MPI_Comm idups[2], dup = MPI_COMM_NULL, split = MPI_COMM_NULL;
+  MPI_Request reqs[2];
+  for (int i = 0; i < 2; ++i) MPI_Comm_idup(MPI_COMM_WORLD, &idups[i], &reqs[i]);
+  MPI_Comm_dup(MPI_COMM_WORLD, &dup);
+  MPI_Comm_split(MPI_COMM_WORLD, world_rank() % 2, 0, &split);
+  MPI_Waitall(2, reqs, MPI_STATUSES_IGNORE);
+  for (MPI_Comm* c : {&idups[0], &idups[1], &dup, &split}) {
+    int n = 0;
+    MPI_Comm_size(*c, &n);
+    EXPECT_GT(n, 0);
+    MPI_Comm_free(c);
+  }
+  MPI_Status st;
+  st.MPI_SOURCE = 5;
+  st.MPI_TAG = 7;
+  st.MPI_ERROR = 12345;
+  int flag = 0;
+  MPI_Request_get_status(MPI_REQUEST_NULL, &flag, &st);
+  EXPECT_TRUE(flag);
+  EXPECT_EQ(st.MPI_SOURCE, MPI_ANY_SOURCE);
+  EXPECT_EQ(st.MPI_TAG, MPI_ANY_TAG);
+  EXPECT_EQ(st.MPI_ERROR, MPI_SUCCESS);
+}
+
 // Phase p's communicator: a duplicate of the world (MPI_Comm_idup with MPISNAP_TEST_IDUP=1, and
 // of `other` instead when given), or a split over other sub-groups.
 MPI_Comm phase_comm(int p, MPI_Comm other = MPI_COMM_NULL) {

@@ -334,6 +334,21 @@ MPI_Comm phase_comm(int p, MPI_Comm other = MPI_COMM_NULL) {
   return c;
 }
 
+// The world rank of this rank's left neighbour in the ring over `c`.
+int left_neighbour_in_world(MPI_Comm c) {
+  int r = 0, n = 1;
+  MPI_Comm_rank(c, &r);
+  MPI_Comm_size(c, &n);
+  int left = (r + n - 1) % n, left_world = 0;
+  MPI_Group g, wg;
+  MPI_Comm_group(c, &g);
+  MPI_Comm_group(MPI_COMM_WORLD, &wg);
+  MPI_Group_translate_ranks(g, 1, &left, wg, &left_world);
+  MPI_Group_free(&g);
+  MPI_Group_free(&wg);
+  return left_world;
+}
+
 constexpr int kPhases = 6;
 constexpr int kStopAfter = 3;
 
@@ -367,14 +382,7 @@ bool run_phases(Session& snap, Step& s, bool resumed, bool stop) {
     MPI_Recv(&got, 1, MPI_INT64_T, left, p, c, &st);
     const int keep_left = (world_rank() + world_size() - 1) % world_size();
     MPI_Recv(&got_keep, 1, MPI_INT64_T, keep_left, 77, keep, &st);
-    int left_world = 0;
-    MPI_Group g, wg;
-    MPI_Comm_group(c, &g);
-    MPI_Comm_group(MPI_COMM_WORLD, &wg);
-    MPI_Group_translate_ranks(g, 1, &left, wg, &left_world);
-    MPI_Group_free(&g);
-    MPI_Group_free(&wg);
-    EXPECT_EQ(got, (p + 1) * 1000 + left_world) << "phase " << p;
+    EXPECT_EQ(got, (p + 1) * 1000 + left_neighbour_in_world(c)) << "phase " << p;
     EXPECT_EQ(got_keep, -((p + 1) * 1000 + keep_left)) << "phase " << p;
     s.sum += got;
     MPI_Comm_free(&c);
@@ -404,18 +412,8 @@ TEST(CommPhases, Phase2) {
   std::int64_t expect = 0;
   for (int p = 0; p < kPhases; ++p) {
     MPI_Comm c = phase_comm(p);
-    int r = 0, n = 1;
-    MPI_Comm_rank(c, &r);
-    MPI_Comm_size(c, &n);
-    int left = (r + n - 1) % n, left_world = 0;
-    MPI_Group g, wg;
-    MPI_Comm_group(c, &g);
-    MPI_Comm_group(MPI_COMM_WORLD, &wg);
-    MPI_Group_translate_ranks(g, 1, &left, wg, &left_world);
-    MPI_Group_free(&g);
-    MPI_Group_free(&wg);
+    expect += (p + 1) * 1000 + left_neighbour_in_world(c);
     MPI_Comm_free(&c);
-    expect += (p + 1) * 1000 + left_world;
   }
   EXPECT_EQ(s.sum, expect);
 }

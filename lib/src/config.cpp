@@ -1,10 +1,13 @@
-// Config: built-in defaults and the MPISNAP_* environment variables.
+// Config and TestHooks: built-in defaults and the MPISNAP_* environment variables, each parsed here
+// and nowhere else.
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <string>
 
-#include <mpisnap/mpisnap.hpp>
+#include <mpisnap/config.hpp>
+
+#include "common/test_hooks.hpp"
 
 namespace mpisnap {
 namespace {
@@ -77,6 +80,7 @@ Config& Config::apply_environment() {
   if (const char* v = std::getenv("MPISNAP_EVERY")) every = parse_count("MPISNAP_EVERY", v, 0);
   if (const char* v = std::getenv("MPISNAP_INTERVAL")) interval = parse_seconds_or_zero("MPISNAP_INTERVAL", v);
   if (const char* v = std::getenv("MPISNAP_SIGNALS")) signals = parse_bool("MPISNAP_SIGNALS", v);
+  if (const char* v = std::getenv("MPISNAP_TRIGGERS")) triggers = parse_bool("MPISNAP_TRIGGERS", v);
   if (const char* v = std::getenv("MPISNAP_EXIT_SIGNAL")) exit_signal = parse_signal("MPISNAP_EXIT_SIGNAL", v);
   if (const char* v = std::getenv("MPISNAP_KEEP")) {
     const std::uint64_t k = parse_count("MPISNAP_KEEP", v, 1);
@@ -89,6 +93,19 @@ Config& Config::apply_environment() {
   if (const char* v = std::getenv("MPISNAP_FRESH_IF_CORRUPT")) fresh_if_corrupt = parse_bool("MPISNAP_FRESH_IF_CORRUPT", v);
   if (const char* v = std::getenv("MPISNAP_MISPLACED_GRACE")) misplaced_grace = parse_seconds("MPISNAP_MISPLACED_GRACE", v);
   return *this;
+}
+
+TestHooks TestHooks::from_environment() {
+  TestHooks h;
+  if (const char* v = std::getenv("MPISNAP_PRELOAD_SESSION")) h.preload_session = parse_bool("MPISNAP_PRELOAD_SESSION", v);
+  if (const char* v = std::getenv("MPISNAP_EMULATE_RECEIVES"))
+    h.emulate_receives = parse_bool("MPISNAP_EMULATE_RECEIVES", v);
+  if (const char* v = std::getenv("MPISNAP_TEST_CHAOS")) h.chaos_seed = parse_count("MPISNAP_TEST_CHAOS", v, 0);
+  if (const char* v = std::getenv("MPISNAP_TEST_FAULT")) {
+    h.faults = v;
+    h.faults_set = true;
+  }
+  return h;
 }
 
 }  // namespace mpisnap

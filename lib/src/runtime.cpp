@@ -35,8 +35,13 @@ std::string rank_prefix() { return "mpisnap: rank " + std::to_string(mpi::world_
 
 void Runtime::note_init(int thread_level) noexcept {
   thread_level_ = thread_level;
-  const char* v = std::getenv("MPISNAP_VERBOSE");
-  if (v && *v && std::string(v) != "0" && mpi::world_rank() == 0)
+  bool verbose = false;
+  try {
+    verbose = Config::defaults().verbose;
+  } catch (const Error&) {
+    // a malformed variable: the Session reports it
+  }
+  if (verbose && mpi::world_rank() == 0)
     std::fprintf(stderr, "mpisnap: library loaded; point-to-point calls pass through until a Session starts\n");
 }
 
@@ -92,17 +97,17 @@ void Runtime::start_preloaded() {
   rt.session_alive_ = false;
 }
 
-Runtime::Runtime(const Config& config) : config_(config) {}
+Runtime::Runtime(const Config& config) : config_(config), hooks_(TestHooks::from_environment()) {}
 
 Runtime::~Runtime() {
   state::buffer_pool().clear();
-  if (std::getenv("MPISNAP_TEST_FAULT")) storage::install_faults("", rank_);
+  if (hooks_.faults_set) storage::install_faults("", rank_);
 }
 
 void Runtime::setup_world() {
   mpi::check(PMPI_Comm_rank(MPI_COMM_WORLD, &rank_), "PMPI_Comm_rank");
   mpi::check(PMPI_Comm_size(MPI_COMM_WORLD, &size_), "PMPI_Comm_size");
-  if (const char* faults = std::getenv("MPISNAP_TEST_FAULT")) storage::install_faults(faults, rank_);
+  if (hooks_.faults_set) storage::install_faults(hooks_.faults, rank_);
   control_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(control)");
   finalize_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(finalize)");
   agree_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(agreement)");
@@ -120,10 +125,9 @@ void Runtime::setup_world() {
   }
   setup_triggers();
   poll_blocking_ = config_.every > 0 || triggers_;
-  const char* emulate = std::getenv("MPISNAP_EMULATE_RECEIVES");
-  emulate_all_ = emulate && *emulate && std::string(emulate) != "0";
+  emulate_all_ = hooks_.emulate_receives;
   window_->set_emulate(emulate_all_);
-  if (const char* chaos = std::getenv("MPISNAP_TEST_CHAOS")) window_->set_chaos(std::strtoull(chaos, nullptr, 10));
+  window_->set_chaos(hooks_.chaos_seed);
   refresh_mode();
 }
 

@@ -19,6 +19,7 @@
 #include "channel/receive_window.hpp"
 #include "channel/replay_queue.hpp"
 #include "common/checkpoint_data.hpp"
+#include "common/test_hooks.hpp"
 #include "mpi/comm_table.hpp"
 #include "mpi/flat_map.hpp"
 #include "mpi/mpi_agreement_port.hpp"
@@ -312,6 +313,7 @@ class Runtime {
   static std::vector<MPI_Comm>* pre_session_comms_;
 
   Config config_;
+  TestHooks hooks_;
   int rank_ = 0;
   int size_ = 1;
   bool session_alive_ = false;

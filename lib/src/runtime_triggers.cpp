@@ -35,8 +35,7 @@ double wall_seconds() {
 }  // namespace
 
 void Runtime::setup_triggers() {
-  const char* t = std::getenv("MPISNAP_TRIGGERS");
-  triggers_ = !(t && (std::string(t) == "0" || std::string(t) == "false" || std::string(t) == "off"));
+  triggers_ = config_.triggers;
   agreement_port_ = std::make_unique<mpi::MpiAgreementPort>(control_, agree_);
   agreement_ = std::make_unique<protocol::TriggerAgreement>(*agreement_port_, rank_, size_);
   last_checkpoint_wall_ = wall_seconds();
@@ -85,7 +84,7 @@ void Runtime::poll_triggers() {
 void Runtime::request_checkpoint() {
   if (!triggers_)
     throw Error("mpisnap: rank " + std::to_string(rank_) +
-                ": request_checkpoint() with MPISNAP_TRIGGERS=0 (only every-N checkpoints are enabled)");
+                ": request_checkpoint() with triggers off (Config::triggers, MPISNAP_TRIGGERS=0: only every-N checkpoints are enabled)");
   agreement_->trigger(protocol::TriggerKind::Checkpoint);
   agreement_->progress(safe_point_);
 }

@@ -16,11 +16,10 @@ using mpisnap::Runtime;
 namespace {
 
 void after_init() {
-  const char* v = std::getenv("MPISNAP_PRELOAD_SESSION");
-  if (v && *v && std::string(v) != "0") guarded([] {
-      Runtime::start_preloaded();
-      return 0;
-    });
+  guarded([] {
+    if (mpisnap::TestHooks::from_environment().preload_session) Runtime::start_preloaded();
+    return 0;
+  });
 }
 
 }  // namespace

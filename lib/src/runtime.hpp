@@ -290,7 +290,9 @@ class Runtime {
   HeldMessage* held_message(MPI_Message m) noexcept;
 
   // --- requests (runtime_requests.cpp)
-  void account_completion(const RequestInfo& info, const MPI_Status& st) noexcept;
+  // A receive request completed with `st`; `rc` is its own error code (MPI_ERROR of a status of a
+  // multiple completion that failed with MPI_ERR_IN_STATUS).
+  void account_completion(const RequestInfo& info, const MPI_Status& st, int rc) noexcept;
   bool tracked(int count, const MPI_Request* reqs) noexcept;
   // Nothing to poll for and every tracked request among `reqs` a real receive: MPI's own wait
   // will do, the receives counted from the statuses afterwards (wait_direct).

@@ -17,8 +17,10 @@ namespace mpisnap {
 int Runtime::send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e,
                            bool sync) {
   MPI_Request req;
-  const int rc = sync ? PMPI_Issend(buf, count, type, dest, tag, e.current, &req)
-                      : PMPI_Isend(buf, count, type, dest, tag, e.current, &req);
+  const int rc = e.counted_send(dest, [&](MPI_Comm current) {
+    return sync ? PMPI_Issend(buf, count, type, dest, tag, current, &req)
+                : PMPI_Isend(buf, count, type, dest, tag, current, &req);
+  });
   if (rc != MPI_SUCCESS) return rc;
   return wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
 }
@@ -27,31 +29,29 @@ int Runtime::Send(const void* buf, int count_, MPI_Datatype datatype, int dest, 
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Send(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
-  e->count_sent(dest);
   // A blocking send may wait for its receiver (rendezvous): keep the protocol moving meanwhile.
   if (blocking_needs_loop()) return send_blocking(buf, count_, datatype, dest, tag, *e, false);
-  return PMPI_Send(buf, count_, datatype, dest, tag, e->current);
+  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Send(buf, count_, datatype, dest, tag, c); });
 }
 
 int Runtime::Ssend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Ssend(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
-  e->count_sent(dest);
   // A synchronous send waits for the receiver: keep the protocol moving meanwhile.
   if (blocking_needs_loop()) return send_blocking(buf, count_, datatype, dest, tag, *e, true);
-  return PMPI_Ssend(buf, count_, datatype, dest, tag, e->current);
+  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Ssend(buf, count_, datatype, dest, tag, c); });
 }
 
 int Runtime::Bsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Bsend(buf, count_, datatype, dest, tag, comm);
   if (busy_) progress();
-  e->count_sent(dest);
-  return PMPI_Bsend(buf, count_, datatype, dest, tag, e->current);  // completes locally
+  // completes locally
+  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Bsend(buf, count_, datatype, dest, tag, c); });
 }
 
-// DESIGN.md case 8: a ready-mode send may arrive before the receiver posted its receive on the
+// A ready-mode send may arrive before the receiver posted its receive on the
 // color the send uses (the receiver may still be draining, or a snapshot behind). Standard mode is
 // correct wherever ready mode is.
 int Runtime::Rsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
@@ -64,8 +64,7 @@ int Runtime::Isend(const void* buf, int count_, MPI_Datatype datatype, int dest,
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Isend(buf, count_, datatype, dest, tag, comm, request);
   if (busy_) progress();
-  e->count_sent(dest);
-  return PMPI_Isend(buf, count_, datatype, dest, tag, e->current, request);
+  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Isend(buf, count_, datatype, dest, tag, c, request); });
 }
 
 int Runtime::Issend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
@@ -73,8 +72,7 @@ int Runtime::Issend(const void* buf, int count_, MPI_Datatype datatype, int dest
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Issend(buf, count_, datatype, dest, tag, comm, request);
   if (busy_) progress();
-  e->count_sent(dest);
-  return PMPI_Issend(buf, count_, datatype, dest, tag, e->current, request);
+  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Issend(buf, count_, datatype, dest, tag, c, request); });
 }
 
 int Runtime::Ibsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
@@ -82,8 +80,7 @@ int Runtime::Ibsend(const void* buf, int count_, MPI_Datatype datatype, int dest
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Ibsend(buf, count_, datatype, dest, tag, comm, request);
   if (busy_) progress();
-  e->count_sent(dest);
-  return PMPI_Ibsend(buf, count_, datatype, dest, tag, e->current, request);
+  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Ibsend(buf, count_, datatype, dest, tag, c, request); });
 }
 
 int Runtime::Irsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
@@ -132,14 +129,14 @@ int Runtime::Recv(void* buf, int count_, MPI_Datatype datatype, int source, int 
     if (rc != MPI_SUCCESS) return rc;
     return finish_recv(&req, e, source, tag, st);
   }
-  if (mpi::message_consumed(rc)) e->count_received(st->MPI_SOURCE);
+  e->count_receipt(rc, *st);
   return rc;
 }
 
 int Runtime::finish_recv(MPI_Request* req, mpi::CommEntry* e, int source, int tag, MPI_Status* st) {
   const WaitTarget target{e, source, tag};
   const int rc = wait_until(req, st, &target, 1);
-  if (mpi::message_consumed(rc)) e->count_received(st->MPI_SOURCE);
+  e->count_receipt(rc, *st);
   return rc;
 }
 
@@ -173,19 +170,25 @@ int Runtime::Sendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype,
     return PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
                          comm, status);
   if (busy_) progress();
-  e->count_sent(dest);
-  if (!slow_recv_ && !blocking_needs_loop()) {
+  if (e->errors_fatal && !slow_recv_ && !blocking_needs_loop()) {
+    // MPI's own call: it returns only when both halves succeeded (an error ends the job), so both
+    // count (the counting rules' fatal case).
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
-    const int rc = PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source,
-                                 recvtag, e->current, st);
-    if (source != MPI_PROC_NULL) e->count_received(st->MPI_SOURCE);
+    const int rc = e->counted_send(dest, [&](MPI_Comm c) {
+      return PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
+                           c, st);
+    });
+    if (source != MPI_PROC_NULL) e->count_receipt(rc, *st);
     return rc;
   }
-  // The general form: the send goes out first, the receive follows the window's rules, and the
-  // send is completed with the protocol moving.
+  // The general form, also wherever errors return (one return code could not tell which half
+  // failed): the send goes out first, counted as every send is; the receive is Recv, with the
+  // window's rules and Recv's counting; the send is completed with the protocol moving.
   MPI_Request sreq;
-  int rc = PMPI_Isend(sendbuf, sendcount, sendtype, dest, sendtag, e->current, &sreq);
+  int rc = e->counted_send(dest, [&](MPI_Comm c) {
+    return PMPI_Isend(sendbuf, sendcount, sendtype, dest, sendtag, c, &sreq);
+  });
   if (rc != MPI_SUCCESS) return rc;
   rc = Recv(recvbuf, recvcount, recvtype, source, recvtag, comm, status);
   const int src = wait_until(&sreq, MPI_STATUS_IGNORE, nullptr, 0);
@@ -197,20 +200,23 @@ int Runtime::Sendrecv_replace(void* buf, int count_, MPI_Datatype datatype, int 
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, comm, status);
   if (busy_) progress();
-  if (!slow_recv_ && !blocking_needs_loop()) {
-    e->count_sent(dest);
+  if (e->errors_fatal && !slow_recv_ && !blocking_needs_loop()) {
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
-    const int rc = PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, e->current, st);
-    if (source != MPI_PROC_NULL) e->count_received(st->MPI_SOURCE);
+    const int rc = e->counted_send(dest, [&](MPI_Comm c) {
+      return PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, c, st);
+    });
+    if (source != MPI_PROC_NULL) e->count_receipt(rc, *st);
     return rc;
   }
   // Pack what goes out, then receive into the same buffer.
   int size = 0;
-  mpi::check(PMPI_Pack_size(count_, datatype, e->current, &size), "PMPI_Pack_size");
+  int rc = PMPI_Pack_size(count_, datatype, e->current, &size);
+  if (rc != MPI_SUCCESS) return raise(*e, rc);
   Bytes packed(static_cast<std::size_t>(size));
   int pos = 0;
-  mpi::check(PMPI_Pack(buf, count_, datatype, packed.data(), size, &pos, e->current), "PMPI_Pack");
+  rc = PMPI_Pack(buf, count_, datatype, packed.data(), size, &pos, e->current);
+  if (rc != MPI_SUCCESS) return raise(*e, rc);
   return Sendrecv(packed.data(), pos, MPI_PACKED, dest, sendtag, buf, count_, datatype, source, recvtag, comm, status);
 }
 
@@ -266,7 +272,7 @@ int Runtime::Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message*
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
     const int rc = PMPI_Improbe(source, tag, e->current, flag, message, st);
-    if (rc == MPI_SUCCESS && *flag) e->count_received(st->MPI_SOURCE);  // matched: consumed
+    if (rc == MPI_SUCCESS && *flag) e->count_receipt(rc, *st);  // matched: consumed
     return rc;
   }
   auto held = std::make_unique<HeldMessage>();

@@ -26,11 +26,11 @@ void empty_status(MPI_Status* st) {
 
 }  // namespace
 
-void Runtime::account_completion(const RequestInfo& info, const MPI_Status& st) noexcept {
+void Runtime::account_completion(const RequestInfo& info, const MPI_Status& st, int rc) noexcept {
   if (info.kind != RequestInfo::FastRecv || !info.comm) return;
   int cancelled = 0;
   PMPI_Test_cancelled(&st, &cancelled);
-  if (!cancelled && info.comm->valid_peer(st.MPI_SOURCE)) ++info.comm->received[static_cast<std::size_t>(st.MPI_SOURCE)];
+  if (!cancelled) info.comm->count_receipt(rc, st);
 }
 
 bool Runtime::tracked(int count, const MPI_Request* reqs) noexcept {
@@ -69,7 +69,7 @@ int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, boo
     const MPI_Status& st = sts[c.index];
     if (rc == MPI_ERR_IN_STATUS && st.MPI_ERROR == MPI_ERR_PENDING) continue;  // not completed: still ours
     requests_.erase(c.handle);
-    account_completion(c.info, st);  // as test_one does, errors included
+    account_completion(c.info, st, single || rc != MPI_ERR_IN_STATUS ? rc : st.MPI_ERROR);  // as test_one does
   }
   return rc;
 }
@@ -130,7 +130,7 @@ bool Runtime::test_persistent(PersistentOp& op, MPI_Status* st, int* rc) {
   if (op.kind == PersistentOp::Recv) {
     RequestInfo info;
     info.comm = op.comm;
-    account_completion(info, *st);
+    account_completion(info, *st, *rc);
   }
   op.active = false;
   return true;
@@ -154,7 +154,7 @@ bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
   *rc = PMPI_Test(req, &flag, st);
   if (!flag && *rc == MPI_SUCCESS) return false;
   requests_.erase(handle);
-  account_completion(copy, *st);
+  account_completion(copy, *st, *rc);
   if (copy.kind == RequestInfo::CommIdup) idup_completed(copy.idup_out, copy.idup_id);
   return true;
 }
@@ -503,10 +503,11 @@ int Runtime::start_persistent(PersistentOp& op) {
     case PersistentOp::Send:
     case PersistentOp::Ssend:
     case PersistentOp::Bsend:
-      if (op.peer >= 0 && op.peer < e.size) ++e.sent[static_cast<std::size_t>(op.peer)];
-      rc = op.kind == PersistentOp::Send    ? PMPI_Isend(op.sbuf, op.count, op.type, op.peer, op.tag, e.current, &op.real)
-           : op.kind == PersistentOp::Ssend ? PMPI_Issend(op.sbuf, op.count, op.type, op.peer, op.tag, e.current, &op.real)
-                                            : PMPI_Ibsend(op.sbuf, op.count, op.type, op.peer, op.tag, e.current, &op.real);
+      rc = e.counted_send(op.peer, [&](MPI_Comm c) {
+        return op.kind == PersistentOp::Send    ? PMPI_Isend(op.sbuf, op.count, op.type, op.peer, op.tag, c, &op.real)
+               : op.kind == PersistentOp::Ssend ? PMPI_Issend(op.sbuf, op.count, op.type, op.peer, op.tag, c, &op.real)
+                                                : PMPI_Ibsend(op.sbuf, op.count, op.type, op.peer, op.tag, c, &op.real);
+      });
       break;
     case PersistentOp::Recv:
       if (slow_recv_ && op.peer != MPI_PROC_NULL) {

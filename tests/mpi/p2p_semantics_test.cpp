@@ -201,6 +201,82 @@ TEST(Semantics, PersistentRequestsAcrossSnapshots) {
   MPI_Buffer_detach(&b, &size);
 }
 
+// A persistent send whose message crosses the cut (sent before the sender's safe point, received
+// after the receiver's) is channel state like any other, counted by the same rule as MPI_Isend.
+TEST(Semantics, PersistentSendsInFlightAcrossSnapshots) {
+  int out = 0, bout = 0, in = -1, bin = -1;
+  std::vector<char> buffer(1 << 12);
+  MPI_Buffer_attach(buffer.data(), static_cast<int>(buffer.size()));
+  MPI_Request send, bsend;
+  MPI_Send_init(&out, 1, MPI_INT, right(), 140, MPI_COMM_WORLD, &send);
+  MPI_Bsend_init(&bout, 1, MPI_INT, right(), 141, MPI_COMM_WORLD, &bsend);
+  for (int round = 0; round < 4; ++round) {
+    out = g_rank * 10 + round;
+    bout = out + 5;
+    MPI_Start(&send);
+    MPI_Start(&bsend);
+    MPI_Wait(&send, MPI_STATUS_IGNORE);  // one int: complete before the receiver posts (eager)
+    MPI_Wait(&bsend, MPI_STATUS_IGNORE);
+    safe_point();
+    MPI_Recv(&bin, 1, MPI_INT, left(), 141, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Recv(&in, 1, MPI_INT, left(), 140, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    EXPECT_EQ(in, left() * 10 + round);
+    EXPECT_EQ(bin, left() * 10 + round + 5);
+  }
+  MPI_Request_free(&send);
+  MPI_Request_free(&bsend);
+  void* b;
+  int size;
+  MPI_Buffer_detach(&b, &size);
+}
+
+// A send MPI refuses (errors return on the communicator) sends nothing and must count nothing: a
+// count for it keeps its channel open at the next snapshot (a hang) or unbalances the cut. A
+// Sendrecv whose receive is truncated did send and did receive. Each round starts idle (every call
+// on its fast path), then the same after a safe point (in the snapshot's window).
+TEST(Semantics, RefusedSendsCountNothing) {
+  MPI_Comm comm;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  auto error_class = [](int rc) {
+    int cls = MPI_SUCCESS;
+    MPI_Error_class(rc, &cls);
+    return cls;
+  };
+  const int bad_tag = -5;
+  for (int round = 0; round < 2; ++round) {
+    if (round == 0) g_snap->flush();
+    int x = g_rank, y = -1;
+    MPI_Request r = MPI_REQUEST_NULL;
+    EXPECT_EQ(error_class(MPI_Send(&x, 1, MPI_INT, right(), bad_tag, comm)), MPI_ERR_TAG);
+    EXPECT_EQ(error_class(MPI_Ssend(&x, 1, MPI_INT, right(), bad_tag, comm)), MPI_ERR_TAG);
+    EXPECT_EQ(error_class(MPI_Isend(&x, 1, MPI_INT, right(), bad_tag, comm, &r)), MPI_ERR_TAG);
+    EXPECT_EQ(error_class(MPI_Issend(&x, 1, MPI_INT, right(), bad_tag, comm, &r)), MPI_ERR_TAG);
+    EXPECT_EQ(error_class(MPI_Sendrecv(&x, 1, MPI_INT, right(), bad_tag, &y, 1, MPI_INT, left(), 130, comm,
+                                       MPI_STATUS_IGNORE)),
+              MPI_ERR_TAG);
+    EXPECT_EQ(error_class(MPI_Sendrecv_replace(&x, 1, MPI_INT, right(), bad_tag, left(), 130, comm, MPI_STATUS_IGNORE)),
+              MPI_ERR_TAG);
+    MPI_Request p = MPI_REQUEST_NULL;
+    EXPECT_EQ(error_class(MPI_Send_init(&x, 1, MPI_INT, right(), bad_tag, comm, &p)), MPI_ERR_TAG);
+    // Truncated at the receiver: both halves happened.
+    const int four[4] = {g_rank, 1, 2, 3};
+    int two[2] = {-1, -1};
+    MPI_Status st;
+    EXPECT_EQ(error_class(MPI_Sendrecv(four, 4, MPI_INT, right(), 131, two, 2, MPI_INT, left(), 131, comm, &st)),
+              MPI_ERR_TRUNCATE);
+    EXPECT_EQ(two[0], left());
+    // And a message in flight across the cut on the same communicator.
+    MPI_Send(&x, 1, MPI_INT, right(), 132, comm);
+    safe_point();
+    MPI_Sendrecv(&x, 1, MPI_INT, right(), 133, &y, 1, MPI_INT, left(), 133, comm, MPI_STATUS_IGNORE);
+    EXPECT_EQ(y, left());
+    MPI_Recv(&y, 1, MPI_INT, left(), 132, comm, MPI_STATUS_IGNORE);
+    EXPECT_EQ(y, left());
+  }
+  MPI_Comm_free(&comm);
+}
+
 // Messages sent in reverse order of the receives, so completion is out of order.
 void post_reversed(std::vector<int>& in, std::vector<MPI_Request>& reqs, int tag) {
   const int n = static_cast<int>(in.size());

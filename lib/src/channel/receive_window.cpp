@@ -162,7 +162,7 @@ void ReceiveWindow::hold(mpi::CommEntry& comm, MPI_Message msg, const MPI_Status
   m.tag = st.MPI_TAG;
   m.bytes = receive_bytes(msg, st);
   if (comm.valid_peer(st.MPI_SOURCE)) {
-    ++comm.received[static_cast<std::size_t>(st.MPI_SOURCE)];
+    comm.count_received(st.MPI_SOURCE);
     ++comm.held_in[static_cast<std::size_t>(st.MPI_SOURCE)];
   }
   queue_.push_held(std::move(m));
@@ -383,7 +383,7 @@ ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int sourc
       sweep();
       continue;
     }
-    if (comm.valid_peer(st.MPI_SOURCE)) ++comm.received[static_cast<std::size_t>(st.MPI_SOURCE)];
+    comm.count_received(st.MPI_SOURCE);
     copy_status(status, st);  // MPI_ERROR is left alone, as single-completion calls do
     return Taken::Real;
   }

@@ -7,8 +7,8 @@
 // tests/bench/bench_triple.c, scripts/bench.sh.)
 //
 // Anything else (a cache miss included: the slow path looks the communicator up and caches it) goes
-// to Runtime::<name> through a cold out-of-line trampoline. Runtime::<name> handles every case and
-// must agree with what is done here (runtime_p2p.cpp, runtime_requests.cpp).
+// to Runtime::<name> through a cold out-of-line trampoline. Runtime::<name> handles every case; both
+// count through the one set of rules in mpi::CommEntry (counted_send, count_receipt).
 #pragma once
 
 #include <mpi.h>
@@ -26,15 +26,16 @@ template <auto Method, class... Args>
   return guarded([&] { return (Runtime::get()->*Method)(args...); });
 }
 
-// The two shapes of send: (buf, count, type, dest, tag, comm) and the same with a request.
-#define MPISNAP_FAST_SEND_BODY(name, gate, args)          \
-  if (Runtime* rt = Runtime::get()) {                    \
-    mpi::CommEntry* e = rt->gate(comm);                   \
-    if (!e) [[unlikely]]                                  \
-      return slow<&Runtime::name> args;                   \
-    e->count_sent(dest);                                  \
-    comm = e->current;                                    \
-  }                                                       \
+// The two shapes of send: (buf, count, type, dest, tag, comm) and the same with a request. Inlined
+// only where errors are fatal (counted first, PMPI tail-called); a communicator whose errors return
+// takes the runtime's call, which counts after MPI accepted the send (CommEntry::counted_send).
+#define MPISNAP_FAST_SEND_BODY(name, gate, args)                                   \
+  if (Runtime* rt = Runtime::get()) {                                             \
+    mpi::CommEntry* e = rt->gate(comm);                                            \
+    if (!e || !e->errors_fatal) [[unlikely]]                                       \
+      return slow<&Runtime::name> args;                                            \
+    comm = e->counted_before(dest);                                                \
+  }                                                                                \
   return PMPI_##name args;
 #define MPISNAP_FAST_SEND(name, gate)                                                                  \
   inline int name(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm) {   \
@@ -65,9 +66,8 @@ template <auto Method, auto Start>
                                    MPI_Comm comm) noexcept {
   mpi::CommEntry* e = Runtime::get()->no_window_comm(comm);
   if (!e) return slow<Method>(buf, count, type, dest, tag, comm);
-  e->count_sent(dest);
   MPI_Request req;
-  int rc = Start(buf, count, type, dest, tag, e->current, &req);
+  int rc = e->counted_send(dest, [&](MPI_Comm current) { return Start(buf, count, type, dest, tag, current, &req); });
   if (rc != MPI_SUCCESS) return rc;
   int flag = 0;
   rc = PMPI_Test(&req, &flag, MPI_STATUS_IGNORE);
@@ -82,10 +82,9 @@ template <auto Method, auto Start>
     Runtime* rt = Runtime::get();                                                                      \
     if (!rt) return PMPI_##name(buf, count, type, dest, tag, comm);                                    \
     mpi::CommEntry* e = rt->direct_blocking_comm(comm);                                                \
-    if (!e) [[unlikely]]                                                                               \
+    if (!e || !e->errors_fatal) [[unlikely]]                                                           \
       return started_send<&Runtime::name, PMPI_##iname>(buf, count, type, dest, tag, comm);           \
-    e->count_sent(dest);                                                                               \
-    return PMPI_##name(buf, count, type, dest, tag, e->current);                                       \
+    return PMPI_##name(buf, count, type, dest, tag, e->counted_before(dest));                          \
   }
 MPISNAP_FAST_BLOCKING_SEND(Send, Isend)
 MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
@@ -97,12 +96,12 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   const int rc = PMPI_Recv(buf, count, type, MPI_ANY_SOURCE, tag, e.current, st);
-  if (mpi::message_consumed(rc)) [[likely]]
-    e.count_received(st->MPI_SOURCE);
+  e.count_receipt(rc, *st);
   return rc;
 }
 
-// A named source on a communicator whose errors return: counted only once the message was taken.
+// A named source on a communicator whose errors return: counted only once the message was taken
+// (CommEntry::count_receipt's rule, with the counter found before the call).
 [[gnu::noinline]] inline int recv_counted_after(mpi::CommEntry& e, void* buf, int count, MPI_Datatype type, int source,
                                                 int tag, MPI_Status* status) {
   std::uint64_t* counter = e.received_counter(source);
@@ -125,7 +124,7 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
   int flag = 0;
   rc = PMPI_Test(&req, &flag, st);
   if (rc == MPI_SUCCESS && !flag) return slow<&Runtime::finish_recv>(&req, e, source, tag, st);
-  if (mpi::message_consumed(rc)) e->count_received(st->MPI_SOURCE);
+  e->count_receipt(rc, *st);
   return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mpi/flat_map.hpp"
+#include "mpi/pmpi.hpp"
 #include "protocol/types.hpp"
 
 namespace mpisnap::mpi {
@@ -57,6 +58,33 @@ struct CommEntry {
   }
   std::uint64_t* received_counter(int peer) noexcept {
     return valid_peer(peer) ? &received[static_cast<std::size_t>(peer)] : nullptr;
+  }
+
+  // ---- The counting rules. Every send and every receive of every path (the inlined fast path,
+  // the runtime's calls, persistent operations, Sendrecv, completions) counts through these, so
+  // that no two paths can count differently: a wrong count is an inexact cut.
+  //
+  // A send counts once MPI accepted it (MPI_SUCCESS): a send MPI refused never arrives, and a
+  // count for it would keep its channel open forever. When the communicator's errors are fatal an
+  // error ends the job, so the count may come first and `start(current)` stays a tail call.
+  template <class Start>
+  int counted_send(int dest, Start&& start) {
+    if (errors_fatal) [[likely]]
+      return start(counted_before(dest));
+    const int rc = start(current);
+    if (rc == MPI_SUCCESS) count_sent(dest);
+    return rc;
+  }
+  // The fatal case of counted_send for a caller that makes the call itself (the inlined fast path,
+  // which tail-calls PMPI): counts, and returns the color to send on. Only where errors_fatal.
+  MPI_Comm counted_before(int dest) noexcept {
+    count_sent(dest);
+    return current;
+  }
+  // A receive (or the completion of one) that returned `rc` counts when its message left MPI:
+  // on success and on truncation, from the status's source; not on errors found before matching.
+  void count_receipt(int rc, const MPI_Status& st) noexcept {
+    if (message_consumed(rc)) count_received(st.MPI_SOURCE);
   }
 };
 

@@ -56,7 +56,7 @@ using binary_element_t = std::remove_cv_t<std::remove_pointer_t<std::decay_t<Ptr
 
 }  // namespace detail
 
-class TreeOutputArchive : public cereal::OutputArchive<TreeOutputArchive> {
+class MPISNAP_API TreeOutputArchive : public cereal::OutputArchive<TreeOutputArchive> {
  public:
   // `root` becomes a Group holding whatever is archived.
   explicit TreeOutputArchive(Node& root);
@@ -80,7 +80,7 @@ class TreeOutputArchive : public cereal::OutputArchive<TreeOutputArchive> {
   const char* next_name_ = nullptr;
 };
 
-class TreeInputArchive : public cereal::InputArchive<TreeInputArchive> {
+class MPISNAP_API TreeInputArchive : public cereal::InputArchive<TreeInputArchive> {
  public:
   explicit TreeInputArchive(const Node& root);
 

@@ -8,10 +8,11 @@
 #include <string>
 
 #include <mpisnap/error.hpp>
+#include <mpisnap/export.hpp>
 
 namespace mpisnap {
 
-struct Config {
+struct MPISNAP_API Config {
   std::string directory = "mpisnap-checkpoints";  // MPISNAP_DIR
   std::uint64_t every = 0;                        // MPISNAP_EVERY: snapshot every N safe points; 0 = never
   double interval = 0;                            // MPISNAP_INTERVAL: and every T seconds (rank 0's clock); 0 = never

@@ -4,10 +4,12 @@
 #include <stdexcept>
 #include <string>
 
+#include <mpisnap/export.hpp>
+
 namespace mpisnap {
 
 // The message always says what went wrong and, where it applies, the rank, file and safe point.
-class Error : public std::runtime_error {
+class MPISNAP_API Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

@@ -51,7 +51,7 @@ struct ResumeInfo {
   std::uint64_t messages = 0;        // in-flight messages this rank replays
 };
 
-class Session {
+class MPISNAP_API Session {
  public:
   // Collective over `comm`, which must be MPI_COMM_WORLD (or congruent to it); call right after
   // MPI_Init. Finds the newest committed checkpoint that verifies on every rank.

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include <mpisnap/export.hpp>
+
 namespace mpisnap {
 
 // An allocator that leaves new elements uninitialized: buffers that are filled right away (state
@@ -64,10 +66,10 @@ enum class ScalarType : std::uint8_t {
   Int8, UInt8, Int16, UInt16, Int32, UInt32, Int64, UInt64, Float32, Float64, Bool, Char,
 };
 
-const char* to_string(ScalarType t) noexcept;
-std::size_t size_of(ScalarType t) noexcept;
+MPISNAP_API const char* to_string(ScalarType t) noexcept;
+MPISNAP_API std::size_t size_of(ScalarType t) noexcept;
 
-struct Node {
+struct MPISNAP_API Node {
   enum class Kind : std::uint8_t {
     Group,   // a class or container: named children in creation order
     Scalar,  // one value of `type`

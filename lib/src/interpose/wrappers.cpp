@@ -24,6 +24,8 @@ void after_init() {
 
 }  // namespace
 
+// The MPI_* symbols are the library's interface to programs (everything else is hidden).
+#pragma GCC visibility push(default)
 extern "C" {
 
 #define MPISNAP_CALL(name, params, args)           \
@@ -99,3 +101,4 @@ int MPI_Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
 }
 
 }  // extern "C"
+#pragma GCC visibility pop

@@ -1,0 +1,180 @@
+// The communicator table and its gates, and the flat map under it (and under the request table):
+// no MPI is initialized, the handles are made-up values.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <unordered_map>
+
+#include "mpi/comm_table.hpp"
+#include "mpi/flat_map.hpp"
+
+namespace mpisnap::mpi {
+namespace {
+
+template <class Handle>
+Handle fake_handle(std::uintptr_t n) {
+  if constexpr (std::is_pointer_v<Handle>) return reinterpret_cast<Handle>(0x10000 + 64 * n);
+  else return static_cast<Handle>(1000 + n);
+}
+
+TEST(FlatMap, AgreesWithUnorderedMapUnderRandomOperations) {
+  FlatMap<MPI_Request, int> map;
+  std::unordered_map<std::uintptr_t, int> model;
+  std::mt19937_64 rng(12345);
+  for (int op = 0; op < 200000; ++op) {
+    const std::uintptr_t k = rng() % 600;  // few keys: many overwrites, erasures, tombstones
+    const MPI_Request h = fake_handle<MPI_Request>(k);
+    switch (rng() % 3) {
+      case 0: {
+        const int v = static_cast<int>(rng() % 1000000);
+        map.put(h, v);
+        model[k] = v;
+        break;
+      }
+      case 1:
+        EXPECT_EQ(map.erase(h), model.erase(k) == 1) << "op " << op;
+        break;
+      default: {
+        const int* v = map.find(h);
+        auto it = model.find(k);
+        ASSERT_EQ(v != nullptr, it != model.end()) << "op " << op;
+        if (v) EXPECT_EQ(*v, it->second);
+      }
+    }
+    ASSERT_EQ(map.size(), model.size());
+  }
+  std::size_t visited = 0;
+  map.for_each([&](int&) { ++visited; });
+  EXPECT_EQ(visited, model.size());
+}
+
+TEST(FlatMap, GrowsAndKeepsEverything) {
+  FlatMap<MPI_Request, std::uint64_t> map;
+  EXPECT_TRUE(map.empty());
+  EXPECT_EQ(map.find(fake_handle<MPI_Request>(1)), nullptr);
+  for (std::uint64_t i = 0; i < 10000; ++i) map.put(fake_handle<MPI_Request>(i), i * 7);
+  EXPECT_EQ(map.size(), 10000u);
+  for (std::uint64_t i = 0; i < 10000; i += 2) EXPECT_TRUE(map.erase(fake_handle<MPI_Request>(i)));
+  for (std::uint64_t i = 0; i < 10000; ++i) {
+    const std::uint64_t* v = map.find(fake_handle<MPI_Request>(i));
+    if (i % 2) {
+      ASSERT_NE(v, nullptr) << i;
+      EXPECT_EQ(*v, i * 7);
+    } else {
+      EXPECT_EQ(v, nullptr) << i;
+    }
+  }
+  EXPECT_FALSE(map.erase(fake_handle<MPI_Request>(0))) << "erased twice";
+}
+
+// Put and erase the same few keys forever: tombstones must be reclaimed (a table full of them
+// would make every miss loop for ever).
+TEST(FlatMap, ChurnDoesNotFillTheTableWithTombstones) {
+  FlatMap<MPI_Request, int> map;
+  for (int round = 0; round < 100000; ++round) {
+    const MPI_Request h = fake_handle<MPI_Request>(static_cast<std::uintptr_t>(round));
+    map.put(h, round);
+    EXPECT_TRUE(map.erase(h));
+  }
+  EXPECT_EQ(map.find(fake_handle<MPI_Request>(999999)), nullptr);
+  EXPECT_TRUE(map.empty());
+}
+
+std::unique_ptr<CommEntry> entry(std::uintptr_t handle, std::uint64_t id, bool fatal = true) {
+  auto e = std::make_unique<CommEntry>();
+  e->app = fake_handle<MPI_Comm>(handle);
+  e->id = protocol::CommId{id};
+  e->size = 4;
+  e->sent.assign(4, 0);
+  e->received.assign(4, 0);
+  e->errors_fatal = fatal;
+  return e;
+}
+
+TEST(CommTable, GatesOpenOnlyInOrderAndOnlyForTheCachedEntry) {
+  CommTable t;
+  const MPI_Comm a = fake_handle<MPI_Comm>(1), b = fake_handle<MPI_Comm>(2);
+  CommEntry& ea = t.add(entry(1, 10));
+  CommEntry& eb = t.add(entry(2, 11));
+  // Nothing cached yet: every gate is closed even when open.
+  t.set_gates(true, true, true);
+  EXPECT_EQ(t.gated<CommTable::kIdle>(a), nullptr);
+  EXPECT_EQ(t.find(a), &ea);  // caches a
+  EXPECT_EQ(t.gated<CommTable::kIdle>(a), &ea);
+  EXPECT_EQ(t.gated<CommTable::kNoWindow>(a), &ea);
+  EXPECT_EQ(t.gated<CommTable::kDirect>(a), &ea);
+  EXPECT_EQ(t.gated<CommTable::kIdle>(b), nullptr) << "only the cached entry passes a gate";
+  // Each gate is open only when the ones before it are.
+  t.set_gates(true, false, true);
+  EXPECT_EQ(t.gated<CommTable::kIdle>(a), &ea);
+  EXPECT_EQ(t.gated<CommTable::kNoWindow>(a), nullptr);
+  EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr) << "direct needs no-window";
+  t.set_gates(false, true, true);
+  EXPECT_EQ(t.gated<CommTable::kIdle>(a), nullptr);
+  EXPECT_EQ(t.gated<CommTable::kNoWindow>(a), nullptr);
+  EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr);
+  t.set_gates(true, true, false);
+  EXPECT_EQ(t.gated<CommTable::kNoWindow>(a), &ea);
+  EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr);
+  // A lookup of another communicator moves the cache; the gates follow it.
+  t.set_gates(true, true, true);
+  EXPECT_EQ(t.find(b), &eb);
+  EXPECT_EQ(t.gated<CommTable::kDirect>(b), &eb);
+  EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr);
+  // MPI_COMM_NULL and unknown handles never pass.
+  EXPECT_EQ(t.gated<CommTable::kIdle>(MPI_COMM_NULL), nullptr);
+  EXPECT_EQ(t.find(fake_handle<MPI_Comm>(99)), nullptr);
+  EXPECT_EQ(t.gated<CommTable::kIdle>(fake_handle<MPI_Comm>(99)), nullptr);
+}
+
+TEST(CommTable, RetiredCommunicatorsLeaveTheGatesAndTheHandleMap) {
+  CommTable t;
+  const MPI_Comm a = fake_handle<MPI_Comm>(1);
+  t.add(entry(1, 10));
+  t.add(entry(2, 11));
+  t.set_gates(true, true, true);
+  ASSERT_NE(t.find(a), nullptr);
+  ASSERT_NE(t.gated<CommTable::kIdle>(a), nullptr);
+  CommEntry* r = t.retire(a, 3);
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->retired);
+  EXPECT_EQ(r->retired_epoch, 3u);
+  EXPECT_EQ(t.gated<CommTable::kIdle>(a), nullptr) << "a freed handle (which MPI may reuse) must not hit the cache";
+  EXPECT_EQ(t.find(a), nullptr);
+  EXPECT_EQ(t.find_id(protocol::CommId{10}), r) << "still found by id: its messages may be in flight";
+  EXPECT_TRUE(t.take_retired(3).empty()) << "freed in epoch 3: kept until a snapshot after it";
+  auto gone = t.take_retired(4);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(t.find_id(protocol::CommId{10}), nullptr);
+  EXPECT_EQ(t.size(), 1u);
+  t.keep_retired(std::move(gone[0]));
+  EXPECT_NE(t.find_id(protocol::CommId{10}), nullptr);
+  EXPECT_THROW(t.add(entry(5, 11)), Error) << "ids are unique";
+}
+
+// The counting rule for sends (CommEntry::counted_send): a send MPI refused counts only where errors
+// are fatal (the job ends anyway); otherwise it counts only once accepted.
+TEST(CommTable, SendsCountOnlyWhenAcceptedWhereErrorsReturn) {
+  auto fatal = entry(1, 10, true);
+  auto returning = entry(2, 11, false);
+  for (CommEntry* e : {fatal.get(), returning.get()}) {
+    EXPECT_EQ(e->counted_send(1, [](MPI_Comm) { return MPI_SUCCESS; }), MPI_SUCCESS);
+    EXPECT_EQ(e->counted_send(1, [](MPI_Comm) { return MPI_ERR_TAG; }), MPI_ERR_TAG);
+    EXPECT_EQ(e->counted_send(MPI_PROC_NULL, [](MPI_Comm) { return MPI_SUCCESS; }), MPI_SUCCESS);
+  }
+  EXPECT_EQ(fatal->sent[1], 2u);
+  EXPECT_EQ(returning->sent[1], 1u);
+  // The call is made on the current color.
+  returning->current = fake_handle<MPI_Comm>(77);
+  MPI_Comm seen = MPI_COMM_NULL;
+  returning->counted_send(0, [&](MPI_Comm c) {
+    seen = c;
+    return MPI_SUCCESS;
+  });
+  EXPECT_EQ(seen, returning->current);
+}
+
+}  // namespace
+}  // namespace mpisnap::mpi

@@ -144,11 +144,9 @@ class Runtime {
   // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe: its handle is
   // the address of this record (the application only passes it back to MPI_Mrecv/MPI_Imrecv).
   struct HeldMessage {
-    std::uint64_t magic = kHeldMagic;
     RecordedMessage msg;
     mpi::CommEntry* comm = nullptr;
   };
-  static constexpr std::uint64_t kHeldMagic = 0x6d70736e61704d47ULL;
 
   struct Snapshot {
     std::uint64_t checkpoint_id = 0;
@@ -380,7 +378,6 @@ class Runtime {
   // Statistics for Session::stats() and the summary at MPI_Finalize.
   CheckpointStats stats_;
   std::uint64_t snapshots_taken_ = 0;
-  std::uint64_t messages_recorded_ = 0;
 };
 
 }  // namespace mpisnap

@@ -487,7 +487,7 @@ int Runtime::Bsend_init(const void* buf, int count, MPI_Datatype datatype, int d
 }
 int Runtime::Rsend_init(const void* buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
                         MPI_Request* request) {
-  return persistent_init(PersistentOp::Send, buf, nullptr, count, datatype, dest, tag, comm, request);  // case 8
+  return persistent_init(PersistentOp::Send, buf, nullptr, count, datatype, dest, tag, comm, request);  // ready mode as standard (see Rsend)
 }
 int Runtime::Recv_init(void* buf, int count, MPI_Datatype datatype, int source, int tag, MPI_Comm comm,
                        MPI_Request* request) {

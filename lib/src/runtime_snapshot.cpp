@@ -158,7 +158,6 @@ void Runtime::begin_snapshot(Node&& state) {
 void Runtime::on_channels_closed() {
   window_->set_log(nullptr);
   queue_.release_held();
-  messages_recorded_ += snap_->data.channel.size();
   Snapshot* s = snap_.get();
   stats_.peak_bytes_held = std::max(stats_.peak_bytes_held, s->data.state.total_bytes());
   s->write = writer_->submit([s, direct = config_.direct_io] {

@@ -137,7 +137,6 @@ bool ReceiveWindow::try_queue(PendingRecv& p) {
   if (it == queue_.end()) return false;
   RecordedMessage m = queue_.take(it);
   if (p.comm->valid_peer(m.source)) ++p.comm->delivered_total[static_cast<std::size_t>(m.source)];
-  ++delivered_from_queue_;
   p.error = deliver_bytes(m, p.buf, p.count, p.type, p.comm->current, &p.status);
   p.done = true;
   return true;
@@ -358,7 +357,6 @@ ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int sourc
   auto from_queue = [&](ReplayQueue::Iterator it) {
     *out = queue_.take(it);
     if (comm.valid_peer(out->source)) ++comm.delivered_total[static_cast<std::size_t>(out->source)];
-    ++delivered_from_queue_;
     if (status != MPI_STATUS_IGNORE) {
       status->MPI_SOURCE = out->source;
       status->MPI_TAG = out->tag;

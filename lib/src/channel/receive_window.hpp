@@ -99,7 +99,6 @@ class ReceiveWindow {
   // Is the channel (communicator id, source rank in it) closed for the snapshot in progress?
   bool closed(std::uint64_t comm_id, int source);
 
-  std::uint64_t delivered_from_queue() const noexcept { return delivered_from_queue_; }
 
  private:
   bool try_queue(PendingRecv& p);
@@ -130,7 +129,6 @@ class ReceiveWindow {
   bool force_ = false;
   std::uint64_t chaos_ = 0;
   std::list<PendingRecv*> pending_;
-  std::uint64_t delivered_from_queue_ = 0;
   static ReceiveWindow* self_;  // for cancel_fn; one window per process
 };
 

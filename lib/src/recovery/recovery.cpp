@@ -1,0 +1,111 @@
+#include "recovery/recovery.hpp"
+
+#include <mpisnap/error.hpp>
+
+#include "storage/directory.hpp"
+
+namespace mpisnap::recovery {
+
+Recovery::Recovery(protocol::CollectivePort& port, int rank, int size, Options options, Report report)
+    : port_(port), rank_(rank), size_(size), options_(std::move(options)), report_(std::move(report)) {}
+
+std::string Recovery::prefix() const { return "mpisnap: rank " + std::to_string(rank_) + ": "; }
+
+std::vector<std::uint64_t> Recovery::committed_ids() {
+  std::vector<std::uint64_t> found;
+  std::string error;
+  if (rank_ == 0) {
+    try {
+      storage::check_writable(options_.directory);
+      const auto all = storage::list_checkpoints(options_.directory);
+      found.push_back(all.empty() ? 1 : all.back().id + 1);
+      for (auto it = all.rbegin(); it != all.rend(); ++it)
+        if (it->committed) found.push_back(it->id);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  port_.broadcast(error);
+  if (!error.empty()) throw Error(prefix() + error);
+  port_.broadcast(found);
+  return found;
+}
+
+std::vector<std::uint64_t> Recovery::manifest_of(std::uint64_t id, const std::string& path) {
+  std::vector<std::uint64_t> manifest;
+  std::string why;
+  if (rank_ == 0) {
+    try {
+      const storage::Manifest m = storage::read_manifest(path);
+      if (m.checkpoint_id != id)
+        throw Error("mpisnap: " + path + " holds the manifest of checkpoint " + std::to_string(m.checkpoint_id));
+      manifest = {1, static_cast<std::uint64_t>(m.nranks), m.safe_point};
+      manifest.insert(manifest.end(), m.rank_digest.begin(), m.rank_digest.end());
+      if (manifest.size() != 3 + static_cast<std::size_t>(m.nranks))
+        throw Error("mpisnap: " + path + " holds " + std::to_string(m.rank_digest.size()) + " rank digests for " +
+                    std::to_string(m.nranks) + " ranks");
+    } catch (const Error& e) {
+      manifest = {0};
+      why = e.what();
+    }
+  }
+  port_.broadcast(manifest);
+  if (manifest[0] == 0 && rank_ == 0) report_("mpisnap: skipping checkpoint " + std::to_string(id) + ": " + why);
+  return manifest;
+}
+
+std::unique_ptr<storage::LoadedRankFile> Recovery::verified_file(std::uint64_t id, const std::string& path,
+                                                                 std::uint64_t digest) {
+  auto loaded = std::make_unique<storage::LoadedRankFile>();
+  try {
+    *loaded = storage::read_rank_file(path, rank_, options_.direct_io);
+    const std::string file = path + "/" + storage::rank_file_name(rank_);
+    if (loaded->info.digest != digest)
+      throw Error("mpisnap: " + file + " does not match the manifest's digest: it belongs to another checkpoint or was altered");
+    if (loaded->cp.checkpoint_id != id || loaded->cp.nranks != size_)
+      throw Error("mpisnap: " + file + " describes checkpoint " + std::to_string(loaded->cp.checkpoint_id) + " of " +
+                  std::to_string(loaded->cp.nranks) + " ranks");
+  } catch (const Error& e) {
+    report_(prefix() + "checkpoint " + std::to_string(id) + " does not verify: " + e.what());
+    return nullptr;
+  }
+  return loaded;
+}
+
+Outcome Recovery::discover() {
+  const std::string& dir = options_.directory;
+  const std::vector<std::uint64_t> found = committed_ids();
+  Outcome out;
+  out.next_checkpoint_id = found[0];
+  for (std::size_t i = 1; i < found.size(); ++i) {
+    const std::uint64_t id = found[i];
+    const std::string path = storage::checkpoint_path(dir, id);
+    const std::vector<std::uint64_t> manifest = manifest_of(id, path);
+    if (manifest[0] == 0) continue;
+    const auto nranks = static_cast<int>(manifest[1]);
+    if (nranks != size_)
+      throw Error(prefix() + "checkpoint " + std::to_string(id) + " in " + dir + " was written by " +
+                  std::to_string(nranks) + " ranks but this job has " + std::to_string(size_) +
+                  "; restart with the same number of ranks (mpirun -np " + std::to_string(nranks) +
+                  ") or use another MPISNAP_DIR");
+    auto file = verified_file(id, path, manifest[3 + static_cast<std::size_t>(rank_)]);
+    if (port_.all(file != nullptr)) {
+      out.restored = std::move(file);
+      out.restored_dir = path;
+      return out;
+    }
+    if (rank_ == 0)
+      report_("mpisnap: skipping checkpoint " + std::to_string(id) + ": it does not verify on every rank (see above)");
+  }
+  if (found.size() > 1) {
+    if (!options_.fresh_if_corrupt)
+      throw Error(prefix() + "no committed checkpoint in " + dir +
+                  " verifies (see the messages above); refusing to start from the beginning. Set "
+                  "MPISNAP_FRESH_IF_CORRUPT=1 to start fresh anyway, or point MPISNAP_DIR elsewhere");
+    if (rank_ == 0)
+      report_("mpisnap: no committed checkpoint in " + dir + " verifies; starting fresh (MPISNAP_FRESH_IF_CORRUPT)");
+  }
+  return out;
+}
+
+}  // namespace mpisnap::recovery

@@ -1,0 +1,307 @@
+// Recovery on N ranks (threads) over a fake collective port, against real checkpoint directories:
+// every rank reaches the same decision — the newest checkpoint that verifies everywhere, a skip
+// with the reason, or the same error.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include <cereal/types/vector.hpp>
+#include <mpisnap/archive.hpp>
+
+#include "recovery/recovery.hpp"
+#include "storage/checkpoint_files.hpp"
+#include "storage/directory.hpp"
+#include "storage/fs.hpp"
+
+namespace mpisnap::recovery {
+namespace {
+
+// The collectives of N threads: a generation barrier, and a slot per operation.
+class FakeCollectives {
+ public:
+  explicit FakeCollectives(int n) : n_(n) {}
+  void sync() {
+    std::unique_lock<std::mutex> lock(m_);
+    const std::uint64_t gen = generation_;
+    if (++arrived_ == n_) {
+      arrived_ = 0;
+      ++generation_;
+      cv_.notify_all();
+    } else {
+      // A rank that skipped a collective leaves the others waiting: fail the test, do not hang it.
+      if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return generation_ != gen; }))
+        throw std::runtime_error("fake port: a rank did not join a collective (collectives out of step)");
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  int n_;
+  int arrived_ = 0;
+  std::uint64_t generation_ = 0;
+  std::vector<std::uint64_t> words_;
+  std::string text_;
+  bool any_false_ = false;
+  int operations_ = 0;  // rank 0's count, to check every rank called the same sequence
+};
+
+class FakePort final : public protocol::CollectivePort {
+ public:
+  FakePort(FakeCollectives& c, int rank) : c_(c), rank_(rank) {}
+  void broadcast(std::vector<std::uint64_t>& words) override {
+    if (rank_ == 0) {
+      std::lock_guard<std::mutex> lock(c_.m_);
+      c_.words_ = words;
+    }
+    c_.sync();
+    words = c_.words_;
+    c_.sync();
+    ++operations;
+  }
+  void broadcast(std::string& text) override {
+    if (rank_ == 0) {
+      std::lock_guard<std::mutex> lock(c_.m_);
+      c_.text_ = text;
+    }
+    c_.sync();
+    text = c_.text_;
+    c_.sync();
+    ++operations;
+  }
+  bool all(bool ok) override {
+    if (!ok) {
+      std::lock_guard<std::mutex> lock(c_.m_);
+      c_.any_false_ = true;
+    }
+    c_.sync();
+    const bool every = !c_.any_false_;
+    c_.sync();
+    if (rank_ == 0) c_.any_false_ = false;
+    c_.sync();
+    ++operations;
+    return every;
+  }
+  int operations = 0;
+
+ private:
+  FakeCollectives& c_;
+  int rank_;
+};
+
+struct RankResult {
+  bool threw = false;
+  std::string error;
+  std::uint64_t next_id = 0;
+  std::uint64_t restored_id = 0;  // 0: fresh
+  std::int64_t restored_step = -1;
+  std::vector<std::string> reports;
+  int operations = 0;
+};
+
+struct State {
+  std::int64_t step = 0;
+  std::vector<double> v;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(step), CEREAL_NVP(v));
+  }
+};
+
+class RecoveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mpisnap-recovery-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { fs::remove_tree(root_); }
+
+  // A checkpoint of `nranks` ranks whose state is step = 100 * id + rank; committed with a manifest.
+  void write_checkpoint(std::uint64_t id, int nranks, bool commit = true) {
+    const std::string dir = storage::checkpoint_path(root_, id);
+    storage::Manifest m;
+    m.checkpoint_id = id;
+    m.safe_point = id * 10;
+    m.nranks = nranks;
+    for (int r = 0; r < nranks; ++r) {
+      RankCheckpoint cp;
+      cp.checkpoint_id = id;
+      cp.safe_point = id * 10;
+      cp.rank = r;
+      cp.nranks = nranks;
+      State s{static_cast<std::int64_t>(100 * id + static_cast<std::uint64_t>(r)), {1.5, 2.5}};
+      cp.state = to_tree(s);
+      const storage::RankFileInfo info = storage::write_rank_file(dir, cp, false);
+      m.rank_digest.push_back(info.digest);
+      m.rank_bytes.push_back(info.file_bytes);
+      m.rank_messages.push_back(0);
+    }
+    if (commit) storage::write_manifest(dir, m);
+  }
+  // Truncates rank `r`'s file of checkpoint `id`.
+  void damage(std::uint64_t id, int r) {
+    const std::string f = storage::checkpoint_path(root_, id) + "/" + storage::rank_file_name(r);
+    ASSERT_EQ(truncate(f.c_str(), 100), 0);
+  }
+
+  std::vector<RankResult> run(int nranks, bool fresh_if_corrupt = false) {
+    FakeCollectives c(nranks);
+    std::vector<RankResult> results(static_cast<std::size_t>(nranks));
+    std::vector<std::thread> threads;
+    for (int r = 0; r < nranks; ++r)
+      threads.emplace_back([&, r] {
+        RankResult& res = results[static_cast<std::size_t>(r)];
+        FakePort port(c, r);
+        Recovery recovery(port, r, nranks, Options{root_, false, fresh_if_corrupt},
+                          [&](const std::string& line) { res.reports.push_back(line); });
+        try {
+          Outcome o = recovery.discover();
+          res.next_id = o.next_checkpoint_id;
+          if (o.restored) {
+            res.restored_id = o.restored->cp.checkpoint_id;
+            State s;
+            from_tree(o.restored->cp.state, s);
+            res.restored_step = s.step;
+            EXPECT_EQ(o.restored_dir, storage::checkpoint_path(root_, res.restored_id));
+          }
+        } catch (const Error& e) {
+          res.threw = true;
+          res.error = e.what();
+        } catch (const std::runtime_error& e) {
+          ADD_FAILURE() << "rank " << r << ": " << e.what();
+        }
+        res.operations = port.operations;
+      });
+    for (auto& t : threads) t.join();
+    for (const RankResult& r : results) EXPECT_EQ(r.operations, results[0].operations) << "collectives out of step";
+    return results;
+  }
+
+  static bool any_report(const RankResult& r, const std::string& needle) {
+    for (const std::string& s : r.reports)
+      if (s.find(needle) != std::string::npos) return true;
+    return false;
+  }
+
+  std::string root_;
+};
+
+TEST_F(RecoveryTest, EmptyDirectoryStartsFresh) {
+  for (const RankResult& r : run(3)) {
+    EXPECT_FALSE(r.threw) << r.error;
+    EXPECT_EQ(r.next_id, 1u);
+    EXPECT_EQ(r.restored_id, 0u);
+  }
+}
+
+TEST_F(RecoveryTest, NewestCommittedCheckpointIsRestoredOnEveryRank) {
+  write_checkpoint(1, 3);
+  write_checkpoint(2, 3);
+  write_checkpoint(3, 3, /*commit=*/false);  // in progress when the job died: ignored, its id not reused
+  const auto results = run(3);
+  for (int rank = 0; rank < 3; ++rank) {
+    const RankResult& r = results[static_cast<std::size_t>(rank)];
+    EXPECT_FALSE(r.threw) << r.error;
+    EXPECT_EQ(r.next_id, 4u);
+    EXPECT_EQ(r.restored_id, 2u);
+    EXPECT_EQ(r.restored_step, 200 + rank) << "each rank gets its own file";
+    EXPECT_TRUE(r.reports.empty());
+  }
+}
+
+TEST_F(RecoveryTest, OneDamagedRankFileSkipsTheCheckpointEverywhere) {
+  write_checkpoint(1, 3);
+  write_checkpoint(2, 3);
+  damage(2, 1);
+  const auto results = run(3);
+  for (const RankResult& r : results) {
+    EXPECT_FALSE(r.threw) << r.error;
+    EXPECT_EQ(r.restored_id, 1u) << "the ranks agree on the older checkpoint";
+  }
+  EXPECT_TRUE(any_report(results[1], "rank 1: checkpoint 2 does not verify"));
+  EXPECT_FALSE(any_report(results[2], "does not verify"));
+  EXPECT_TRUE(any_report(results[0], "skipping checkpoint 2: it does not verify on every rank"));
+}
+
+TEST_F(RecoveryTest, RankFileOfAnotherCheckpointIsCaughtByTheManifestDigest) {
+  // A valid file in the wrong place (a hurried `cp` between checkpoint directories): every
+  // dataset checks out, only the manifest's digest tells.
+  write_checkpoint(1, 2);
+  write_checkpoint(2, 2);
+  const std::string from = storage::checkpoint_path(root_, 1) + "/" + storage::rank_file_name(1);
+  const std::string to = storage::checkpoint_path(root_, 2) + "/" + storage::rank_file_name(1);
+  ASSERT_EQ(std::system(("cp " + from + " " + to).c_str()), 0);
+  const auto results = run(2);
+  for (const RankResult& r : results) {
+    EXPECT_FALSE(r.threw) << r.error;
+    EXPECT_EQ(r.restored_id, 1u);
+  }
+  EXPECT_TRUE(any_report(results[1], "does not match the manifest's digest"));
+}
+
+TEST_F(RecoveryTest, DamagedManifestIsSkippedWithTheReason) {
+  write_checkpoint(1, 2);
+  write_checkpoint(2, 2);
+  const std::string manifest = storage::checkpoint_path(root_, 2) + "/manifest.h5";
+  ASSERT_EQ(truncate(manifest.c_str(), 64), 0);
+  const auto results = run(2);
+  for (const RankResult& r : results) EXPECT_EQ(r.restored_id, 1u);
+  EXPECT_TRUE(any_report(results[0], "skipping checkpoint 2: "));
+}
+
+TEST_F(RecoveryTest, OtherRankCountIsTheSameErrorOnEveryRank) {
+  write_checkpoint(1, 2);
+  const auto results = run(3);
+  for (int rank = 0; rank < 3; ++rank) {
+    const RankResult& r = results[static_cast<std::size_t>(rank)];
+    ASSERT_TRUE(r.threw);
+    EXPECT_NE(r.error.find("rank " + std::to_string(rank) + ": checkpoint 1"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("written by 2 ranks but this job has 3"), std::string::npos) << r.error;
+  }
+}
+
+TEST_F(RecoveryTest, NothingVerifiesRefusesUnlessToldToStartFresh) {
+  write_checkpoint(1, 2);
+  write_checkpoint(2, 2);
+  damage(1, 0);
+  damage(2, 1);
+  for (const RankResult& r : run(2)) {
+    ASSERT_TRUE(r.threw);
+    EXPECT_NE(r.error.find("no committed checkpoint in " + root_ + " verifies"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("MPISNAP_FRESH_IF_CORRUPT"), std::string::npos);
+  }
+  EXPECT_TRUE(fs::exists(storage::checkpoint_path(root_, 2))) << "a damaged checkpoint is never deleted";
+  const auto fresh = run(2, /*fresh_if_corrupt=*/true);
+  for (const RankResult& r : fresh) {
+    EXPECT_FALSE(r.threw) << r.error;
+    EXPECT_EQ(r.restored_id, 0u);
+    EXPECT_EQ(r.next_id, 3u) << "new checkpoints do not reuse the ids of the damaged ones";
+  }
+  EXPECT_TRUE(any_report(fresh[0], "starting fresh"));
+}
+
+TEST_F(RecoveryTest, UnusableDirectoryIsTheSameErrorOnEveryRank) {
+  const std::string file = root_ + "/not-a-directory";
+  std::FILE* f = std::fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  root_ = file;  // (TearDown removes the parent: keep it reachable)
+  const auto results = run(2);
+  for (int rank = 0; rank < 2; ++rank) {
+    const RankResult& r = results[static_cast<std::size_t>(rank)];
+    ASSERT_TRUE(r.threw);
+    EXPECT_NE(r.error.find("mpisnap: rank " + std::to_string(rank) + ": "), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("not-a-directory"), std::string::npos) << r.error;
+  }
+  root_ = root_.substr(0, root_.rfind('/'));
+}
+
+}  // namespace
+}  // namespace mpisnap::recovery

@@ -16,6 +16,7 @@
 
 #include <mpisnap/mpisnap.hpp>
 
+#include "channel/mpi_message_port.hpp"
 #include "channel/receive_window.hpp"
 #include "channel/replay_queue.hpp"
 #include "common/checkpoint_data.hpp"
@@ -331,6 +332,7 @@ class Runtime {
   mpi::CommTable comms_;
   mpi::FlatMap<MPI_Request, RequestInfo> requests_;
   channel::ReplayQueue queue_;
+  std::unique_ptr<channel::MpiMessagePort> message_port_;
   std::unique_ptr<channel::ReceiveWindow> window_;
   std::unique_ptr<storage::BackgroundWriter> writer_;
   std::uint64_t next_comm_id_ = 2;  // 0 = MPI_COMM_WORLD, 1 = MPI_COMM_SELF

@@ -336,7 +336,7 @@ int Runtime::Imrecv(void* buf, int count_, MPI_Datatype datatype, MPI_Message* m
   *message = MPI_MESSAGE_NULL;
   MPI_Status st;
   const int rc = channel::deliver_bytes(h->msg, buf, count_, datatype, h->comm->current, &st);
-  *request = channel::ReceiveWindow::completed_request(st, rc);
+  *request = channel::MpiMessagePort::completed_request(st, rc);
   RequestInfo info;
   info.kind = RequestInfo::Emulated;
   requests_.put(*request, info);

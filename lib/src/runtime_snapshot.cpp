@@ -115,22 +115,8 @@ void Runtime::begin_snapshot(Node&& state) {
   terminate_round_ = 0;
   if (rank_ == 0) last_checkpoint_wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 
-  std::map<int, std::vector<protocol::CommCount>> by_dest;
-  protocol::SnapshotEngine::ReceivedCounts received;
-  const std::size_t color = s->seq % 2;
+  const mpi::CommTable::EpochCounts cut = comms_.begin_epoch(s->seq % 2);
   comms_.for_each([&](mpi::CommEntry& e) {
-    for (std::size_t p = 0; p < static_cast<std::size_t>(e.size); ++p) {
-      if (e.sent[p]) {
-        by_dest[e.world[p]].push_back({e.id, e.sent[p]});
-        e.sent_total[p] += e.sent[p];
-        e.sent[p] = 0;
-      }
-      if (e.received[p]) received.push_back({{e.id, protocol::WorldRank{e.world[p]}}, e.received[p]});
-      e.delivered_total[p] += e.received[p] - e.held_in[p];
-      e.received[p] = 0;
-      e.held_in[p] = 0;
-    }
-    e.current = e.color[color];
     CommCounters c;
     c.comm = protocol::value(e.id);
     c.world_ranks.assign(e.world.begin(), e.world.end());
@@ -145,13 +131,10 @@ void Runtime::begin_snapshot(Node&& state) {
     s->data.counters.push_back(std::move(c));
     s->coll_check += collective_check(e, rank_);
   });
-  protocol::SnapshotEngine::SentCounts sent;
-  for (auto& [dest, counts] : by_dest) sent.push_back({protocol::WorldRank{dest}, std::move(counts)});
-
   window_->set_log(&s->data.channel);
   snap_ = std::move(s);
   ++snapshots_taken_;
-  engine_->begin(snap_->seq, sent, received);
+  engine_->begin(snap_->seq, cut.sent, cut.received);
   progress();
 }
 

@@ -49,6 +49,14 @@ expect(recovery protocol/collective_port.hpp compiles)
 expect(recovery mpi/mpi_collective_port.hpp refused)
 expect(recovery runtime.hpp                 refused)
 
+# The receive window reaches MPI only through its MessagePort (the simulation drives the same code).
+foreach(f channel/receive_window.cpp channel/receive_window.hpp channel/replay_queue.cpp channel/replay_queue.hpp)
+  file(STRINGS ${SRC}/${f} calls REGEX "PMPI_|mpi::check|mpi::fail")
+  if(calls)
+    message(SEND_ERROR "${f} calls MPI directly (${calls}): go through channel::MessagePort")
+  endif()
+endforeach()
+
 file(GLOB_RECURSE sources ${SRC}/*.cpp ${SRC}/*.hpp ${SRC}/*.def)
 foreach(s ${sources})
   file(STRINGS ${s} lines REGEX "#include \"\\.\\./")

@@ -7,17 +7,14 @@
 #include <random>
 #include <unordered_map>
 
+#include "fake_handles.hpp"
 #include "mpi/comm_table.hpp"
 #include "mpi/flat_map.hpp"
 
 namespace mpisnap::mpi {
 namespace {
 
-template <class Handle>
-Handle fake_handle(std::uintptr_t n) {
-  if constexpr (std::is_pointer_v<Handle>) return reinterpret_cast<Handle>(0x10000 + 64 * n);
-  else return static_cast<Handle>(1000 + n);
-}
+using testing::fake_handle;
 
 TEST(FlatMap, AgreesWithUnorderedMapUnderRandomOperations) {
   FlatMap<MPI_Request, int> map;

@@ -1,21 +1,10 @@
 #include "channel/receive_window.hpp"
 
-#include <algorithm>
+#include <memory>
 
-#include "mpi/pmpi.hpp"
+#include "common/mutation.hpp"
 
 namespace mpisnap::channel {
-
-ReceiveWindow* ReceiveWindow::self_ = nullptr;
-
-PendingRecv::~PendingRecv() {
-  if (owns_type) PMPI_Type_free(&type);
-}
-
-void PendingRecv::hold_type(MPI_Datatype t) {
-  type = mpi::retain_type(t, &owns_type);
-}
-
 namespace {
 
 int queue_source(int mpi_source) { return mpi_source == MPI_ANY_SOURCE ? kAnySource : mpi_source; }
@@ -26,49 +15,7 @@ bool matches(const PendingRecv& p, const mpi::CommEntry& comm, int source, int t
          (p.tag == MPI_ANY_TAG || p.tag == tag);
 }
 
-Bytes receive_bytes(MPI_Message msg, const MPI_Status& st) {
-  int n = 0;
-  mpi::check(PMPI_Get_count(&st, MPI_BYTE, &n), "PMPI_Get_count");
-  Bytes bytes(static_cast<std::size_t>(n));
-  mpi::check(PMPI_Mrecv(bytes.data(), n, MPI_PACKED, &msg, MPI_STATUS_IGNORE), "PMPI_Mrecv(packed)");
-  return bytes;
-}
-
 }  // namespace
-
-void copy_status(MPI_Status* dst, const MPI_Status& src) {
-  if (dst == MPI_STATUS_IGNORE) return;
-  const int error = dst->MPI_ERROR;
-  *dst = src;
-  dst->MPI_ERROR = error;
-}
-
-int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype type, MPI_Comm any_comm,
-                  MPI_Status* status) {
-  int type_size = 0;
-  mpi::check(PMPI_Type_size(type, &type_size), "PMPI_Type_size");
-  const std::size_t capacity = static_cast<std::size_t>(count) * static_cast<std::size_t>(type_size);
-  int err = MPI_SUCCESS;
-  std::size_t n = m.bytes.size();
-  if (n > capacity) {  // as Open MPI does: what fits is delivered, the status tells the full size
-    err = MPI_ERR_TRUNCATE;
-    n = capacity;
-  }
-  if (type_size > 0 && n > 0) {
-    const int elements = static_cast<int>(n / static_cast<std::size_t>(type_size));
-    int pos = 0;
-    if (elements > 0)
-      mpi::check(PMPI_Unpack(m.bytes.data(), static_cast<int>(m.bytes.size()), &pos, buf, elements, type, any_comm),
-                 "PMPI_Unpack");
-  }
-  if (status != MPI_STATUS_IGNORE) {  // MPI_ERROR is left alone, as single-completion calls do
-    status->MPI_SOURCE = m.source;
-    status->MPI_TAG = m.tag;
-    PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(m.bytes.size()));
-    PMPI_Status_set_cancelled(status, 0);
-  }
-  return err;
-}
 
 bool ReceiveWindow::closed(std::uint64_t comm_id, int source) {
   if (!engine_.draining()) return true;
@@ -87,16 +34,14 @@ std::size_t ReceiveWindow::drain() {
   comms_.for_each([&](mpi::CommEntry& e) {
     for (;;) {
       if (chaos_ && drained > 0) break;  // and one message at a time
-      int flag = 0;
       MPI_Message msg;
       MPI_Status st;
-      mpi::check(PMPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, e.old_color(), &flag, &msg, &st), "PMPI_Improbe(drain)");
-      if (!flag) break;
+      if (!port_.improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, e.old_color(), &msg, &st)) break;
       RecordedMessage m;
       m.comm = protocol::value(e.id);
       m.source = st.MPI_SOURCE;
       m.tag = st.MPI_TAG;
-      m.bytes = receive_bytes(msg, st);
+      m.bytes = port_.mrecv_bytes(&msg, st);
       if (log_) log_->push_back(m);
       queue_.push_recorded(std::move(m));
       engine_.on_drained({e.id, e.world_of(st.MPI_SOURCE)});
@@ -113,19 +58,15 @@ void ReceiveWindow::post(PendingRecv* p) {
 
 MPI_Request ReceiveWindow::post_nonblocking(mpi::CommEntry& comm, void* buf, int count, MPI_Datatype type,
                                             int source, int tag) {
-  self_ = this;
-  auto* p = new PendingRecv;
+  auto owned = std::make_unique<PendingRecv>();
+  PendingRecv* p = owned.get();
   p->comm = &comm;
   p->buf = buf;
   p->count = count;
-  p->hold_type(type);
   p->source = source;
   p->tag = tag;
-  int rc = PMPI_Grequest_start(query_fn, free_fn, cancel_fn, p, &p->greq);
-  if (rc != MPI_SUCCESS) {
-    delete p;
-    mpi::fail(rc, "PMPI_Grequest_start");
-  }
+  p->greq = port_.start_request(p, type);  // the request owns p from here
+  owned.release();
   MPI_Request handle = p->greq;
   post(p);  // may complete (and the application may free) it right away; `handle` stays valid
   return handle;
@@ -137,7 +78,7 @@ bool ReceiveWindow::try_queue(PendingRecv& p) {
   if (it == queue_.end()) return false;
   RecordedMessage m = queue_.take(it);
   if (p.comm->valid_peer(m.source)) ++p.comm->delivered_total[static_cast<std::size_t>(m.source)];
-  p.error = deliver_bytes(m, p.buf, p.count, p.type, p.comm->current, &p.status);
+  p.error = port_.deliver(m, p.buf, p.count, p.type, p.comm->current, &p.status);
   p.done = true;
   return true;
 }
@@ -149,7 +90,7 @@ PendingRecv* ReceiveWindow::earliest_match(const mpi::CommEntry& comm, int sourc
 }
 
 void ReceiveWindow::receive_into(PendingRecv& p, MPI_Message msg, const MPI_Status& st) {
-  p.error = PMPI_Mrecv(p.buf, p.count, p.type, &msg, &p.status);
+  p.error = port_.mrecv(p.buf, p.count, p.type, &msg, &p.status);
   if (p.comm->valid_peer(st.MPI_SOURCE)) ++p.comm->received[static_cast<std::size_t>(st.MPI_SOURCE)];
   p.done = true;
 }
@@ -159,7 +100,7 @@ void ReceiveWindow::hold(mpi::CommEntry& comm, MPI_Message msg, const MPI_Status
   m.comm = protocol::value(comm.id);
   m.source = st.MPI_SOURCE;
   m.tag = st.MPI_TAG;
-  m.bytes = receive_bytes(msg, st);
+  m.bytes = port_.mrecv_bytes(&msg, st);
   if (comm.valid_peer(st.MPI_SOURCE)) {
     comm.count_received(st.MPI_SOURCE);
     ++comm.held_in[static_cast<std::size_t>(st.MPI_SOURCE)];
@@ -168,18 +109,14 @@ void ReceiveWindow::hold(mpi::CommEntry& comm, MPI_Message msg, const MPI_Status
 }
 
 bool ReceiveWindow::peek(mpi::CommEntry& comm, int source, int tag, MPI_Status* st) {
-  int flag = 0;
-  mpi::check(PMPI_Iprobe(source, tag, comm.current, &flag, st), "PMPI_Iprobe(window)");
-  return flag != 0;
+  return port_.iprobe(source, tag, comm.current, st);
 }
 
 void ReceiveWindow::hold_through(mpi::CommEntry& comm, int source, int tag) {
   for (;;) {
-    int flag = 0;
     MPI_Message msg;
     MPI_Status st;
-    mpi::check(PMPI_Improbe(source, MPI_ANY_TAG, comm.current, &flag, &msg, &st), "PMPI_Improbe(hold)");
-    if (!flag) return;  // cannot happen: the caller's probe saw a message of this sender
+    if (!port_.improbe(source, MPI_ANY_TAG, comm.current, &msg, &st)) return;  // cannot happen: the caller's probe saw a message of this sender
     const int got = st.MPI_TAG;
     hold(comm, msg, st);
     if (got == tag) return;
@@ -188,10 +125,8 @@ void ReceiveWindow::hold_through(mpi::CommEntry& comm, int source, int tag) {
 
 MPI_Message ReceiveWindow::match_seen(mpi::CommEntry& comm, MPI_Status& st) {
   // The oldest message of this sender with this tag: the one the probe saw (non-overtaking).
-  int flag = 0;
   MPI_Message msg = MPI_MESSAGE_NULL;
-  mpi::check(PMPI_Improbe(st.MPI_SOURCE, st.MPI_TAG, comm.current, &flag, &msg, &st), "PMPI_Improbe(window)");
-  if (!flag) throw Error("mpisnap: a probed message vanished before it was matched (another thread receiving?)");
+  if (!port_.improbe(st.MPI_SOURCE, st.MPI_TAG, comm.current, &msg, &st)) throw Error("mpisnap: a probed message vanished before it was matched (another thread receiving?)");
   return msg;
 }
 
@@ -201,7 +136,7 @@ bool ReceiveWindow::try_network(PendingRecv& p) {
   for (;;) {
     MPI_Status st;
     if (!peek(comm, p.source, p.tag, &st)) return false;
-    if (!closed(protocol::value(comm.id), st.MPI_SOURCE)) {
+    if (!closed(protocol::value(comm.id), st.MPI_SOURCE) && !mutation::on(mutation::Kind::WildcardTakesOpenChannel)) {
       hold_through(comm, st.MPI_SOURCE, st.MPI_TAG);  // only a wildcard receive gets here
       continue;
     }
@@ -213,15 +148,15 @@ bool ReceiveWindow::try_network(PendingRecv& p) {
 }
 
 void ReceiveWindow::convert(PendingRecv& p) {
-  mpi::check(PMPI_Irecv(p.buf, p.count, p.type, p.source, p.tag, p.comm->current, &p.inner), "PMPI_Irecv(window)");
+  port_.irecv(p.buf, p.count, p.type, p.source, p.tag, p.comm->current, &p.inner);
 }
 
 void ReceiveWindow::pass() {
   for (PendingRecv* p : pending_) {
     if (p->done) continue;
     if (p->inner != MPI_REQUEST_NULL) {
-      int flag = 0;
-      p->error = PMPI_Test(&p->inner, &flag, &p->status);
+      bool flag = false;
+      p->error = port_.test(&p->inner, &flag, &p->status);
       if (flag) {
         if (p->comm->valid_peer(p->status.MPI_SOURCE))
           ++p->comm->received[static_cast<std::size_t>(p->status.MPI_SOURCE)];
@@ -247,7 +182,7 @@ void ReceiveWindow::sweep() {
       continue;
     }
     it = pending_.erase(it);
-    if (p->greq != MPI_REQUEST_NULL) mpi::check(PMPI_Grequest_complete(p->greq), "PMPI_Grequest_complete");
+    if (p->greq != MPI_REQUEST_NULL) port_.complete_request(*p);
   }
 }
 
@@ -271,48 +206,20 @@ bool ReceiveWindow::probe(mpi::CommEntry& comm, int source, int tag, MPI_Status*
     }
   }
   if (it != queue_.end()) {
-    if (status != MPI_STATUS_IGNORE) {
-      status->MPI_SOURCE = it->msg.source;
-      status->MPI_TAG = it->msg.tag;
-      PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(it->msg.bytes.size()));
-      PMPI_Status_set_cancelled(status, 0);
-    }
+    describe(status, it->msg);
     return true;
   }
-  int flag = 0;
-  mpi::check(PMPI_Iprobe(source, tag, comm.current, &flag, status), "PMPI_Iprobe(window)");
-  return flag != 0;
+  return port_.iprobe(source, tag, comm.current, status);
 }
 
-int ReceiveWindow::query_fn(void* extra, MPI_Status* status) {
-  auto* p = static_cast<PendingRecv*>(extra);
-  if (status != MPI_STATUS_IGNORE) {
-    *status = p->status;
-    status->MPI_ERROR = p->error;  // how MPI learns the outcome of a generalized request
-    PMPI_Status_set_cancelled(status, p->cancelled ? 1 : 0);
-  }
-  return p->error;
-}
-
-int ReceiveWindow::free_fn(void* extra) {
-  delete static_cast<PendingRecv*>(extra);
-  return MPI_SUCCESS;
-}
-
-int ReceiveWindow::cancel_fn(void* extra, int complete) {
-  auto* p = static_cast<PendingRecv*>(extra);
-  if (!complete && self_) self_->cancel(p);
-  return MPI_SUCCESS;
+void ReceiveWindow::describe(MPI_Status* status, const RecordedMessage& m) {
+  if (status != MPI_STATUS_IGNORE) port_.describe(status, m.source, m.tag, m.bytes.size(), false);
 }
 
 bool ReceiveWindow::cancel(PendingRecv* p) {
   if (p->done) return false;
   if (p->inner != MPI_REQUEST_NULL) {
-    PMPI_Cancel(&p->inner);
-    PMPI_Wait(&p->inner, &p->status);
-    int was_cancelled = 0;
-    PMPI_Test_cancelled(&p->status, &was_cancelled);
-    if (!was_cancelled) {  // it matched before the cancel arrived
+    if (!port_.cancel(&p->inner, &p->status)) {  // it matched before the cancel arrived
       if (p->comm->valid_peer(p->status.MPI_SOURCE))
         ++p->comm->received[static_cast<std::size_t>(p->status.MPI_SOURCE)];
       p->done = true;
@@ -323,28 +230,10 @@ bool ReceiveWindow::cancel(PendingRecv* p) {
   p->cancelled = true;
   p->done = true;
   p->error = MPI_SUCCESS;
-  p->status.MPI_SOURCE = MPI_ANY_SOURCE;
-  p->status.MPI_TAG = MPI_ANY_TAG;
   p->status.MPI_ERROR = MPI_SUCCESS;
-  PMPI_Status_set_elements_x(&p->status, MPI_BYTE, 0);
-  PMPI_Status_set_cancelled(&p->status, 1);
+  port_.describe(&p->status, MPI_ANY_SOURCE, MPI_ANY_TAG, 0, true);
   sweep();
   return true;
-}
-
-MPI_Request ReceiveWindow::completed_request(const MPI_Status& status, int error) {
-  auto* p = new PendingRecv;
-  p->status = status;
-  p->error = error;
-  p->done = true;
-  MPI_Request req = MPI_REQUEST_NULL;
-  const int rc = PMPI_Grequest_start(query_fn, free_fn, cancel_fn, p, &req);
-  if (rc != MPI_SUCCESS) {
-    delete p;
-    mpi::fail(rc, "PMPI_Grequest_start");
-  }
-  mpi::check(PMPI_Grequest_complete(req), "PMPI_Grequest_complete");
-  return req;
 }
 
 ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int source, int tag, RecordedMessage* out,
@@ -357,12 +246,7 @@ ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int sourc
   auto from_queue = [&](ReplayQueue::Iterator it) {
     *out = queue_.take(it);
     if (comm.valid_peer(out->source)) ++comm.delivered_total[static_cast<std::size_t>(out->source)];
-    if (status != MPI_STATUS_IGNORE) {
-      status->MPI_SOURCE = out->source;
-      status->MPI_TAG = out->tag;
-      PMPI_Status_set_elements_x(status, MPI_BYTE, static_cast<MPI_Count>(out->bytes.size()));
-      PMPI_Status_set_cancelled(status, 0);
-    }
+    describe(status, *out);
     return Taken::Queued;
   };
   auto it = find();

@@ -6,6 +6,8 @@
 //  * a new-color message from an open channel is held; from a closed one it goes straight into
 //    the buffer of the earliest pending receive that matches it;
 //  * once every channel is closed, pending receives become real receives, in posting order.
+// It reaches MPI only through a MessagePort (channel/message_port.hpp): the protocol simulation
+// drives this same code on a fake network.
 #pragma once
 
 #include <mpi.h>
@@ -14,6 +16,7 @@
 #include <list>
 #include <vector>
 
+#include "channel/message_port.hpp"
 #include "channel/replay_queue.hpp"
 #include "common/checkpoint_data.hpp"
 #include "mpi/comm_table.hpp"
@@ -25,10 +28,6 @@ struct PendingRecv {
   PendingRecv() = default;
   PendingRecv(const PendingRecv&) = delete;
   PendingRecv& operator=(const PendingRecv&) = delete;
-  ~PendingRecv();
-  // Keeps `t` valid for as long as this receive lives (the application may free its datatype
-  // while a non-blocking receive is pending; MPI keeps it alive for real receives).
-  void hold_type(MPI_Datatype t);
 
   mpi::CommEntry* comm = nullptr;
   int source = MPI_ANY_SOURCE;
@@ -40,15 +39,15 @@ struct PendingRecv {
   MPI_Request inner = MPI_REQUEST_NULL;  // the real receive once the window closed
   bool done = false;
   bool cancelled = false;
-  bool owns_type = false;
+  bool owns_type = false;                // `type` is a copy the request's owner frees (MessagePort::start_request)
   int error = MPI_SUCCESS;
   MPI_Status status{};
 };
 
 class ReceiveWindow {
  public:
-  ReceiveWindow(mpi::CommTable& comms, protocol::SnapshotEngine& engine, ReplayQueue& queue)
-      : comms_(comms), engine_(engine), queue_(queue) {}
+  ReceiveWindow(MessagePort& port, mpi::CommTable& comms, protocol::SnapshotEngine& engine, ReplayQueue& queue)
+      : port_(port), comms_(comms), engine_(engine), queue_(queue) {}
 
   // Where drained messages are recorded (the snapshot in progress), or nullptr.
   void set_log(std::vector<RecordedMessage>* log) noexcept { log_ = log; }
@@ -92,10 +91,6 @@ class ReceiveWindow {
   // Removes a receive that has not matched yet (MPI_Cancel). Returns false if it already matched.
   bool cancel(PendingRecv* p);
 
-  // A generalized request that is already complete with `status` and `error` (MPI_Imrecv of a
-  // message the library held).
-  static MPI_Request completed_request(const MPI_Status& status, int error);
-
   // Is the channel (communicator id, source rank in it) closed for the snapshot in progress?
   bool closed(std::uint64_t comm_id, int source);
 
@@ -117,11 +112,10 @@ class ReceiveWindow {
   PendingRecv* earliest_match(const mpi::CommEntry& comm, int source, int tag);
   void receive_into(PendingRecv& p, MPI_Message msg, const MPI_Status& st);
   void sweep();
+  // Fills `status` for a message of the queue (probes, matched probes).
+  void describe(MPI_Status* status, const RecordedMessage& m);
 
-  static int query_fn(void* extra, MPI_Status* status);
-  static int free_fn(void* extra);
-  static int cancel_fn(void* extra, int complete);
-
+  MessagePort& port_;
   mpi::CommTable& comms_;
   protocol::SnapshotEngine& engine_;
   ReplayQueue& queue_;
@@ -129,15 +123,15 @@ class ReceiveWindow {
   bool force_ = false;
   std::uint64_t chaos_ = 0;
   std::list<PendingRecv*> pending_;
-  static ReceiveWindow* self_;  // for cancel_fn; one window per process
 };
 
 // Copies a status the library produced into the application's, leaving MPI_ERROR alone (MPI sets
 // it only in the multiple-completion calls).
-void copy_status(MPI_Status* dst, const MPI_Status& src);
-
-// Unpacks a recorded message into a receive buffer and fills the status as MPI would.
-int deliver_bytes(const RecordedMessage& m, void* buf, int count, MPI_Datatype type, MPI_Comm any_comm,
-                  MPI_Status* status);
+inline void copy_status(MPI_Status* dst, const MPI_Status& src) {
+  if (dst == MPI_STATUS_IGNORE) return;
+  const int error = dst->MPI_ERROR;
+  *dst = src;
+  dst->MPI_ERROR = error;
+}
 
 }  // namespace mpisnap::channel

@@ -1,9 +1,11 @@
 #include "channel/replay_queue.hpp"
 
+#include "common/mutation.hpp"
+
 namespace mpisnap::channel {
 
 void ReplayQueue::push_recorded(RecordedMessage m) {
-  if (held_ > 0) {
+  if (held_ > 0 && !mutation::on(mutation::Kind::RecordedAfterHeld)) {
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
       if (it->held && it->msg.comm == m.comm && it->msg.source == m.source) {
         entries_.insert(it, Entry{std::move(m), false});
@@ -25,7 +27,7 @@ ReplayQueue::Iterator ReplayQueue::find(std::uint64_t comm, int source, int tag,
     if (m.comm != comm) continue;
     if (source != kAnySource && m.source != source) continue;
     if (tag != kAnyTag && m.tag != tag) continue;
-    if (it->held && !closed(m.comm, m.source)) continue;
+    if (it->held && !closed(m.comm, m.source) && !mutation::on(mutation::Kind::HeldAlwaysDeliverable)) continue;
     return it;
   }
   return entries_.end();

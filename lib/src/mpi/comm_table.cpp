@@ -1,9 +1,12 @@
 #include "mpi/comm_table.hpp"
 
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include <mpisnap/error.hpp>
+
+#include "common/mutation.hpp"
 
 namespace mpisnap::mpi {
 
@@ -14,6 +17,28 @@ CommEntry* CommTable::find_and_cache(MPI_Comm app) noexcept {
   last_ = *e;
   rekey();
   return *e;
+}
+
+CommTable::EpochCounts CommTable::begin_epoch(std::size_t color) {
+  std::map<int, std::vector<protocol::CommCount>> by_dest;  // world rank -> counts, in rank order
+  EpochCounts out;
+  for (auto& entry : entries_) {
+    CommEntry& e = *entry;
+    for (std::size_t p = 0; p < static_cast<std::size_t>(e.size); ++p) {
+      if (e.sent[p]) {
+        by_dest[e.world[p]].push_back({e.id, e.sent[p]});
+        e.sent_total[p] += e.sent[p];
+        e.sent[p] = 0;
+      }
+      if (e.received[p] && !mutation::on(mutation::Kind::ReceivesUncounted)) out.received.push_back({{e.id, protocol::WorldRank{e.world[p]}}, e.received[p]});
+      e.delivered_total[p] += e.received[p] - e.held_in[p];
+      e.received[p] = 0;
+      e.held_in[p] = 0;
+    }
+    e.current = e.color[color];
+  }
+  for (auto& [dest, counts] : by_dest) out.sent.push_back({protocol::WorldRank{dest}, std::move(counts)});
+  return out;
 }
 
 CommEntry& CommTable::add(std::unique_ptr<CommEntry> e) {

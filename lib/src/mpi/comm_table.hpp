@@ -12,6 +12,7 @@
 
 #include "mpi/flat_map.hpp"
 #include "mpi/pmpi.hpp"
+#include "protocol/snapshot_engine.hpp"
 #include "protocol/types.hpp"
 
 namespace mpisnap::mpi {
@@ -125,6 +126,17 @@ class CommTable {
   std::vector<std::unique_ptr<CommEntry>> take_retired(std::uint64_t epoch_bound);
   // Puts a retired entry back (something still refers to it).
   void keep_retired(std::unique_ptr<CommEntry> e);
+
+  // The cut's counters at a snapshot (the real code the protocol simulation drives): each entry's
+  // counts of the epoch that ends become the engine's input — what this rank sent on each
+  // communicator to each world rank, and what it took from each channel — and fold into the
+  // cumulative totals (held messages are not delivered yet); the epoch's counters restart at zero
+  // and traffic moves to the colour `color`.
+  struct EpochCounts {
+    protocol::SnapshotEngine::SentCounts sent;
+    protocol::SnapshotEngine::ReceivedCounts received;
+  };
+  EpochCounts begin_epoch(std::size_t color);
 
   template <class F>
   void for_each(F&& f) {

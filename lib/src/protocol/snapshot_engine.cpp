@@ -4,6 +4,8 @@
 
 #include <mpisnap/error.hpp>
 
+#include "common/mutation.hpp"
+
 namespace mpisnap::protocol {
 
 std::vector<std::uint64_t> encode(const Marker& m) {
@@ -111,6 +113,7 @@ bool SnapshotEngine::channel_closed(ChannelKey ch) const {
   if (!draining()) return true;
   auto it = channels_.find(ch);
   if (it == channels_.end()) return all_markers_known_;
+  if (mutation::on(mutation::Kind::ChannelClosedOnMarker) && it->second.announced) return true;
   return it->second.closed() || (all_markers_known_ && !it->second.announced);
 }
 

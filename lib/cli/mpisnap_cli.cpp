@@ -17,6 +17,7 @@
 
 #include <mpisnap/error.hpp>
 
+#include "storage/checkpoint_store.hpp"
 #include "storage/checkpoint_files.hpp"
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
@@ -79,7 +80,8 @@ const storage::CheckpointEntry* find_entry(const std::vector<storage::Checkpoint
 }
 
 int cmd_ls(const std::string& dir, bool json) {
-  const auto all = storage::list_checkpoints(dir);
+  storage::DirectoryStore store(dir, true);
+  const auto all = store.list();
   std::ostringstream js;
   js << "[";
   if (!json) std::printf("%-10s %-11s %10s  %-20s %5s %14s %9s\n", "ID", "STATE", "SAFEPOINT", "CREATED", "RANKS", "BYTES", "INFLIGHT");
@@ -92,7 +94,7 @@ int cmd_ls(const std::string& dir, bool json) {
     std::string created = "-";
     if (e.committed) {
       try {
-        const auto m = storage::read_manifest(e.path);
+        const auto m = store.manifest(e.id);
         sp = m.safe_point;
         ranks = m.nranks;
         created = iso_time(m.created_unix);
@@ -117,17 +119,18 @@ int cmd_ls(const std::string& dir, bool json) {
 }
 
 int cmd_show(const std::string& dir, std::int64_t id, bool json) {
-  const auto all = storage::list_checkpoints(dir);
+  storage::DirectoryStore store(dir, true);
+  const auto all = store.list();
   const auto* e = find_entry(all, id);
   if (!e) throw Error(id >= 0 ? "no checkpoint " + std::to_string(id) + " in " + dir : "no committed checkpoint in " + dir);
-  const auto m = storage::read_manifest(e->path);
+  const auto m = store.manifest(e->id);
   std::ostringstream js;
   js << "{\"id\":" << e->id << ",\"safe_point\":" << m.safe_point << ",\"ranks\":[";
   if (!json)
     std::printf("checkpoint %" PRIu64 ": safe point %" PRIu64 ", %d ranks, created %s, commit %.3f s after the first snapshot\n",
                 e->id, m.safe_point, m.nranks, iso_time(m.created_unix).c_str(), m.commit_seconds);
   for (int r = 0; r < m.nranks; ++r) {
-    const auto f = storage::read_rank_file(e->path, r);
+    const auto f = store.load_rank(e->id, r);
     const std::uint64_t state_bytes = f.cp.state.total_bytes();
     std::map<std::pair<std::uint64_t, int>, std::pair<std::uint64_t, std::uint64_t>> by_source;  // (comm, source) -> (n, bytes)
     for (const auto& msg : f.cp.channel) {
@@ -159,7 +162,8 @@ int cmd_show(const std::string& dir, std::int64_t id, bool json) {
 }
 
 int cmd_verify(const std::string& dir, std::int64_t id, bool json) {
-  const auto all = storage::list_checkpoints(dir);
+  storage::DirectoryStore store(dir, true);
+  const auto all = store.list();
   std::vector<const storage::CheckpointEntry*> todo;
   if (id >= 0) {
     const auto* e = find_entry(all, id);
@@ -174,7 +178,7 @@ int cmd_verify(const std::string& dir, std::int64_t id, bool json) {
   std::ostringstream js;
   js << "[";
   for (std::size_t i = 0; i < todo.size(); ++i) {
-    const auto r = storage::verify_checkpoint(todo[i]->path, todo[i]->id);
+    const auto r = store.verify(todo[i]->id);
     all_ok = all_ok && r.ok();
     if (json) {
       js << (i ? "," : "") << "{\"id\":" << r.id << ",\"ok\":" << (r.ok() ? "true" : "false") << ",\"committed\":"
@@ -195,7 +199,8 @@ int cmd_verify(const std::string& dir, std::int64_t id, bool json) {
 }
 
 int cmd_prune(const std::string& dir, unsigned keep, bool json) {
-  const auto r = storage::prune(dir, keep);
+  storage::DirectoryStore store(dir, true);
+  const auto r = store.prune(keep);
   if (json) {
     std::printf("{\"removed\":[");
     for (std::size_t i = 0; i < r.removed.size(); ++i) std::printf("%s%" PRIu64, i ? "," : "", r.removed[i]);

@@ -116,6 +116,7 @@ void Runtime::setup_world() {
   message_port_ = std::make_unique<channel::MpiMessagePort>();
   window_ = std::make_unique<channel::ReceiveWindow>(*message_port_, comms_, *engine_, queue_);
   message_port_->attach(window_.get());
+  store_ = std::make_unique<storage::DirectoryStore>(config_.directory, config_.direct_io);
   writer_ = std::make_unique<storage::BackgroundWriter>();
 
   register_comm(MPI_COMM_WORLD, 0);

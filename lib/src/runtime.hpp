@@ -29,6 +29,7 @@
 #include "protocol/trigger_agreement.hpp"
 #include "storage/background_writer.hpp"
 #include "storage/checkpoint_files.hpp"
+#include "storage/checkpoint_store.hpp"
 
 namespace mpisnap {
 
@@ -268,7 +269,7 @@ class Runtime {
   void agree_at_finalize();
   std::uint64_t next_due_safe_point() const noexcept;
   static std::uint64_t collective_check(const mpi::CommEntry& e, int world_rank);
-  static void report_collective_mismatch(const std::string& dir, int nranks, std::uint64_t id);
+  static void report_collective_mismatch(storage::CheckpointStore& store, int nranks, std::uint64_t id);
 
   // --- restart (runtime_restart.cpp)
   void discover_checkpoint();
@@ -278,6 +279,10 @@ class Runtime {
   int recv_window(void* buf, int count, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
                   MPI_Status* status);
   int send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e, bool sync);
+  // The body of every send that completes without waiting for its receiver (Bsend, Isend, Issend,
+  // Ibsend): `start(comm)` makes the PMPI call on the communicator it is given.
+  template <class Call>  // (not "Start": that is MPI_Start's method)
+  int send_started(MPI_Comm comm, int dest, Call&& start);
   // A rank may wait by spinning on non-blocking calls (Iprobe, Improbe, Test*): while checkpoints are
   // possible, every 64th such call progresses, so that the spinning rank still joins a trigger round
   // that a peer waits for at its safe point (mpi.spin_wait_trigger hangs otherwise). One increment
@@ -334,6 +339,7 @@ class Runtime {
   channel::ReplayQueue queue_;
   std::unique_ptr<channel::MpiMessagePort> message_port_;
   std::unique_ptr<channel::ReceiveWindow> window_;
+  std::unique_ptr<storage::CheckpointStore> store_;   // outlives the writer, whose thread uses it
   std::unique_ptr<storage::BackgroundWriter> writer_;
   std::uint64_t next_comm_id_ = 2;  // 0 = MPI_COMM_WORLD, 1 = MPI_COMM_SELF
 
@@ -367,6 +373,7 @@ class Runtime {
   std::vector<MPI_Status> wait_statuses_;
 
   std::uint64_t safe_point_ = 0;
+  double due_at_ = 0;  // when the current safe point decided to snapshot (take_snapshot measures the pause from it)
   std::uint64_t next_checkpoint_id_ = 1;
   std::unique_ptr<Snapshot> snap_;
   std::vector<Commit> commits_;

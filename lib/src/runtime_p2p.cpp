@@ -14,6 +14,16 @@ namespace mpisnap {
 
 // ------------------------------------------------------------------ sends
 
+// An unknown communicator goes to MPI as it is; otherwise protocol work pending is moved on, and the
+// send starts on the current color, counted by the one counting rule (CommEntry::counted_send).
+template <class Call>
+int Runtime::send_started(MPI_Comm comm, int dest, Call&& start) {
+  mpi::CommEntry* e = lookup(comm);
+  if (!e) return start(comm);
+  if (busy_) progress();
+  return e->counted_send(dest, start);
+}
+
 int Runtime::send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e,
                            bool sync) {
   MPI_Request req;
@@ -44,11 +54,8 @@ int Runtime::Ssend(const void* buf, int count_, MPI_Datatype datatype, int dest,
 }
 
 int Runtime::Bsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
-  mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Bsend(buf, count_, datatype, dest, tag, comm);
-  if (busy_) progress();
   // completes locally
-  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Bsend(buf, count_, datatype, dest, tag, c); });
+  return send_started(comm, dest, [&](MPI_Comm c) { return PMPI_Bsend(buf, count_, datatype, dest, tag, c); });
 }
 
 // A ready-mode send may arrive before the receiver posted its receive on the
@@ -61,26 +68,17 @@ int Runtime::Rsend(const void* buf, int count_, MPI_Datatype datatype, int dest,
 
 int Runtime::Isend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
                    MPI_Request* request) {
-  mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Isend(buf, count_, datatype, dest, tag, comm, request);
-  if (busy_) progress();
-  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Isend(buf, count_, datatype, dest, tag, c, request); });
+  return send_started(comm, dest, [&](MPI_Comm c) { return PMPI_Isend(buf, count_, datatype, dest, tag, c, request); });
 }
 
 int Runtime::Issend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
                     MPI_Request* request) {
-  mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Issend(buf, count_, datatype, dest, tag, comm, request);
-  if (busy_) progress();
-  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Issend(buf, count_, datatype, dest, tag, c, request); });
+  return send_started(comm, dest, [&](MPI_Comm c) { return PMPI_Issend(buf, count_, datatype, dest, tag, c, request); });
 }
 
 int Runtime::Ibsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,
                     MPI_Request* request) {
-  mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Ibsend(buf, count_, datatype, dest, tag, comm, request);
-  if (busy_) progress();
-  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Ibsend(buf, count_, datatype, dest, tag, c, request); });
+  return send_started(comm, dest, [&](MPI_Comm c) { return PMPI_Ibsend(buf, count_, datatype, dest, tag, c, request); });
 }
 
 int Runtime::Irsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm,

@@ -12,8 +12,8 @@ namespace mpisnap {
 
 void Runtime::discover_checkpoint() {
   mpi::MpiCollectivePort port(control_);
-  recovery::Options options{config_.directory, config_.direct_io, config_.fresh_if_corrupt};
-  recovery::Recovery finder(port, rank_, size_, options,
+  recovery::Options options{config_.fresh_if_corrupt};
+  recovery::Recovery finder(port, *store_, rank_, size_, options,
                             [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
   recovery::Outcome found = finder.discover();
   next_checkpoint_id_ = found.next_checkpoint_id;

@@ -29,8 +29,6 @@ double steady_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-thread_local double g_due_at = 0;  // when the current safe point decided to snapshot
-
 }  // namespace
 
 // Every member of a communicator contributes hash(id, collective calls); its lowest world rank also
@@ -65,7 +63,7 @@ bool Runtime::safe_point_due() {
   const bool every = config_.every > 0 && safe_point_ % config_.every == 0;
   const bool agreed = agreed_snapshot_here();
   if (!every && !agreed) return false;
-  g_due_at = steady_seconds();
+  due_at_ = steady_seconds();
   // Colors are reused modulo 2: the previous snapshot must be complete everywhere first.
   while (engine_->active()) progress();
   // Communicators from MPI_Comm_idup not used yet join the table now: a peer may have sent on one
@@ -85,7 +83,7 @@ bool Runtime::safe_point_due() {
 void Runtime::take_snapshot(Node&& state) {
   const std::uint64_t terminate_round = terminate_round_;
   begin_snapshot(std::move(state));
-  const double pause = steady_seconds() - g_due_at;
+  const double pause = steady_seconds() - due_at_;
   if (snap_) snap_->pause_seconds = pause;
   stats_.last_pause_seconds = pause;
   stats_.max_pause_seconds = std::max(stats_.max_pause_seconds, pause);
@@ -97,7 +95,7 @@ void Runtime::begin_snapshot(Node&& state) {
   auto s = std::make_unique<Snapshot>();
   s->seq = engine_->seq() + 1;
   s->checkpoint_id = next_checkpoint_id_++;
-  s->dir = storage::checkpoint_path(config_.directory, s->checkpoint_id);
+  s->dir = store_->location(s->checkpoint_id);
   s->data.checkpoint_id = s->checkpoint_id;
   s->data.safe_point = safe_point_;
   s->data.rank = rank_;
@@ -143,9 +141,9 @@ void Runtime::on_channels_closed() {
   queue_.release_held();
   Snapshot* s = snap_.get();
   stats_.peak_bytes_held = std::max(stats_.peak_bytes_held, s->data.state.total_bytes());
-  s->write = writer_->submit([s, direct = config_.direct_io] {
+  s->write = writer_->submit([s, store = store_.get()] {
     const double t0 = steady_seconds();
-    s->written = storage::write_rank_file(s->dir, s->data, direct);
+    s->written = store->write_rank(s->data);
     s->write_seconds = steady_seconds() - t0;
   });
 }
@@ -218,14 +216,13 @@ void Runtime::on_complete() {
   if (coll != 0) {
     // Some communicator's members cut between different collective calls: a restart would hang or
     // mismatch in that collective. Name the communicator and the ranks from the files (rare path).
-    const std::string dir = s->dir;
     const int nranks = size_;
     const std::uint64_t id = s->checkpoint_id;
     Commit c;
     c.checkpoint_id = id;
     c.terminate_round = s->terminate_round;
     c.refused = true;
-    c.ticket = writer_->submit([dir, nranks, id] { report_collective_mismatch(dir, nranks, id); });
+    c.ticket = writer_->submit([store = store_.get(), nranks, id] { report_collective_mismatch(*store, nranks, id); });
     commits_.push_back(std::move(c));
     return;
   }
@@ -243,24 +240,23 @@ void Runtime::on_complete() {
                 static_cast<unsigned long long>(m.checkpoint_id), static_cast<unsigned long long>(m.safe_point),
                 static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(messages), s->pause_seconds,
                 m.commit_seconds);
-  const std::string dir = s->dir, root = config_.directory;
   const unsigned keep = config_.keep;
   Commit c;
   c.checkpoint_id = m.checkpoint_id;
   c.terminate_round = s->terminate_round;
   c.summary = summary;
-  c.ticket = writer_->submit([dir, root, keep, m] {
-    storage::write_manifest(dir, m);
-    storage::prune(root, keep);
+  c.ticket = writer_->submit([store = store_.get(), keep, m] {
+    store->commit(m);
+    store->prune(keep);
   });
   commits_.push_back(std::move(c));
 }
 
-void Runtime::report_collective_mismatch(const std::string& dir, int nranks, std::uint64_t id) {
+void Runtime::report_collective_mismatch(storage::CheckpointStore& store, int nranks, std::uint64_t id) {
   // Per communicator, the count of each rank that holds it; a member without the entry made none.
   std::map<std::pair<std::uint64_t, std::vector<std::int32_t>>, std::map<int, std::uint64_t>> by_comm;
   for (int r = 0; r < nranks; ++r) {
-    const auto loaded = storage::read_rank_file(dir, r);
+    const auto loaded = store.load_rank(id, r);
     for (const CommCounters& c : loaded.cp.counters) by_comm[{c.comm, c.world_ranks}][r] = c.collectives;
   }
   std::string what;

@@ -125,7 +125,7 @@ class RecoveryTest : public ::testing::Test {
 
   // A checkpoint of `nranks` ranks whose state is step = 100 * id + rank; committed with a manifest.
   void write_checkpoint(std::uint64_t id, int nranks, bool commit = true) {
-    const std::string dir = storage::checkpoint_path(root_, id);
+    storage::DirectoryStore store(root_, /*direct_io=*/false);
     storage::Manifest m;
     m.checkpoint_id = id;
     m.safe_point = id * 10;
@@ -138,12 +138,12 @@ class RecoveryTest : public ::testing::Test {
       cp.nranks = nranks;
       State s{static_cast<std::int64_t>(100 * id + static_cast<std::uint64_t>(r)), {1.5, 2.5}};
       cp.state = to_tree(s);
-      const storage::RankFileInfo info = storage::write_rank_file(dir, cp, false);
+      const storage::RankFileInfo info = store.write_rank(cp);
       m.rank_digest.push_back(info.digest);
       m.rank_bytes.push_back(info.file_bytes);
       m.rank_messages.push_back(0);
     }
-    if (commit) storage::write_manifest(dir, m);
+    if (commit) store.commit(m);
   }
   // Truncates rank `r`'s file of checkpoint `id`.
   void damage(std::uint64_t id, int r) {
@@ -159,7 +159,8 @@ class RecoveryTest : public ::testing::Test {
       threads.emplace_back([&, r] {
         RankResult& res = results[static_cast<std::size_t>(r)];
         FakePort port(c, r);
-        Recovery recovery(port, r, nranks, Options{root_, false, fresh_if_corrupt},
+        storage::DirectoryStore store(root_, /*direct_io=*/false);
+        Recovery recovery(port, store, r, nranks, Options{fresh_if_corrupt},
                           [&](const std::string& line) { res.reports.push_back(line); });
         try {
           Outcome o = recovery.discover();

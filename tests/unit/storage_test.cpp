@@ -17,6 +17,7 @@
 #include <mpisnap/archive.hpp>
 
 #include "storage/checkpoint_files.hpp"
+#include "storage/checkpoint_store.hpp"
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
 #include "storage/hdf5.hpp"
@@ -96,6 +97,51 @@ class StorageTest : public ::testing::Test {
 
   std::string root_;
 };
+
+// The checkpoint store (what the runtime, recovery and the command use): a checkpoint is in the
+// listing as incomplete once its rank files are written and committed exactly once its commit ran;
+// it reads back by id; a manifest in the wrong place is refused by id; prune and verify go through.
+TEST_F(StorageTest, DirectoryStoreWritesCommitsListsAndLoadsById) {
+  DirectoryStore store(root_, /*direct_io=*/false);
+  EXPECT_EQ(store.where(), root_);
+  EXPECT_EQ(store.location(3), checkpoint_path(root_, 3));
+  store.check_writable();
+  Manifest m;
+  m.checkpoint_id = 3;
+  m.safe_point = 40;
+  m.nranks = 2;
+  for (int r = 0; r < 2; ++r) {
+    const RankFileInfo info = store.write_rank(sample(r, 3));
+    m.rank_digest.push_back(info.digest);
+    m.rank_bytes.push_back(info.file_bytes);
+    m.rank_messages.push_back(info.messages);
+  }
+  auto all = store.list();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_FALSE(all[0].committed) << "rank files alone do not commit a checkpoint";
+  store.commit(m);
+  all = store.list();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all[0].committed);
+  EXPECT_EQ(store.manifest(3).rank_digest, m.rank_digest);
+  EXPECT_EQ(store.load_rank(3, 1).cp.rank, 1);
+  // (sample()'s counters are made up: verify reads every rank's file and finds they do not balance)
+  const VerifyReport report = store.verify(3);
+  EXPECT_TRUE(report.committed);
+  ASSERT_FALSE(report.problems.empty());
+  EXPECT_NE(report.problems[0].find("does not balance"), std::string::npos) << report.problems[0];
+  EXPECT_TRUE(store.prune(1).removed.empty()) << "the newest committed checkpoint stays";
+
+  // Checkpoint 4: the same files, and checkpoint 3's manifest copied in by hand.
+  for (int r = 0; r < 2; ++r) store.write_rank(sample(r, 4));
+  ASSERT_EQ(std::system(("cp " + store.location(3) + "/" + kManifestName + " " + store.location(4)).c_str()), 0);
+  try {
+    store.manifest(4);
+    ADD_FAILURE() << "a manifest of checkpoint 3 read as checkpoint 4's";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds the manifest of checkpoint 3"), std::string::npos) << e.what();
+  }
+}
 
 TEST_F(StorageTest, RankFileRoundTrips) {
   const std::string dir = checkpoint_path(root_, 3);

@@ -2,12 +2,12 @@
 
 #include <mpisnap/error.hpp>
 
-#include "storage/directory.hpp"
 
 namespace mpisnap::recovery {
 
-Recovery::Recovery(protocol::CollectivePort& port, int rank, int size, Options options, Report report)
-    : port_(port), rank_(rank), size_(size), options_(std::move(options)), report_(std::move(report)) {}
+Recovery::Recovery(protocol::CollectivePort& port, storage::CheckpointStore& store, int rank, int size,
+                   Options options, Report report)
+    : port_(port), store_(store), rank_(rank), size_(size), options_(std::move(options)), report_(std::move(report)) {}
 
 std::string Recovery::prefix() const { return "mpisnap: rank " + std::to_string(rank_) + ": "; }
 
@@ -16,8 +16,8 @@ std::vector<std::uint64_t> Recovery::committed_ids() {
   std::string error;
   if (rank_ == 0) {
     try {
-      storage::check_writable(options_.directory);
-      const auto all = storage::list_checkpoints(options_.directory);
+      store_.check_writable();
+      const auto all = store_.list();
       found.push_back(all.empty() ? 1 : all.back().id + 1);
       for (auto it = all.rbegin(); it != all.rend(); ++it)
         if (it->committed) found.push_back(it->id);
@@ -31,18 +31,16 @@ std::vector<std::uint64_t> Recovery::committed_ids() {
   return found;
 }
 
-std::vector<std::uint64_t> Recovery::manifest_of(std::uint64_t id, const std::string& path) {
+std::vector<std::uint64_t> Recovery::manifest_of(std::uint64_t id) {
   std::vector<std::uint64_t> manifest;
   std::string why;
   if (rank_ == 0) {
     try {
-      const storage::Manifest m = storage::read_manifest(path);
-      if (m.checkpoint_id != id)
-        throw Error("mpisnap: " + path + " holds the manifest of checkpoint " + std::to_string(m.checkpoint_id));
+      const storage::Manifest m = store_.manifest(id);
       manifest = {1, static_cast<std::uint64_t>(m.nranks), m.safe_point};
       manifest.insert(manifest.end(), m.rank_digest.begin(), m.rank_digest.end());
       if (manifest.size() != 3 + static_cast<std::size_t>(m.nranks))
-        throw Error("mpisnap: " + path + " holds " + std::to_string(m.rank_digest.size()) + " rank digests for " +
+        throw Error("mpisnap: " + store_.location(id) + " holds " + std::to_string(m.rank_digest.size()) + " rank digests for " +
                     std::to_string(m.nranks) + " ranks");
     } catch (const Error& e) {
       manifest = {0};
@@ -54,12 +52,11 @@ std::vector<std::uint64_t> Recovery::manifest_of(std::uint64_t id, const std::st
   return manifest;
 }
 
-std::unique_ptr<storage::LoadedRankFile> Recovery::verified_file(std::uint64_t id, const std::string& path,
-                                                                 std::uint64_t digest) {
+std::unique_ptr<storage::LoadedRankFile> Recovery::verified_file(std::uint64_t id, std::uint64_t digest) {
   auto loaded = std::make_unique<storage::LoadedRankFile>();
   try {
-    *loaded = storage::read_rank_file(path, rank_, options_.direct_io);
-    const std::string file = path + "/" + storage::rank_file_name(rank_);
+    *loaded = store_.load_rank(id, rank_);
+    const std::string file = store_.location(id) + "/" + storage::rank_file_name(rank_);
     if (loaded->info.digest != digest)
       throw Error("mpisnap: " + file + " does not match the manifest's digest: it belongs to another checkpoint or was altered");
     if (loaded->cp.checkpoint_id != id || loaded->cp.nranks != size_)
@@ -73,14 +70,13 @@ std::unique_ptr<storage::LoadedRankFile> Recovery::verified_file(std::uint64_t i
 }
 
 Outcome Recovery::discover() {
-  const std::string& dir = options_.directory;
+  const std::string& dir = store_.where();
   const std::vector<std::uint64_t> found = committed_ids();
   Outcome out;
   out.next_checkpoint_id = found[0];
   for (std::size_t i = 1; i < found.size(); ++i) {
     const std::uint64_t id = found[i];
-    const std::string path = storage::checkpoint_path(dir, id);
-    const std::vector<std::uint64_t> manifest = manifest_of(id, path);
+    const std::vector<std::uint64_t> manifest = manifest_of(id);
     if (manifest[0] == 0) continue;
     const auto nranks = static_cast<int>(manifest[1]);
     if (nranks != size_)
@@ -88,10 +84,10 @@ Outcome Recovery::discover() {
                   std::to_string(nranks) + " ranks but this job has " + std::to_string(size_) +
                   "; restart with the same number of ranks (mpirun -np " + std::to_string(nranks) +
                   ") or use another MPISNAP_DIR");
-    auto file = verified_file(id, path, manifest[3 + static_cast<std::size_t>(rank_)]);
+    auto file = verified_file(id, manifest[3 + static_cast<std::size_t>(rank_)]);
     if (port_.all(file != nullptr)) {
       out.restored = std::move(file);
-      out.restored_dir = path;
+      out.restored_dir = store_.location(id);
       return out;
     }
     if (rank_ == 0)

@@ -3,8 +3,8 @@
 // Every decision is collective (over a protocol::CollectivePort): rank 0 reads the directory and
 // the manifests and broadcasts what it found; every rank verifies its own file; the ranks agree.
 // So either every rank restores the same checkpoint, or every rank skips it, or every rank fails
-// with the same error. Storage is reached through its functions (storage/), never MPI: the unit
-// tests run it on N threads over a fake port, against real checkpoint directories.
+// with the same error. Checkpoints are reached through a storage::CheckpointStore, never MPI: the
+// unit tests run it on N threads over a fake port, against real checkpoint directories.
 #pragma once
 
 #include <cstdint>
@@ -13,20 +13,18 @@
 #include <string>
 
 #include "protocol/collective_port.hpp"
-#include "storage/checkpoint_files.hpp"
+#include "storage/checkpoint_store.hpp"
 
 namespace mpisnap::recovery {
 
 struct Options {
-  std::string directory;
-  bool direct_io = true;
   bool fresh_if_corrupt = false;  // Config::fresh_if_corrupt
 };
 
 struct Outcome {
   std::uint64_t next_checkpoint_id = 1;              // above every checkpoint in the directory
   std::unique_ptr<storage::LoadedRankFile> restored;  // this rank's file of the agreed checkpoint, or null (fresh)
-  std::string restored_dir;                           // its checkpoint directory
+  std::string restored_dir;                           // where it is (CheckpointStore::location)
 };
 
 // Where recovery says what it skipped and why (a line, without newline): stderr in the library.
@@ -34,7 +32,8 @@ using Report = std::function<void(const std::string&)>;
 
 class Recovery {
  public:
-  Recovery(protocol::CollectivePort& port, int rank, int size, Options options, Report report);
+  Recovery(protocol::CollectivePort& port, storage::CheckpointStore& store, int rank, int size, Options options,
+           Report report);
   // Collective. Throws mpisnap::Error (the same decision on every rank) when the directory is
   // unusable, the checkpoint was written by another number of ranks, or no committed checkpoint
   // verifies (unless fresh_if_corrupt).
@@ -44,13 +43,13 @@ class Recovery {
   // Rank 0: [next id, committed ids newest first], or an error text; broadcast to every rank.
   std::vector<std::uint64_t> committed_ids();
   // Rank 0 reads checkpoint `id`'s manifest: [ok, nranks, safe point, digest per rank] (broadcast).
-  std::vector<std::uint64_t> manifest_of(std::uint64_t id, const std::string& path);
+  std::vector<std::uint64_t> manifest_of(std::uint64_t id);
   // This rank's file of checkpoint `id`, verified against the manifest's digest; null if it does not verify.
-  std::unique_ptr<storage::LoadedRankFile> verified_file(std::uint64_t id, const std::string& path,
-                                                          std::uint64_t digest);
+  std::unique_ptr<storage::LoadedRankFile> verified_file(std::uint64_t id, std::uint64_t digest);
   std::string prefix() const;
 
   protocol::CollectivePort& port_;
+  storage::CheckpointStore& store_;
   int rank_;
   int size_;
   Options options_;

@@ -1,0 +1,33 @@
+#include "storage/checkpoint_store.hpp"
+
+#include <mpisnap/error.hpp>
+
+namespace mpisnap::storage {
+
+void DirectoryStore::check_writable() { storage::check_writable(dir_); }
+
+std::vector<CheckpointEntry> DirectoryStore::list() { return list_checkpoints(dir_); }
+
+RankFileInfo DirectoryStore::write_rank(const RankCheckpoint& cp) {
+  return write_rank_file(location(cp.checkpoint_id), cp, direct_io_);
+}
+
+void DirectoryStore::commit(const Manifest& m) { write_manifest(location(m.checkpoint_id), m); }
+
+PruneResult DirectoryStore::prune(unsigned keep) { return storage::prune(dir_, keep); }
+
+Manifest DirectoryStore::manifest(std::uint64_t id) {
+  const std::string path = location(id);
+  Manifest m = read_manifest(path);
+  if (m.checkpoint_id != id)
+    throw Error("mpisnap: " + path + " holds the manifest of checkpoint " + std::to_string(m.checkpoint_id));
+  return m;
+}
+
+LoadedRankFile DirectoryStore::load_rank(std::uint64_t id, int rank) {
+  return read_rank_file(location(id), rank, direct_io_);
+}
+
+VerifyReport DirectoryStore::verify(std::uint64_t id) { return verify_checkpoint(location(id), id); }
+
+}  // namespace mpisnap::storage

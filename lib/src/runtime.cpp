@@ -116,8 +116,10 @@ void Runtime::setup_world() {
   message_port_ = std::make_unique<channel::MpiMessagePort>();
   window_ = std::make_unique<channel::ReceiveWindow>(*message_port_, comms_, *engine_, queue_);
   message_port_->attach(window_.get());
-  store_ = std::make_unique<storage::DirectoryStore>(config_.directory, config_.direct_io);
-  writer_ = std::make_unique<storage::BackgroundWriter>();
+  pipeline_ = std::make_unique<checkpoint::Pipeline>(
+      std::make_unique<storage::DirectoryStore>(config_.directory, config_.direct_io), rank_, size_,
+      checkpoint::Options{config_.keep, config_.reuse_buffers, config_.verbose},
+      [this](std::uint64_t round, bool committed) { agreement_->announce_commit(round, committed); });
 
   register_comm(MPI_COMM_WORLD, 0);
   register_comm(MPI_COMM_SELF, 1);
@@ -247,7 +249,7 @@ void Runtime::free_colors(mpi::CommEntry& e) {
 
 void Runtime::refresh_mode() noexcept {
   slow_recv_ = emulate_all_ || engine_->draining() || !queue_.empty() || window_->has_pending();
-  busy_ = engine_->active() || !commits_.empty();
+  busy_ = engine_->active() || pipeline_->commits_pending();
   no_window_ = !busy_ && !slow_recv_;
   direct_blocking_ = no_window_ && !poll_blocking_;
   comms_.set_gates(!busy_, !slow_recv_, !poll_blocking_);
@@ -258,12 +260,14 @@ void Runtime::progress() {
   engine_->progress();
   if (engine_->draining()) window_->drain();
   window_->pass();
-  if (snap_) {
-    if (engine_->phase() == protocol::SnapshotEngine::Phase::Closed && !snap_->write) on_channels_closed();
-    if (snap_->write && !snap_->done_started && snap_->write->finished.load(std::memory_order_acquire)) on_written();
-    if (engine_->phase() == protocol::SnapshotEngine::Phase::Complete) on_complete();
+  if (pipeline_->current()) {
+    using Phase = protocol::SnapshotEngine::Phase;
+    if (engine_->phase() == Phase::Closed && pipeline_->awaiting_write()) on_channels_closed();
+    if (pipeline_->written())
+      engine_->start_done(pipeline_->done_record(engine_->sent_before_total(), engine_->received_before_total()));
+    if (engine_->phase() == Phase::Complete) free_retired(pipeline_->close(engine_->finish()));
   }
-  if (!commits_.empty()) poll_commits();
+  if (pipeline_->commits_pending()) pipeline_->poll();
   refresh_mode();
 }
 
@@ -374,10 +378,11 @@ int Runtime::Finalize() {
   if (!queue_.empty() && !should_exit_)  // after a stop signal, messages in flight are expected
     std::fprintf(stderr, "%s%zu restored or recorded message(s) were never received by the application\n",
                  rank_prefix().c_str(), queue_.size());
-  if (config_.verbose && rank_ == 0 && snapshots_taken_ > 0)
+  const checkpoint::Stats& st = pipeline_->stats();
+  if (config_.verbose && rank_ == 0 && st.checkpoints > 0)
     std::fprintf(stderr, "mpisnap: %llu checkpoint(s) this run, mean pause %.4f s on rank 0\n",
-                 static_cast<unsigned long long>(snapshots_taken_), stats_.total_pause_seconds / static_cast<double>(snapshots_taken_));
-  writer_.reset();
+                 static_cast<unsigned long long>(st.checkpoints), st.total_pause_seconds / static_cast<double>(st.checkpoints));
+  pipeline_.reset();
   requests_.for_each([](RequestInfo& info) {
     if (info.kind == RequestInfo::Persistent) delete info.persistent;
   });

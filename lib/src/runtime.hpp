@@ -17,6 +17,7 @@
 #include <mpisnap/mpisnap.hpp>
 
 #include "channel/mpi_message_port.hpp"
+#include "checkpoint/pipeline.hpp"
 #include "channel/receive_window.hpp"
 #include "channel/replay_queue.hpp"
 #include "common/checkpoint_data.hpp"
@@ -150,29 +151,6 @@ class Runtime {
     mpi::CommEntry* comm = nullptr;
   };
 
-  struct Snapshot {
-    std::uint64_t checkpoint_id = 0;
-    protocol::SnapshotSeq seq = 0;
-    std::string dir;
-    RankCheckpoint data;
-    std::uint64_t snap_time_ns = 0;
-    double pause_seconds = 0;
-    storage::BackgroundWriter::Ticket write;
-    storage::RankFileInfo written;
-    double write_seconds = 0;
-    bool done_started = false;
-    std::uint64_t coll_check = 0;
-    std::uint64_t terminate_round = 0;  // a checkpoint that stops the job (SIGTERM): tell everyone when it committed
-  };
-
-  struct Commit {
-    std::uint64_t checkpoint_id = 0;
-    std::uint64_t terminate_round = 0;
-    bool refused = false;  // a job that only reports why the checkpoint is not committed
-    storage::BackgroundWriter::Ticket ticket;
-    std::string summary;
-  };
-
   // A receive the application is blocked on, for the misplaced-safe-point check.
   struct WaitTarget {
     mpi::CommEntry* comm;
@@ -259,17 +237,13 @@ class Runtime {
   void wait_for_terminating_commit(std::uint64_t round);
   [[noreturn]] void stop_after_checkpoint();
 
-  // --- snapshots (runtime_snapshot.cpp)
+  // --- snapshots (runtime_snapshot.cpp; their way to commit is checkpoint::Pipeline)
   void begin_snapshot(Node&& state);
   void on_channels_closed();
-  void on_written();
-  void on_complete();
-  void poll_commits();
   void finish_all_snapshots();
   void agree_at_finalize();
   std::uint64_t next_due_safe_point() const noexcept;
   static std::uint64_t collective_check(const mpi::CommEntry& e, int world_rank);
-  static void report_collective_mismatch(storage::CheckpointStore& store, int nranks, std::uint64_t id);
 
   // --- restart (runtime_restart.cpp)
   void discover_checkpoint();
@@ -339,8 +313,7 @@ class Runtime {
   channel::ReplayQueue queue_;
   std::unique_ptr<channel::MpiMessagePort> message_port_;
   std::unique_ptr<channel::ReceiveWindow> window_;
-  std::unique_ptr<storage::CheckpointStore> store_;   // outlives the writer, whose thread uses it
-  std::unique_ptr<storage::BackgroundWriter> writer_;
+  std::unique_ptr<checkpoint::Pipeline> pipeline_;  // the store, the writer, snapshots on their way to commit
   std::uint64_t next_comm_id_ = 2;  // 0 = MPI_COMM_WORLD, 1 = MPI_COMM_SELF
 
   // Mode flags, recomputed by refresh_mode(): the fast path checks one of them per call.
@@ -374,9 +347,6 @@ class Runtime {
 
   std::uint64_t safe_point_ = 0;
   double due_at_ = 0;  // when the current safe point decided to snapshot (take_snapshot measures the pause from it)
-  std::uint64_t next_checkpoint_id_ = 1;
-  std::unique_ptr<Snapshot> snap_;
-  std::vector<Commit> commits_;
 
   // Restart.
   std::unique_ptr<storage::LoadedRankFile> restored_;
@@ -384,9 +354,6 @@ class Runtime {
   std::vector<CommCounters> restored_counters_;
   bool restore_done_ = false;
 
-  // Statistics for Session::stats() and the summary at MPI_Finalize.
-  CheckpointStats stats_;
-  std::uint64_t snapshots_taken_ = 0;
 };
 
 }  // namespace mpisnap

@@ -13,10 +13,10 @@ namespace mpisnap {
 void Runtime::discover_checkpoint() {
   mpi::MpiCollectivePort port(control_);
   recovery::Options options{config_.fresh_if_corrupt};
-  recovery::Recovery finder(port, *store_, rank_, size_, options,
+  recovery::Recovery finder(port, pipeline_->store(), rank_, size_, options,
                             [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
   recovery::Outcome found = finder.discover();
-  next_checkpoint_id_ = found.next_checkpoint_id;
+  pipeline_->set_next_id(found.next_checkpoint_id);
   if (!found.restored) return;
   restored_ = std::move(found.restored);
   restored_dir_ = std::move(found.restored_dir);

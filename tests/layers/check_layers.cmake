@@ -48,6 +48,9 @@ expect(config   runtime.hpp                 refused)
 expect(recovery protocol/collective_port.hpp compiles)
 expect(recovery mpi/mpi_collective_port.hpp refused)
 expect(recovery runtime.hpp                 refused)
+expect(checkpoint storage/checkpoint_store.hpp compiles)
+expect(checkpoint mpi/pmpi.hpp              refused)
+expect(checkpoint runtime.hpp               refused)
 
 # The receive window reaches MPI only through its MessagePort (the simulation drives the same code).
 foreach(f channel/receive_window.cpp channel/receive_window.hpp channel/replay_queue.cpp channel/replay_queue.hpp)

@@ -525,7 +525,7 @@ int failing_cases(mutation::Kind kind, int* cases) {
         mutation::active = kind;
         try {
           Sim sim(ranks, static_cast<std::uint64_t>(seed) * 7919u + static_cast<std::uint64_t>(ranks));
-          sim.run(4000, /*quiesce_steps=*/30000);  // a broken rule may never quiesce
+          sim.run(4000, /*quiesce_steps=*/5000);  // a broken rule may never quiesce
           sim.check();
         } catch (const Error&) {
           threw = true;

@@ -1,0 +1,230 @@
+#include "checkpoint/pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <map>
+
+#include <mpisnap/error.hpp>
+
+#include "state/buffer_pool.hpp"
+
+namespace mpisnap::checkpoint {
+namespace {
+
+std::uint64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Pipeline::Pipeline(std::unique_ptr<storage::CheckpointStore> store, int rank, int nranks, Options options,
+                   Announce announce)
+    : store_(std::move(store)),
+      writer_(std::make_unique<storage::BackgroundWriter>()),
+      rank_(rank),
+      nranks_(nranks),
+      options_(options),
+      announce_(std::move(announce)) {}
+
+Pipeline::~Pipeline() { writer_.reset(); }  // joins the writer's thread before the store goes
+
+Snapshot& Pipeline::open(protocol::SnapshotSeq seq, std::uint64_t safe_point, Node&& state) {
+  auto s = std::make_unique<Snapshot>();
+  s->seq = seq;
+  s->checkpoint_id = next_id_++;
+  s->dir = store_->location(s->checkpoint_id);
+  s->data.checkpoint_id = s->checkpoint_id;
+  s->data.safe_point = safe_point;
+  s->data.rank = rank_;
+  s->data.nranks = nranks_;
+  s->snap_time_ns = realtime_ns();
+  s->data.created_unix = static_cast<double>(s->snap_time_ns) * 1e-9;
+  s->data.state = std::move(state);
+  snap_ = std::move(s);
+  ++stats_.checkpoints;
+  return *snap_;
+}
+
+void Pipeline::record_pause(double seconds) noexcept {
+  if (snap_) snap_->pause_seconds = seconds;
+  stats_.last_pause_seconds = seconds;
+  stats_.max_pause_seconds = std::max(stats_.max_pause_seconds, seconds);
+  stats_.total_pause_seconds += seconds;
+}
+
+bool Pipeline::written() const noexcept {
+  return snap_ && snap_->write && !snap_->done_started && snap_->write->finished.load(std::memory_order_acquire);
+}
+
+void Pipeline::write() {
+  Snapshot* s = snap_.get();
+  stats_.peak_bytes_held = std::max(stats_.peak_bytes_held, s->data.state.total_bytes());
+  s->write = writer_->submit([s, store = store_.get()] {
+    const double t0 = steady_seconds();
+    s->written = store->write_rank(s->data);
+    s->write_seconds = steady_seconds() - t0;
+  });
+}
+
+protocol::DoneRecord Pipeline::done_record(std::uint64_t sent_before, std::uint64_t received_before) {
+  Snapshot& s = *snap_;
+  protocol::DoneRecord r;
+  if (s.write->error) {
+    r.failed = 1;
+    std::fprintf(stderr, "mpisnap: rank %d: checkpoint %llu could not be written: %s\n", rank_,
+                 static_cast<unsigned long long>(s.checkpoint_id), s.write->error_text().c_str());
+  } else {
+    r.digest = s.written.digest;
+    r.file_bytes = s.written.file_bytes;
+    stats_.last_write_seconds = s.write_seconds;
+    stats_.last_file_bytes = s.written.file_bytes;
+  }
+  r.messages = s.data.channel.size();
+  r.sent_before = sent_before;
+  r.received_before = received_before;
+  r.snap_time_ns = s.snap_time_ns;
+  r.coll_check = s.coll_check;
+  // The in-memory copy is no longer needed; its buffers take the next snapshot's copy.
+  if (options_.reuse_buffers) state::buffer_pool().recycle(std::move(s.data.state));
+  s.data.state = Node{};
+  s.data.channel.clear();
+  s.done_started = true;
+  return r;
+}
+
+protocol::SnapshotSeq Pipeline::close(const std::vector<protocol::DoneRecord>& records) {
+  std::unique_ptr<Snapshot> s = std::move(snap_);
+  if (rank_ == 0) commit(*s, records);
+  return s->seq;
+}
+
+void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>& records) {
+  std::uint64_t sent = 0, got = 0, first_ns = ~0ull, coll = 0;
+  std::string failed;
+  storage::Manifest m;
+  m.checkpoint_id = s.checkpoint_id;
+  m.safe_point = s.data.safe_point;
+  m.nranks = nranks_;
+  m.created_unix = s.data.created_unix;
+  for (std::size_t r = 0; r < records.size(); ++r) {
+    const auto& d = records[r];
+    sent += d.sent_before;
+    got += d.received_before;
+    first_ns = std::min(first_ns, d.snap_time_ns);
+    coll += d.coll_check;
+    if (d.failed) failed += (failed.empty() ? "" : ", ") + std::to_string(r);
+    m.rank_digest.push_back(d.digest);
+    m.rank_bytes.push_back(d.file_bytes);
+    m.rank_messages.push_back(d.messages);
+  }
+  if (!failed.empty()) {
+    std::fprintf(stderr, "mpisnap: checkpoint %llu is not committed: rank(s) %s could not write their files\n",
+                 static_cast<unsigned long long>(s.checkpoint_id), failed.c_str());
+    if (s.terminate_round) announce_(s.terminate_round, false);
+    return;
+  }
+  if (sent != got) {
+    std::fprintf(stderr,
+                 "mpisnap: checkpoint %llu is not committed: protocol violation, %llu messages sent before the cut "
+                 "but %llu received before it or recorded\n",
+                 static_cast<unsigned long long>(s.checkpoint_id), static_cast<unsigned long long>(sent),
+                 static_cast<unsigned long long>(got));
+    if (s.terminate_round) announce_(s.terminate_round, false);
+    return;
+  }
+  if (coll != 0) {
+    // Some communicator's members cut between different collective calls: a restart would hang or
+    // mismatch in that collective. Name the communicator and the ranks from the files (rare path).
+    Commit c;
+    c.checkpoint_id = s.checkpoint_id;
+    c.terminate_round = s.terminate_round;
+    c.refused = true;
+    c.ticket = writer_->submit([store = store_.get(), nranks = nranks_, id = s.checkpoint_id] {
+      report_collective_mismatch(*store, nranks, id);
+    });
+    commits_.push_back(std::move(c));
+    return;
+  }
+  m.commit_seconds = static_cast<double>(realtime_ns() - std::min(first_ns, realtime_ns())) * 1e-9;
+  stats_.last_commit_seconds = m.commit_seconds;
+  std::uint64_t bytes = 0, messages = 0;
+  for (std::size_t r = 0; r < records.size(); ++r) {
+    bytes += m.rank_bytes[r];
+    messages += m.rank_messages[r];
+  }
+  char summary[320];
+  std::snprintf(summary, sizeof summary,
+                "mpisnap: checkpoint %llu committed: safe point %llu, %llu bytes, %llu in-flight message(s), "
+                "pause %.4f s on rank 0, written %.3f s after the first snapshot",
+                static_cast<unsigned long long>(m.checkpoint_id), static_cast<unsigned long long>(m.safe_point),
+                static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(messages), s.pause_seconds,
+                m.commit_seconds);
+  Commit c;
+  c.checkpoint_id = m.checkpoint_id;
+  c.terminate_round = s.terminate_round;
+  c.summary = summary;
+  c.ticket = writer_->submit([store = store_.get(), keep = options_.keep, m] {
+    store->commit(m);
+    store->prune(keep);
+  });
+  commits_.push_back(std::move(c));
+}
+
+void Pipeline::report_collective_mismatch(storage::CheckpointStore& store, int nranks, std::uint64_t id) {
+  // Per communicator, the count of each rank that holds it; a member without the entry made none.
+  std::map<std::pair<std::uint64_t, std::vector<std::int32_t>>, std::map<int, std::uint64_t>> by_comm;
+  for (int r = 0; r < nranks; ++r) {
+    const auto loaded = store.load_rank(id, r);
+    for (const CommCounters& c : loaded.cp.counters) by_comm[{c.comm, c.world_ranks}][r] = c.collectives;
+  }
+  std::string what;
+  for (const auto& [key, counts] : by_comm) {
+    std::map<int, std::uint64_t> members;
+    for (std::int32_t w : key.second) {
+      auto it = counts.find(w);
+      members[w] = it == counts.end() ? 0 : it->second;
+    }
+    bool same = true;
+    for (const auto& rc : members) same = same && rc.second == members.begin()->second;
+    if (same || members.empty()) continue;
+    what += (what.empty() ? "" : "; ") + std::string("communicator ") + std::to_string(key.first) + ":";
+    for (const auto& [r, n] : members) what += " rank " + std::to_string(r) + " made " + std::to_string(n);
+  }
+  throw Error("mpisnap: checkpoint " + std::to_string(id) +
+              " is not committed: ranks took their snapshots between different collective calls (" +
+              (what.empty() ? std::string("the communicator could not be identified") : what) +
+              " collective calls before the cut); a restart from it would not match. Place checkpoint_point() at "
+              "the same point of the collective sequence on every rank");
+}
+
+void Pipeline::poll() {
+  for (auto it = commits_.begin(); it != commits_.end();) {
+    if (!it->ticket->finished.load(std::memory_order_acquire)) {
+      ++it;
+      continue;
+    }
+    const bool ok = !it->ticket->error && !it->refused;
+    if (it->ticket->error)
+      std::fprintf(stderr, "mpisnap: rank %d: checkpoint %llu could not be committed (the previous one stays the newest): %s\n",
+                   rank_, static_cast<unsigned long long>(it->checkpoint_id), it->ticket->error_text().c_str());
+    else if (options_.verbose)
+      std::fprintf(stderr, "%s\n", it->summary.c_str());
+    if (it->terminate_round) announce_(it->terminate_round, ok);
+    it = commits_.erase(it);
+  }
+}
+
+void Pipeline::drain() {
+  writer_->drain();
+  poll();
+}
+
+}  // namespace mpisnap::checkpoint

@@ -1,0 +1,119 @@
+// A checkpoint's way from this rank's snapshot to its commit, and the commits in flight:
+//
+//   open()        at the safe point: a new record (id, where it goes, the state)
+//   write()       the snapshot's channels closed: the rank file is written in the background
+//   done_record() the write finished: what this rank gives the engine's done gather
+//   close()       the gather completed: on rank 0 the decision (every file written, the channels
+//                 balance, the collectives agree) and the commit + prune, in the background
+//   poll()        commits that finished: reported, and announced to whoever waits for them
+//
+// It owns the checkpoint store, the background writer and the checkpoint statistics; it knows
+// nothing of MPI or of the protocol's messages (the runtime moves the engine and calls these at the
+// engine's phases).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/checkpoint_data.hpp"
+#include "protocol/types.hpp"
+#include "storage/background_writer.hpp"
+#include "storage/checkpoint_store.hpp"
+
+namespace mpisnap::checkpoint {
+
+// What the pipeline measures (Session::stats reports it with what other components count).
+struct Stats {
+  std::uint64_t checkpoints = 0;
+  double last_pause_seconds = 0, max_pause_seconds = 0, total_pause_seconds = 0;
+  double last_write_seconds = 0;
+  std::uint64_t last_file_bytes = 0;
+  double last_commit_seconds = 0;
+  std::uint64_t peak_bytes_held = 0;
+};
+
+struct Options {
+  unsigned keep = 2;           // Config::keep
+  bool reuse_buffers = true;   // Config::reuse_buffers
+  bool verbose = false;        // Config::verbose: a summary line per commit
+};
+
+// The snapshot this rank took and is carrying to commit.
+struct Snapshot {
+  std::uint64_t checkpoint_id = 0;
+  protocol::SnapshotSeq seq = 0;
+  std::string dir;
+  RankCheckpoint data;
+  std::uint64_t snap_time_ns = 0;
+  double pause_seconds = 0;
+  storage::BackgroundWriter::Ticket write;
+  storage::RankFileInfo written;
+  double write_seconds = 0;
+  bool done_started = false;
+  std::uint64_t coll_check = 0;       // this rank's word of the collective check (sums to 0 when they agree)
+  std::uint64_t terminate_round = 0;  // a checkpoint that stops the job: announce when it committed
+};
+
+class Pipeline {
+ public:
+  // `announce(round, committed)`: the outcome of a checkpoint that a stop round waits for.
+  using Announce = std::function<void(std::uint64_t round, bool committed)>;
+  Pipeline(std::unique_ptr<storage::CheckpointStore> store, int rank, int nranks, Options options, Announce announce);
+  ~Pipeline();
+
+  storage::CheckpointStore& store() noexcept { return *store_; }
+  // Ids continue above every checkpoint in the store (recovery says where).
+  void set_next_id(std::uint64_t id) noexcept { next_id_ = id; }
+
+  // A new snapshot, numbered `seq` by the engine, of `state` at `safe_point`.
+  Snapshot& open(protocol::SnapshotSeq seq, std::uint64_t safe_point, Node&& state);
+  Snapshot* current() noexcept { return snap_.get(); }
+  void record_pause(double seconds) noexcept;
+
+  // The snapshot is open and its channels closed but its file not yet submitted / written and not
+  // yet reported.
+  bool awaiting_write() const noexcept { return snap_ && !snap_->write; }
+  bool written() const noexcept;
+  void write();
+  // This rank's done record (sent/received before the cut from the engine); the in-memory copy is
+  // released (into the buffer pool when reuse_buffers).
+  protocol::DoneRecord done_record(std::uint64_t sent_before, std::uint64_t received_before);
+  // The engine's gather completed: `records` (rank 0: every rank's; others: empty). Returns the
+  // snapshot's sequence number (the runtime frees what it retired before it).
+  protocol::SnapshotSeq close(const std::vector<protocol::DoneRecord>& records);
+
+  bool commits_pending() const noexcept { return !commits_.empty(); }
+  void poll();
+  // Waits for every background job, then reports what finished.
+  void drain();
+
+  const Stats& stats() const noexcept { return stats_; }
+
+ private:
+  struct Commit {
+    std::uint64_t checkpoint_id = 0;
+    std::uint64_t terminate_round = 0;
+    bool refused = false;  // a job that only reports why the checkpoint is not committed
+    storage::BackgroundWriter::Ticket ticket;
+    std::string summary;
+  };
+  // Rank 0: the commit (or the refusal) of `s`, whose ranks reported `records`.
+  void commit(const Snapshot& s, const std::vector<protocol::DoneRecord>& records);
+  static void report_collective_mismatch(storage::CheckpointStore& store, int nranks, std::uint64_t id);
+
+  std::unique_ptr<storage::CheckpointStore> store_;  // outlives the writer, whose thread uses it
+  std::unique_ptr<storage::BackgroundWriter> writer_;
+  int rank_;
+  int nranks_;
+  Options options_;
+  Announce announce_;
+  std::uint64_t next_id_ = 1;
+  std::unique_ptr<Snapshot> snap_;
+  std::vector<Commit> commits_;
+  Stats stats_;
+};
+
+}  // namespace mpisnap::checkpoint

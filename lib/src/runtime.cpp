@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/diagnostics.hpp"
 #include "mpi/pmpi.hpp"
 #include "state/buffer_pool.hpp"
 #include "storage/fault_injection.hpp"
@@ -29,8 +30,6 @@ MPI_Comm shadow(MPI_Comm comm, const char* what) {
   return out;
 }
 
-std::string rank_prefix() { return "mpisnap: rank " + std::to_string(mpi::world_rank()) + ": "; }
-
 }  // namespace
 
 void Runtime::note_init(int thread_level) noexcept {
@@ -42,7 +41,7 @@ void Runtime::note_init(int thread_level) noexcept {
     // a malformed variable: the Session reports it
   }
   if (verbose && mpi::world_rank() == 0)
-    std::fprintf(stderr, "mpisnap: library loaded; point-to-point calls pass through until a Session starts\n");
+    diag::say("library loaded; point-to-point calls pass through until a Session starts");
 }
 
 void Runtime::note_comm_created_before_session(MPI_Comm comm) {
@@ -63,8 +62,9 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
   PMPI_Finalized(&fin);
   if (!init) throw Error("mpisnap: a Session was created before MPI_Init");
   if (fin) throw Error("mpisnap: a Session was created after MPI_Finalize");
+  diag::set_rank(mpi::world_rank());
   if (instance_)
-    throw Error(rank_prefix() + (instance_->preloaded_
+    throw diag::error((instance_->preloaded_
                                      ? "a Session was created, but MPISNAP_PRELOAD_SESSION already started one in MPI_Init"
                                  : instance_->session_alive_
                                      ? "a second Session was created while the first is alive; use one Session per run"
@@ -72,11 +72,11 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
   int cmp = MPI_UNEQUAL;
   mpi::check(PMPI_Comm_compare(comm, MPI_COMM_WORLD, &cmp), "PMPI_Comm_compare");
   if (cmp != MPI_IDENT && cmp != MPI_CONGRUENT)
-    throw Error(rank_prefix() + "a Session needs MPI_COMM_WORLD (or a duplicate of it): a checkpoint covers every rank of the job");
+    throw diag::error("a Session needs MPI_COMM_WORLD (or a duplicate of it): a checkpoint covers every rank of the job");
   if (thread_level_ == MPI_THREAD_MULTIPLE)
-    throw Error(rank_prefix() + "MPI_THREAD_MULTIPLE is not supported: only one thread may call MPI (MPI_THREAD_FUNNELED at most)");
-  if (config.keep < 1) throw Error(rank_prefix() + "Config::keep must be at least 1");
-  if (config.directory.empty()) throw Error(rank_prefix() + "Config::directory is empty");
+    throw diag::error("MPI_THREAD_MULTIPLE is not supported: only one thread may call MPI (MPI_THREAD_FUNNELED at most)");
+  if (config.keep < 1) throw diag::error("Config::keep must be at least 1");
+  if (config.directory.empty()) throw diag::error("Config::directory is empty");
 
   auto* rt = new Runtime(config);
   try {
@@ -220,7 +220,7 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
     if (e->inter) PMPI_Comm_free(&over);
     const std::uint64_t most = all[0], least = ~all[1];
     if (most != least)
-      throw Error(rank_prefix() + "a communicator made in this restarted run (" + describe_members(*e) +
+      throw diag::error("a communicator made in this restarted run (" + describe_members(*e) +
                   ") is communicator " + std::to_string(most) + " of the checkpoint on some of its members but " +
                   (least ? "communicator " + std::to_string(least) : std::string("new")) + " on others (on this rank: " +
                   (recorded ? std::to_string(recorded) : std::string("new")) +
@@ -309,7 +309,7 @@ void Runtime::idle_check(const WaitTarget* targets, int ntargets, double& first_
 
 void Runtime::misplaced(const WaitTarget& t) {
   const int world = protocol::value(t.comm->world_of(t.source));
-  throw Error(rank_prefix() + "misplaced safe point: this rank waits for a message from rank " +
+  throw diag::error("misplaced safe point: this rank waits for a message from rank " +
               std::to_string(world) + " (tag " + (t.tag == MPI_ANY_TAG ? std::string("any") : std::to_string(t.tag)) +
               ", communicator " + std::to_string(protocol::value(t.comm->id)) + ") that rank " + std::to_string(world) +
               " sends only after its safe point " + std::to_string(next_due_safe_point()) +
@@ -319,11 +319,8 @@ void Runtime::misplaced(const WaitTarget& t) {
 }
 
 void Runtime::fatal(const std::string& what) noexcept {
-  std::string msg = what;
-  if (msg.rfind("mpisnap: rank", 0) != 0) {
-    if (msg.rfind("mpisnap: ", 0) == 0) msg = msg.substr(9);
-    msg = rank_prefix() + msg;
-  }
+  diag::set_rank(mpi::world_rank());
+  const std::string msg = diag::with_rank(what);
   std::fprintf(stderr, "%s\n", msg.c_str());
   std::fflush(stderr);
   int init = 0, fin = 0;
@@ -338,7 +335,7 @@ void Runtime::fatal(const std::string& what) noexcept {
 mpi::CommEntry* Runtime::lookup(MPI_Comm comm) {
   if (mpi::CommEntry* e = known(comm)) return e;
   if (comm == MPI_COMM_NULL) return nullptr;  // MPI reports the error
-  throw Error(rank_prefix() + "point-to-point on a communicator mpisnap does not know: it was not made by an MPI "
+  throw diag::error("point-to-point on a communicator mpisnap does not know: it was not made by an MPI "
               "call mpisnap intercepts (dup, split, create, cartesian, graph, ...), or it was freed");
 }
 
@@ -361,7 +358,7 @@ void Runtime::agree_at_finalize() {
   while (agreement_->rounds_joined() < all[2] || agreement_->reducing()) progress();
   const std::uint64_t most = all[0], fewest = ~all[1];
   if (most != fewest)
-    throw Error(rank_prefix() + "at MPI_Finalize the ranks have taken between " + std::to_string(fewest) + " and " +
+    throw diag::error("at MPI_Finalize the ranks have taken between " + std::to_string(fewest) + " and " +
                 std::to_string(most) + " checkpoints (this rank: " + std::to_string(begun) + ", after " +
                 std::to_string(safe_point_) + " safe points): every rank must pass the same sequence of safe points");
 }
@@ -374,14 +371,13 @@ int Runtime::Finalize() {
   restore_signals();
   agreement_port_->drain_sends();
   if (window_->has_pending())
-    std::fprintf(stderr, "%s%zu receive(s) were still pending at MPI_Finalize\n", rank_prefix().c_str(), window_->pending());
+    diag::warn(std::to_string(window_->pending()) + " receive(s) were still pending at MPI_Finalize");
   if (!queue_.empty() && !should_exit_)  // after a stop signal, messages in flight are expected
-    std::fprintf(stderr, "%s%zu restored or recorded message(s) were never received by the application\n",
-                 rank_prefix().c_str(), queue_.size());
+    diag::warn(std::to_string(queue_.size()) + " restored or recorded message(s) were never received by the application");
   const checkpoint::Stats& st = pipeline_->stats();
   if (config_.verbose && rank_ == 0 && st.checkpoints > 0)
-    std::fprintf(stderr, "mpisnap: %llu checkpoint(s) this run, mean pause %.4f s on rank 0\n",
-                 static_cast<unsigned long long>(st.checkpoints), st.total_pause_seconds / static_cast<double>(st.checkpoints));
+    diag::say(std::to_string(st.checkpoints) + " checkpoint(s) this run, mean pause " +
+              diag::fixed(st.total_pause_seconds / static_cast<double>(st.checkpoints), 4) + " s on rank 0");
   pipeline_.reset();
   requests_.for_each([](RequestInfo& info) {
     if (info.kind == RequestInfo::Persistent) delete info.persistent;

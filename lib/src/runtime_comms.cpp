@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "mpi/pmpi.hpp"
+#include "common/diagnostics.hpp"
 #include "runtime.hpp"
 
 namespace mpisnap {
@@ -85,7 +86,7 @@ void Runtime::orphan_check(const mpi::CommEntry& waiting, double& first_seen) {
   const double now = PMPI_Wtime();
   if (first_seen < 0) first_seen = now;
   if (now - first_seen < 5 * config_.misplaced_grace) return;
-  throw Error("mpisnap: rank " + std::to_string(rank_) + ": waits in a receive on communicator " +
+  throw diag::error("waits in a receive on communicator " +
               std::to_string(protocol::value(waiting.id)) + " (" + describe_members(waiting) +
               "), which this restarted run made anew, while " + std::to_string(messages) +
               " message(s) restored from the checkpoint wait for communicator " + std::to_string(orphan) +

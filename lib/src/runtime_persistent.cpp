@@ -3,6 +3,7 @@
 // an emulated receive in the window, so one persistent request lives across any number of
 // snapshots. Their completion is test_persistent (runtime_requests.cpp).
 #include "mpi/pmpi.hpp"
+#include "common/diagnostics.hpp"
 #include "runtime.hpp"
 
 namespace mpisnap {
@@ -57,7 +58,7 @@ int Runtime::Recv_init(void* buf, int count, MPI_Datatype datatype, int source, 
 
 int Runtime::start_persistent(PersistentOp& op) {
   if (op.active)
-    throw Error("mpisnap: rank " + std::to_string(rank_) + ": MPI_Start on a persistent request that is still active");
+    throw diag::error("MPI_Start on a persistent request that is still active");
   mpi::CommEntry& e = *op.comm;
   int rc = MPI_SUCCESS;
   switch (op.kind) {

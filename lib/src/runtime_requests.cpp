@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mpi/pmpi.hpp"
+#include "common/diagnostics.hpp"
 #include "runtime.hpp"
 
 namespace mpisnap {
@@ -247,9 +248,9 @@ int Runtime::Request_free(MPI_Request* request) {
     case RequestInfo::FastRecv:
     case RequestInfo::Emulated:
       if (!peek_complete(handle))
-        throw Error("mpisnap: rank " + std::to_string(rank_) +
-                    ": MPI_Request_free on a receive that has not completed is not supported (mpisnap could not "
-                    "account for the message it will receive); complete it, or cancel it and complete it, first");
+        throw diag::error(
+            "MPI_Request_free on a receive that has not completed is not supported (mpisnap could not "
+            "account for the message it will receive); complete it, or cancel it and complete it, first");
       // A completed receive: its message was taken; count it as if it had been waited for.
       {
         MPI_Status st;
@@ -260,14 +261,14 @@ int Runtime::Request_free(MPI_Request* request) {
         return rc;
       }
     case RequestInfo::CommIdup:
-      throw Error("mpisnap: rank " + std::to_string(rank_) +
-                  ": MPI_Request_free on an MPI_Comm_idup request is not supported; wait for it");
+      throw diag::error(
+          "MPI_Request_free on an MPI_Comm_idup request is not supported; wait for it");
     case RequestInfo::Persistent: {
       std::unique_ptr<PersistentOp> op(info->persistent);
       if (op->active) {
         if (op->kind == PersistentOp::Recv)
-          throw Error("mpisnap: rank " + std::to_string(rank_) +
-                      ": MPI_Request_free on an active persistent receive is not supported; complete it first");
+          throw diag::error(
+              "MPI_Request_free on an active persistent receive is not supported; complete it first");
         PMPI_Request_free(&op->real);  // an active send completes on its own
       }
       requests_.erase(handle);

@@ -5,6 +5,7 @@
 #include "mpi/mpi_collective_port.hpp"
 #include "mpi/pmpi.hpp"
 #include "recovery/recovery.hpp"
+#include "common/diagnostics.hpp"
 #include "runtime.hpp"
 #include "storage/directory.hpp"
 
@@ -14,7 +15,7 @@ void Runtime::discover_checkpoint() {
   mpi::MpiCollectivePort port(control_);
   recovery::Options options{config_.fresh_if_corrupt};
   recovery::Recovery finder(port, pipeline_->store(), rank_, size_, options,
-                            [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+                            [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });  // lines carry their prefix
   recovery::Outcome found = finder.discover();
   pipeline_->set_next_id(found.next_checkpoint_id);
   if (!found.restored) return;
@@ -28,7 +29,7 @@ const Node* Runtime::restorable_state() const noexcept {
 }
 
 void Runtime::fail_restore(const char* what) {
-  throw Error("mpisnap: rank " + std::to_string(rank_) + ": cannot restore " + restored_dir_ + "/" +
+  throw diag::error("cannot restore " + restored_dir_ + "/" +
               storage::rank_file_name(rank_) + " into this program's state: " + what);
 }
 
@@ -44,8 +45,8 @@ void Runtime::finish_restore(ResumeInfo& info) {
   info.safe_point = cp.safe_point;
   info.messages = queue_.size();
   if (config_.verbose && rank_ == 0)
-    std::fprintf(stderr, "mpisnap: resumed from checkpoint %llu (safe point %llu)\n",
-                 static_cast<unsigned long long>(cp.checkpoint_id), static_cast<unsigned long long>(cp.safe_point));
+    diag::say("resumed from checkpoint " + std::to_string(cp.checkpoint_id) + " (safe point " +
+              std::to_string(cp.safe_point) + ")");
   restored_.reset();
   refresh_mode();
 }
@@ -55,7 +56,7 @@ void Runtime::apply_restored_counters(mpi::CommEntry& e) {
   for (const CommCounters& c : restored_counters_) {
     if (c.comm != protocol::value(e.id)) continue;
     if (c.world_ranks != e.world)
-      throw Error("mpisnap: rank " + std::to_string(rank_) + ": communicator " + std::to_string(c.comm) +
+      throw diag::error("communicator " + std::to_string(c.comm) +
                   " has other members than in the checkpoint; create communicators in the same order as the run "
                   "that wrote it");
     e.sent_total = c.sent_total;

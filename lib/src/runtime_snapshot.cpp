@@ -11,6 +11,7 @@
 #include <map>
 
 #include "mpi/pmpi.hpp"
+#include "common/diagnostics.hpp"
 #include "runtime.hpp"
 #include "state/buffer_pool.hpp"
 #include "common/xxh64.hpp"
@@ -66,7 +67,7 @@ bool Runtime::safe_point_due() {
   settle_all();
   const std::size_t pending = pending_requests();
   if (pending || window_->has_pending() || !held_messages_.empty()) {
-    throw Error("mpisnap: rank " + std::to_string(rank_) + ": checkpoint_point() at safe point " +
+    throw diag::error("checkpoint_point() at safe point " +
                 std::to_string(safe_point_) + " with " + std::to_string(pending + held_messages_.size()) +
                 " receive, matched-probe or persistent request(s) not yet completed; a safe point needs every "
                 "non-blocking operation completed (MPI_Wait/MPI_Test) first");

@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "mpi/pmpi.hpp"
+#include "common/diagnostics.hpp"
 #include "runtime.hpp"
 
 namespace mpisnap {
@@ -83,8 +84,8 @@ void Runtime::poll_triggers() {
 
 void Runtime::request_checkpoint() {
   if (!triggers_)
-    throw Error("mpisnap: rank " + std::to_string(rank_) +
-                ": request_checkpoint() with triggers off (Config::triggers, MPISNAP_TRIGGERS=0: only every-N checkpoints are enabled)");
+    throw diag::error(
+        "request_checkpoint() with triggers off (Config::triggers, MPISNAP_TRIGGERS=0: only every-N checkpoints are enabled)");
   agreement_->trigger(protocol::TriggerKind::Checkpoint);
   agreement_->progress(safe_point_);
 }
@@ -116,10 +117,9 @@ void Runtime::wait_for_terminating_commit(std::uint64_t round) {
   }
   should_exit_ = *agreement_->commit_of(round);
   if (!should_exit_ && rank_ == 0)
-    std::fprintf(stderr, "mpisnap: the checkpoint requested by the stop signal did not commit; the run goes on\n");
+    diag::say("the checkpoint requested by the stop signal did not commit; the run goes on");
   if (should_exit_ && rank_ == 0 && config_.verbose)
-    std::fprintf(stderr, "mpisnap: stop signal: checkpoint committed at safe point %llu; leaving\n",
-                 static_cast<unsigned long long>(safe_point_));
+    diag::say("stop signal: checkpoint committed at safe point " + std::to_string(safe_point_) + "; leaving");
 }
 
 void Runtime::stop_after_checkpoint() {

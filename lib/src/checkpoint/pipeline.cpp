@@ -8,6 +8,7 @@
 
 #include <mpisnap/error.hpp>
 
+#include "common/diagnostics.hpp"
 #include "state/buffer_pool.hpp"
 
 namespace mpisnap::checkpoint {
@@ -79,8 +80,7 @@ protocol::DoneRecord Pipeline::done_record(std::uint64_t sent_before, std::uint6
   protocol::DoneRecord r;
   if (s.write->error) {
     r.failed = 1;
-    std::fprintf(stderr, "mpisnap: rank %d: checkpoint %llu could not be written: %s\n", rank_,
-                 static_cast<unsigned long long>(s.checkpoint_id), s.write->error_text().c_str());
+    diag::warn("checkpoint " + std::to_string(s.checkpoint_id) + " could not be written: " + s.write->error_text());
   } else {
     r.digest = s.written.digest;
     r.file_bytes = s.written.file_bytes;
@@ -126,17 +126,15 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
     m.rank_messages.push_back(d.messages);
   }
   if (!failed.empty()) {
-    std::fprintf(stderr, "mpisnap: checkpoint %llu is not committed: rank(s) %s could not write their files\n",
-                 static_cast<unsigned long long>(s.checkpoint_id), failed.c_str());
+    diag::say("checkpoint " + std::to_string(s.checkpoint_id) + " is not committed: rank(s) " + failed +
+              " could not write their files");
     if (s.terminate_round) announce_(s.terminate_round, false);
     return;
   }
   if (sent != got) {
-    std::fprintf(stderr,
-                 "mpisnap: checkpoint %llu is not committed: protocol violation, %llu messages sent before the cut "
-                 "but %llu received before it or recorded\n",
-                 static_cast<unsigned long long>(s.checkpoint_id), static_cast<unsigned long long>(sent),
-                 static_cast<unsigned long long>(got));
+    diag::say("checkpoint " + std::to_string(s.checkpoint_id) + " is not committed: protocol violation, " +
+              std::to_string(sent) + " messages sent before the cut but " + std::to_string(got) +
+              " received before it or recorded");
     if (s.terminate_round) announce_(s.terminate_round, false);
     return;
   }
@@ -162,7 +160,7 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
   }
   char summary[320];
   std::snprintf(summary, sizeof summary,
-                "mpisnap: checkpoint %llu committed: safe point %llu, %llu bytes, %llu in-flight message(s), "
+                "checkpoint %llu committed: safe point %llu, %llu bytes, %llu in-flight message(s), "
                 "pause %.4f s on rank 0, written %.3f s after the first snapshot",
                 static_cast<unsigned long long>(m.checkpoint_id), static_cast<unsigned long long>(m.safe_point),
                 static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(messages), s.pause_seconds,
@@ -213,10 +211,10 @@ void Pipeline::poll() {
     }
     const bool ok = !it->ticket->error && !it->refused;
     if (it->ticket->error)
-      std::fprintf(stderr, "mpisnap: rank %d: checkpoint %llu could not be committed (the previous one stays the newest): %s\n",
-                   rank_, static_cast<unsigned long long>(it->checkpoint_id), it->ticket->error_text().c_str());
+      diag::warn("checkpoint " + std::to_string(it->checkpoint_id) +
+                 " could not be committed (the previous one stays the newest): " + it->ticket->error_text());
     else if (options_.verbose)
-      std::fprintf(stderr, "%s\n", it->summary.c_str());
+      diag::say(it->summary);
     if (it->terminate_round) announce_(it->terminate_round, ok);
     it = commits_.erase(it);
   }

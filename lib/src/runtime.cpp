@@ -119,7 +119,7 @@ void Runtime::setup_world() {
   pipeline_ = std::make_unique<checkpoint::Pipeline>(
       std::make_unique<storage::DirectoryStore>(config_.directory, config_.direct_io), rank_, size_,
       checkpoint::Options{config_.keep, config_.reuse_buffers, config_.verbose},
-      [this](std::uint64_t round, bool committed) { agreement_->announce_commit(round, committed); });
+      [this](std::uint64_t round, bool committed) { triggers_->agreement().announce_commit(round, committed); });
 
   register_comm(MPI_COMM_WORLD, 0);
   register_comm(MPI_COMM_SELF, 1);
@@ -129,7 +129,7 @@ void Runtime::setup_world() {
     pre_session_comms_ = nullptr;
   }
   setup_triggers();
-  poll_blocking_ = config_.every > 0 || triggers_;
+  poll_blocking_ = config_.every > 0 || triggers_->enabled();
   emulate_all_ = hooks_.emulate_receives;
   window_->set_emulate(emulate_all_);
   window_->set_chaos(hooks_.chaos_seed);
@@ -256,7 +256,7 @@ void Runtime::refresh_mode() noexcept {
 }
 
 void Runtime::progress() {
-  poll_triggers();
+  triggers_->poll(safe_point_);
   engine_->progress();
   if (engine_->draining()) window_->drain();
   window_->pass();
@@ -284,7 +284,7 @@ int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* 
 }
 
 void Runtime::idle_check(const WaitTarget* targets, int ntargets, double& first_seen) {
-  poll_triggers();
+  triggers_->poll(safe_point_);
   engine_->progress();  // markers for the next snapshot arrive here
   if (engine_->draining()) return;
   const protocol::SnapshotSeq next = engine_->seq() + 1;
@@ -344,8 +344,9 @@ mpi::CommEntry* Runtime::lookup(MPI_Comm comm) {
 // would otherwise leave the others waiting forever for its part of a snapshot.
 void Runtime::agree_at_finalize() {
   const std::uint64_t begun = engine_->seq();
-  agreement_->finishing();  // any round still open is joined as finishing, so it is cancelled
-  std::uint64_t mine[3] = {begun, ~begun, agreement_->rounds_started()}, all[3] = {0, 0, 0};
+  protocol::TriggerAgreement& agreement = triggers_->agreement();
+  agreement.finishing();  // any round still open is joined as finishing, so it is cancelled
+  std::uint64_t mine[3] = {begun, ~begun, agreement.rounds_started()}, all[3] = {0, 0, 0};
   MPI_Request req;
   mpi::check(PMPI_Iallreduce(mine, all, 3, MPI_UINT64_T, MPI_MAX, finalize_, &req), "PMPI_Iallreduce(finalize)");
   for (;;) {
@@ -355,7 +356,7 @@ void Runtime::agree_at_finalize() {
     if (flag) break;
   }
   // Every agreement round the coordinator started is joined and reduced before the communicators go.
-  while (agreement_->rounds_joined() < all[2] || agreement_->reducing()) progress();
+  while (agreement.rounds_joined() < all[2] || agreement.reducing()) progress();
   const std::uint64_t most = all[0], fewest = ~all[1];
   if (most != fewest)
     throw diag::error("at MPI_Finalize the ranks have taken between " + std::to_string(fewest) + " and " +
@@ -368,7 +369,7 @@ int Runtime::Finalize() {
   agree_at_finalize();
   finish_all_snapshots();
   const bool stopped = should_exit_;
-  restore_signals();
+  triggers_->restore_signals();
   agreement_port_->drain_sends();
   if (window_->has_pending())
     diag::warn(std::to_string(window_->pending()) + " receive(s) were still pending at MPI_Finalize");
@@ -384,7 +385,7 @@ int Runtime::Finalize() {
   });
   for (HeldMessage* h : held_messages_) delete h;
   comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });
-  agreement_.reset();
+  triggers_.reset();
   agreement_port_.reset();
   PMPI_Comm_free(&control_);
   PMPI_Comm_free(&finalize_);

@@ -28,6 +28,7 @@
 #include "mpi/mpi_control_port.hpp"
 #include "protocol/snapshot_engine.hpp"
 #include "protocol/trigger_agreement.hpp"
+#include "triggers/triggers.hpp"
 #include "storage/background_writer.hpp"
 #include "storage/checkpoint_files.hpp"
 #include "storage/checkpoint_store.hpp"
@@ -227,18 +228,14 @@ class Runtime {
   void idle_check(const WaitTarget* targets, int ntargets, double& first_seen);
   [[noreturn]] void misplaced(const WaitTarget& t);
 
-  // --- triggers (runtime_triggers.cpp)
+  // --- triggers (runtime_triggers.cpp; the triggers themselves are triggers::Triggers)
   void setup_triggers();
-  void poll_triggers();
-  void install_signals();
-  void restore_signals() noexcept;
-  // At a safe point: does the trigger agreement want a snapshot here? Waits while it cannot know.
-  bool agreed_snapshot_here();
-  void wait_for_terminating_commit(std::uint64_t round);
+  // A stop round's checkpoint: wait until it committed (then leave at the next safe point) or not.
+  void wait_for_stop_commit(std::uint64_t round);
   [[noreturn]] void stop_after_checkpoint();
 
   // --- snapshots (runtime_snapshot.cpp; their way to commit is checkpoint::Pipeline)
-  void begin_snapshot(Node&& state);
+  void begin_snapshot(Node&& state, std::uint64_t stop_round);
   void on_channels_closed();
   void finish_all_snapshots();
   void agree_at_finalize();
@@ -301,11 +298,8 @@ class Runtime {
   MPI_Comm finalize_ = MPI_COMM_NULL;  // only for the agreement at MPI_Finalize (its own collective order)
   MPI_Comm agree_ = MPI_COMM_NULL;     // the trigger agreement's reductions
   std::unique_ptr<mpi::MpiAgreementPort> agreement_port_;
-  std::unique_ptr<protocol::TriggerAgreement> agreement_;
-  bool triggers_ = false;              // signals, interval or request_checkpoint() may start a checkpoint
+  std::unique_ptr<triggers::Triggers> triggers_;  // signals, interval, request_checkpoint(); the agreement
   bool should_exit_ = false;
-  std::uint64_t terminate_round_ = 0;  // the agreed round whose snapshot happens at this safe point
-  double last_checkpoint_wall_ = 0;    // rank 0: for Config::interval
   std::unique_ptr<mpi::MpiControlPort> port_;
   std::unique_ptr<protocol::SnapshotEngine> engine_;
   mpi::CommTable comms_;

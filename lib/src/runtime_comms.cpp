@@ -212,7 +212,7 @@ int Runtime::Comm_free(MPI_Comm* comm) {
     if (comms_.retire(*comm, engine_->seq())) {
       // Its messages may still be in flight: the next snapshot counts and drains them, and frees
       // its colors when it completes. Without snapshots the colors can go now.
-      if (config_.every == 0 && !triggers_ && !engine_->active()) {
+      if (config_.every == 0 && !triggers_->enabled() && !engine_->active()) {
         free_retired(engine_->seq() + 1);
       } else if (++retired_since_sweep_ >= kRetiredSweep) {
         // A program that creates and frees communicators faster than it checkpoints would run

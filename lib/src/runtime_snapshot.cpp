@@ -56,7 +56,7 @@ bool Runtime::safe_point_due() {
   ++safe_point_;
   if (busy_ || slow_recv_) progress();
   const bool every = config_.every > 0 && safe_point_ % config_.every == 0;
-  const bool agreed = agreed_snapshot_here();
+  const bool agreed = triggers_->snapshot_here(safe_point_);
   if (!every && !agreed) return false;
   due_at_ = steady_seconds();
   // Colors are reused modulo 2: the previous snapshot must be complete everywhere first.
@@ -76,13 +76,13 @@ bool Runtime::safe_point_due() {
 }
 
 void Runtime::take_snapshot(Node&& state) {
-  const std::uint64_t terminate_round = terminate_round_;
-  begin_snapshot(std::move(state));
+  const std::uint64_t stop_round = triggers_->take_stop_round();
+  begin_snapshot(std::move(state), stop_round);
   pipeline_->record_pause(steady_seconds() - due_at_);
-  if (terminate_round) wait_for_terminating_commit(terminate_round);
+  if (stop_round) wait_for_stop_commit(stop_round);
 }
 
-void Runtime::begin_snapshot(Node&& state) {
+void Runtime::begin_snapshot(Node&& state, std::uint64_t stop_round) {
   checkpoint::Snapshot* s = &pipeline_->open(engine_->seq() + 1, safe_point_, std::move(state));
   // Messages the library holds but the application has not received are in flight at this cut.
   s->data.channel = queue_.copy_all();
@@ -90,9 +90,8 @@ void Runtime::begin_snapshot(Node&& state) {
   // they are older than anything this snapshot drains, so they stop being "held" (which would put
   // the drained messages in front of them).
   queue_.release_held();
-  s->terminate_round = terminate_round_;
-  terminate_round_ = 0;
-  if (rank_ == 0) last_checkpoint_wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  s->terminate_round = stop_round;
+  triggers_->snapshot_taken();
 
   const mpi::CommTable::EpochCounts cut = comms_.begin_epoch(s->seq % 2);
   comms_.for_each([&](mpi::CommEntry& e) {

@@ -51,6 +51,9 @@ expect(recovery runtime.hpp                 refused)
 expect(checkpoint storage/checkpoint_store.hpp compiles)
 expect(checkpoint mpi/pmpi.hpp              refused)
 expect(checkpoint runtime.hpp               refused)
+expect(triggers protocol/trigger_agreement.hpp compiles)
+expect(triggers mpi/mpi_agreement_port.hpp  refused)
+expect(triggers runtime.hpp                 refused)
 
 # The receive window reaches MPI only through its MessagePort (the simulation drives the same code).
 foreach(f channel/receive_window.cpp channel/receive_window.hpp channel/replay_queue.cpp channel/replay_queue.hpp)

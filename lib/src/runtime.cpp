@@ -380,10 +380,8 @@ int Runtime::Finalize() {
     diag::say(std::to_string(st.checkpoints) + " checkpoint(s) this run, mean pause " +
               diag::fixed(st.total_pause_seconds / static_cast<double>(st.checkpoints), 4) + " s on rank 0");
   pipeline_.reset();
-  requests_.for_each([](RequestInfo& info) {
-    if (info.kind == RequestInfo::Persistent) delete info.persistent;
-  });
-  for (HeldMessage* h : held_messages_) delete h;
+  persistent_ops_.clear();
+  held_messages_.clear();
   comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });
   triggers_.reset();
   agreement_port_.reset();

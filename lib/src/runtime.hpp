@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <mpisnap/mpisnap.hpp>
@@ -263,6 +264,8 @@ class Runtime {
   bool blocking_needs_loop() const noexcept { return poll_blocking_ || slow_recv_ || busy_ || engine_->draining(); }
   mpi::CommEntry* lookup(MPI_Comm comm);
   HeldMessage* held_message(MPI_Message m) noexcept;
+  // The held message `*m` names, taken out of held_messages_ (null: not one the library holds).
+  std::unique_ptr<HeldMessage> take_held(MPI_Message m);
 
   // --- requests (runtime_requests.cpp)
   // A receive request completed with `st`; `rc` is its own error code (MPI_ERROR of a status of a
@@ -329,7 +332,9 @@ class Runtime {
   bool direct_blocking_ = false;  // and not polling either: a blocking call may block in MPI
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
   bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
-  std::vector<HeldMessage*> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
+  std::vector<std::unique_ptr<HeldMessage>> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
+  // Every persistent operation the application holds (RequestInfo::persistent points into it).
+  std::unordered_map<const PersistentOp*, std::unique_ptr<PersistentOp>> persistent_ops_;
   // wait_direct's scratch, kept so that a wait allocates nothing once warm.
   struct CountLater {
     int index;

@@ -230,7 +230,7 @@ bool Runtime::referenced(const mpi::CommEntry& e) {
   requests_.for_each([&](RequestInfo& info) {
     used = used || info.comm == &e || (info.kind == RequestInfo::Persistent && info.persistent->comm == &e);
   });
-  for (HeldMessage* h : held_messages_) used = used || h->comm == &e;
+  for (const auto& h : held_messages_) used = used || h->comm == &e;
   return used || window_->refers_to(e);
 }
 

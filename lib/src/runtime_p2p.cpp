@@ -4,6 +4,7 @@
 // (no snapshot work pending: the same call on the current color and one counter); what is done
 // there must stay the same as the corresponding branch here. Everything else is the window
 // (channel/receive_window.*) or a blocking loop that keeps the protocol moving (wait_until).
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -256,9 +257,18 @@ int Runtime::Iprobe(int source, int tag, MPI_Comm comm, int* flag, MPI_Status* s
 
 Runtime::HeldMessage* Runtime::held_message(MPI_Message m) noexcept {
   if (m == MPI_MESSAGE_NULL || m == MPI_MESSAGE_NO_PROC) return nullptr;
-  for (HeldMessage* h : held_messages_)
-    if (reinterpret_cast<MPI_Message>(h) == m) return h;
+  for (const auto& h : held_messages_)
+    if (reinterpret_cast<MPI_Message>(h.get()) == m) return h.get();
   return nullptr;
+}
+
+std::unique_ptr<Runtime::HeldMessage> Runtime::take_held(MPI_Message m) {
+  HeldMessage* h = held_message(m);
+  if (!h) return nullptr;
+  auto it = std::find_if(held_messages_.begin(), held_messages_.end(), [h](const auto& p) { return p.get() == h; });
+  std::unique_ptr<HeldMessage> owned = std::move(*it);
+  held_messages_.erase(it);
+  return owned;
 }
 
 int Runtime::Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message* message, MPI_Status* status) {
@@ -285,7 +295,7 @@ int Runtime::Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message*
     case channel::ReceiveWindow::Taken::Queued:
       *flag = 1;
       *message = reinterpret_cast<MPI_Message>(held.get());
-      held_messages_.push_back(held.release());
+      held_messages_.push_back(std::move(held));
       break;
   }
   refresh_mode();
@@ -309,17 +319,15 @@ int Runtime::Mprobe(int source, int tag, MPI_Comm comm, MPI_Message* message, MP
 }
 
 int Runtime::Mrecv(void* buf, int count_, MPI_Datatype datatype, MPI_Message* message, MPI_Status* status) {
-  HeldMessage* h = message ? held_message(*message) : nullptr;
+  std::unique_ptr<HeldMessage> h = message ? take_held(*message) : nullptr;
   if (!h) return PMPI_Mrecv(buf, count_, datatype, message, status);
-  held_messages_.erase(std::find(held_messages_.begin(), held_messages_.end(), h));
-  std::unique_ptr<HeldMessage> owned(h);
   *message = MPI_MESSAGE_NULL;
   const int rc = channel::deliver_bytes(h->msg, buf, count_, datatype, h->comm->current, status);
   return raise(*h->comm, rc);
 }
 
 int Runtime::Imrecv(void* buf, int count_, MPI_Datatype datatype, MPI_Message* message, MPI_Request* request) {
-  HeldMessage* h = message ? held_message(*message) : nullptr;
+  std::unique_ptr<HeldMessage> h = message ? take_held(*message) : nullptr;
   if (!h) {
     const int rc = PMPI_Imrecv(buf, count_, datatype, message, request);
     if (rc == MPI_SUCCESS && *request != MPI_REQUEST_NULL) {
@@ -329,8 +337,6 @@ int Runtime::Imrecv(void* buf, int count_, MPI_Datatype datatype, MPI_Message* m
     }
     return rc;
   }
-  held_messages_.erase(std::find(held_messages_.begin(), held_messages_.end(), h));
-  std::unique_ptr<HeldMessage> owned(h);
   *message = MPI_MESSAGE_NULL;
   MPI_Status st;
   const int rc = channel::deliver_bytes(h->msg, buf, count_, datatype, h->comm->current, &st);

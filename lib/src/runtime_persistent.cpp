@@ -19,7 +19,8 @@ int Runtime::persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rb
   const int rc = kind == PersistentOp::Recv ? PMPI_Recv_init(rbuf, count, type, peer, tag, e->color[0], request)
                                             : PMPI_Send_init(sbuf, count, type, peer, tag, e->color[0], request);
   if (rc != MPI_SUCCESS) return rc;
-  auto* op = new PersistentOp;
+  auto owned = std::make_unique<PersistentOp>();
+  PersistentOp* op = owned.get();
   op->kind = kind;
   op->sbuf = sbuf;
   op->rbuf = rbuf;
@@ -31,6 +32,7 @@ int Runtime::persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rb
   RequestInfo info;
   info.kind = RequestInfo::Persistent;
   info.persistent = op;
+  persistent_ops_.emplace(op, std::move(owned));
   requests_.put(*request, info);
   return MPI_SUCCESS;
 }

@@ -264,7 +264,7 @@ int Runtime::Request_free(MPI_Request* request) {
       throw diag::error(
           "MPI_Request_free on an MPI_Comm_idup request is not supported; wait for it");
     case RequestInfo::Persistent: {
-      std::unique_ptr<PersistentOp> op(info->persistent);
+      PersistentOp* op = info->persistent;
       if (op->active) {
         if (op->kind == PersistentOp::Recv)
           throw diag::error(
@@ -272,6 +272,7 @@ int Runtime::Request_free(MPI_Request* request) {
         PMPI_Request_free(&op->real);  // an active send completes on its own
       }
       requests_.erase(handle);
+      persistent_ops_.erase(op);
       return PMPI_Request_free(request);
     }
   }

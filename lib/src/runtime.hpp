@@ -255,6 +255,10 @@ class Runtime {
   // Ibsend): `start(comm)` makes the PMPI call on the communicator it is given.
   template <class Call>  // (not "Start": that is MPI_Start's method)
   int send_started(MPI_Comm comm, int dest, Call&& start);
+  // The body of the sends that may wait for their receiver (Send, Ssend; `sync` for Ssend).
+  template <class Call>
+  int send_waiting(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, bool sync,
+                   Call&& call);
   // A rank may wait by spinning on non-blocking calls (Iprobe, Improbe, Test*): while checkpoints are
   // possible, every 64th such call progresses, so that the spinning rank still joins a trigger round
   // that a peer waits for at its safe point (mpi.spin_wait_trigger hangs otherwise). One increment

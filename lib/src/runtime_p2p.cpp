@@ -36,22 +36,27 @@ int Runtime::send_blocking(const void* buf, int count, MPI_Datatype type, int de
   return wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
 }
 
-int Runtime::Send(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
+// The body of the sends that may wait for their receiver (Send: rendezvous; Ssend: always). While
+// the protocol needs this rank to keep moving, the send is started as the non-blocking call and
+// waited for in the polling loop (send_blocking); otherwise `call` makes the blocking PMPI call.
+template <class Call>
+int Runtime::send_waiting(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, bool sync,
+                          Call&& call) {
   mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Send(buf, count_, datatype, dest, tag, comm);
+  if (!e) return call(comm);
   if (busy_) progress();
-  // A blocking send may wait for its receiver (rendezvous): keep the protocol moving meanwhile.
-  if (blocking_needs_loop()) return send_blocking(buf, count_, datatype, dest, tag, *e, false);
-  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Send(buf, count_, datatype, dest, tag, c); });
+  if (blocking_needs_loop()) return send_blocking(buf, count, type, dest, tag, *e, sync);
+  return e->counted_send(dest, call);
+}
+
+int Runtime::Send(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
+  return send_waiting(buf, count_, datatype, dest, tag, comm, false,
+                      [&](MPI_Comm c) { return PMPI_Send(buf, count_, datatype, dest, tag, c); });
 }
 
 int Runtime::Ssend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
-  mpi::CommEntry* e = lookup(comm);
-  if (!e) return PMPI_Ssend(buf, count_, datatype, dest, tag, comm);
-  if (busy_) progress();
-  // A synchronous send waits for the receiver: keep the protocol moving meanwhile.
-  if (blocking_needs_loop()) return send_blocking(buf, count_, datatype, dest, tag, *e, true);
-  return e->counted_send(dest, [&](MPI_Comm c) { return PMPI_Ssend(buf, count_, datatype, dest, tag, c); });
+  return send_waiting(buf, count_, datatype, dest, tag, comm, true,
+                      [&](MPI_Comm c) { return PMPI_Ssend(buf, count_, datatype, dest, tag, c); });
 }
 
 int Runtime::Bsend(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {

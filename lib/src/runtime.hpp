@@ -18,9 +18,9 @@
 #include <mpisnap/mpisnap.hpp>
 
 #include "channel/mpi_message_port.hpp"
-#include "checkpoint/pipeline.hpp"
 #include "channel/receive_window.hpp"
 #include "channel/replay_queue.hpp"
+#include "checkpoint/pipeline.hpp"
 #include "common/checkpoint_data.hpp"
 #include "common/test_hooks.hpp"
 #include "mpi/comm_table.hpp"
@@ -28,11 +28,8 @@
 #include "mpi/mpi_agreement_port.hpp"
 #include "mpi/mpi_control_port.hpp"
 #include "protocol/snapshot_engine.hpp"
-#include "protocol/trigger_agreement.hpp"
-#include "triggers/triggers.hpp"
-#include "storage/background_writer.hpp"
 #include "storage/checkpoint_files.hpp"
-#include "storage/checkpoint_store.hpp"
+#include "triggers/triggers.hpp"
 
 namespace mpisnap {
 
@@ -267,7 +264,6 @@ class Runtime {
   // Emulated receives pending (slow_recv_) may be what a blocking call waits for: it must progress them.
   bool blocking_needs_loop() const noexcept { return poll_blocking_ || slow_recv_ || busy_ || engine_->draining(); }
   mpi::CommEntry* lookup(MPI_Comm comm);
-  HeldMessage* held_message(MPI_Message m) noexcept;
   // The held message `*m` names, taken out of held_messages_ (null: not one the library holds).
   std::unique_ptr<HeldMessage> take_held(MPI_Message m);
 

@@ -260,17 +260,10 @@ int Runtime::Iprobe(int source, int tag, MPI_Comm comm, int* flag, MPI_Status* s
   return PMPI_Iprobe(source, tag, e->current, flag, status);
 }
 
-Runtime::HeldMessage* Runtime::held_message(MPI_Message m) noexcept {
-  if (m == MPI_MESSAGE_NULL || m == MPI_MESSAGE_NO_PROC) return nullptr;
-  for (const auto& h : held_messages_)
-    if (reinterpret_cast<MPI_Message>(h.get()) == m) return h.get();
-  return nullptr;
-}
-
 std::unique_ptr<Runtime::HeldMessage> Runtime::take_held(MPI_Message m) {
-  HeldMessage* h = held_message(m);
-  if (!h) return nullptr;
-  auto it = std::find_if(held_messages_.begin(), held_messages_.end(), [h](const auto& p) { return p.get() == h; });
+  auto it = std::find_if(held_messages_.begin(), held_messages_.end(),
+                         [m](const auto& h) { return reinterpret_cast<MPI_Message>(h.get()) == m; });
+  if (it == held_messages_.end()) return nullptr;
   std::unique_ptr<HeldMessage> owned = std::move(*it);
   held_messages_.erase(it);
   return owned;

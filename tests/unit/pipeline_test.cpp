@@ -11,7 +11,7 @@
 
 #include "checkpoint/pipeline.hpp"
 #include "storage/checkpoint_store.hpp"
-#include "storage/fs.hpp"
+#include "temp_dir.hpp"
 
 namespace mpisnap::checkpoint {
 namespace {
@@ -26,13 +26,6 @@ struct State {
 
 class PipelineTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mpisnap-pipeline-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { fs::remove_tree(root_); }
-
   std::unique_ptr<Pipeline> make(int rank) {
     return std::make_unique<Pipeline>(std::make_unique<storage::DirectoryStore>(root_, false), rank, 2,
                                       Options{2, false, false},
@@ -62,7 +55,8 @@ class PipelineTest : public ::testing::Test {
     return ids;
   }
 
-  std::string root_;
+  testing::TempDir tmp_{"pipeline"};
+  std::string root_ = tmp_.path();
   std::vector<std::pair<std::uint64_t, bool>> announced_;
 };
 

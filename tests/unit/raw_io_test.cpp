@@ -23,18 +23,13 @@
 #include "storage/fs.hpp"
 #include "storage/hdf5.hpp"
 #include "storage/raw_io.hpp"
+#include "temp_dir.hpp"
 
 namespace mpisnap::storage {
 namespace {
 
 class RawIoTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mpisnap-rawio-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { fs::remove_tree(root_); }
 
   // A file of `n` random bytes; returns them.
   std::vector<std::byte> make_file(const std::string& path, std::size_t n, unsigned seed) {
@@ -55,7 +50,8 @@ class RawIoTest : public ::testing::Test {
     return true;
   }
 
-  std::string root_;
+  testing::TempDir tmp_{"rawio"};
+  std::string root_ = tmp_.path();
 };
 
 // At least `n` page-aligned bytes (an O_DIRECT target); aligned_alloc wants a multiple of the

@@ -20,6 +20,7 @@
 #include "storage/checkpoint_files.hpp"
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
+#include "temp_dir.hpp"
 
 namespace mpisnap::recovery {
 namespace {
@@ -55,26 +56,8 @@ class FakeCollectives {
 class FakePort final : public protocol::CollectivePort {
  public:
   FakePort(FakeCollectives& c, int rank) : c_(c), rank_(rank) {}
-  void broadcast(std::vector<std::uint64_t>& words) override {
-    if (rank_ == 0) {
-      std::lock_guard<std::mutex> lock(c_.m_);
-      c_.words_ = words;
-    }
-    c_.sync();
-    words = c_.words_;
-    c_.sync();
-    ++operations;
-  }
-  void broadcast(std::string& text) override {
-    if (rank_ == 0) {
-      std::lock_guard<std::mutex> lock(c_.m_);
-      c_.text_ = text;
-    }
-    c_.sync();
-    text = c_.text_;
-    c_.sync();
-    ++operations;
-  }
+  void broadcast(std::vector<std::uint64_t>& words) override { share(words, c_.words_); }
+  void broadcast(std::string& text) override { share(text, c_.text_); }
   bool all(bool ok) override {
     if (!ok) {
       std::lock_guard<std::mutex> lock(c_.m_);
@@ -91,6 +74,19 @@ class FakePort final : public protocol::CollectivePort {
   int operations = 0;
 
  private:
+  // Rank 0's `value` through `slot` to every rank.
+  template <class T>
+  void share(T& value, T& slot) {
+    if (rank_ == 0) {
+      std::lock_guard<std::mutex> lock(c_.m_);
+      slot = value;
+    }
+    c_.sync();
+    value = slot;
+    c_.sync();
+    ++operations;
+  }
+
   FakeCollectives& c_;
   int rank_;
 };
@@ -116,12 +112,6 @@ struct State {
 
 class RecoveryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mpisnap-recovery-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { fs::remove_tree(root_); }
 
   // A checkpoint of `nranks` ranks whose state is step = 100 * id + rank; committed with a manifest.
   void write_checkpoint(std::uint64_t id, int nranks, bool commit = true) {
@@ -191,7 +181,8 @@ class RecoveryTest : public ::testing::Test {
     return false;
   }
 
-  std::string root_;
+  testing::TempDir tmp_{"recovery"};
+  std::string root_ = tmp_.path();
 };
 
 TEST_F(RecoveryTest, EmptyDirectoryStartsFresh) {
@@ -293,7 +284,7 @@ TEST_F(RecoveryTest, UnusableDirectoryIsTheSameErrorOnEveryRank) {
   std::FILE* f = std::fopen(file.c_str(), "w");
   ASSERT_NE(f, nullptr);
   std::fclose(f);
-  root_ = file;  // (TearDown removes the parent: keep it reachable)
+  root_ = file;  // (the temporary directory holding it is removed after the test)
   const auto results = run(2);
   for (int rank = 0; rank < 2; ++rank) {
     const RankResult& r = results[static_cast<std::size_t>(rank)];
@@ -301,7 +292,6 @@ TEST_F(RecoveryTest, UnusableDirectoryIsTheSameErrorOnEveryRank) {
     EXPECT_NE(r.error.find("mpisnap: rank " + std::to_string(rank) + ": "), std::string::npos) << r.error;
     EXPECT_NE(r.error.find("not-a-directory"), std::string::npos) << r.error;
   }
-  root_ = root_.substr(0, root_.rfind('/'));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
 #include "storage/hdf5.hpp"
+#include "temp_dir.hpp"
 
 namespace mpisnap::storage {
 namespace {
@@ -37,15 +38,7 @@ struct AppState {
 
 class StorageTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mpisnap-storage-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override {
-    fs::reset_ops();
-    fs::remove_tree(root_);
-  }
+  void TearDown() override { fs::reset_ops(); }
 
   RankCheckpoint sample(int rank, std::uint64_t id = 3) {
     RankCheckpoint cp;
@@ -95,7 +88,8 @@ class StorageTest : public ::testing::Test {
     ::close(fd);
   }
 
-  std::string root_;
+  testing::TempDir tmp_{"storage"};
+  std::string root_ = tmp_.path();
 };
 
 // The checkpoint store (what the runtime, recovery and the command use): a checkpoint is in the

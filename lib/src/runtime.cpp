@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "common/diagnostics.hpp"
 #include "mpi/pmpi.hpp"
@@ -78,17 +79,12 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
   if (config.keep < 1) throw diag::error("Config::keep must be at least 1");
   if (config.directory.empty()) throw diag::error("Config::directory is empty");
 
-  auto* rt = new Runtime(config);
-  try {
-    rt->setup_world();
-    rt->discover_checkpoint();
-  } catch (...) {
-    delete rt;
-    throw;
-  }
-  instance_ = rt;
+  std::unique_ptr<Runtime> rt(new Runtime(config));
+  rt->setup_world();
+  rt->discover_checkpoint();
   rt->session_alive_ = true;
-  return *rt;
+  instance_ = rt.release();  // owned from here by the process, until finalize()
+  return *instance_;
 }
 
 void Runtime::start_preloaded() {
@@ -364,7 +360,7 @@ void Runtime::agree_at_finalize() {
                 std::to_string(safe_point_) + " safe points): every rank must pass the same sequence of safe points");
 }
 
-int Runtime::Finalize() {
+bool Runtime::shutdown() {
   settle_all();
   agree_at_finalize();
   finish_all_snapshots();
@@ -380,7 +376,7 @@ int Runtime::Finalize() {
     diag::say(std::to_string(st.checkpoints) + " checkpoint(s) this run, mean pause " +
               diag::fixed(st.total_pause_seconds / static_cast<double>(st.checkpoints), 4) + " s on rank 0");
   pipeline_.reset();
-  persistent_ops_.clear();
+  requests_.clear();
   held_messages_.clear();
   comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });
   triggers_.reset();
@@ -388,12 +384,22 @@ int Runtime::Finalize() {
   PMPI_Comm_free(&control_);
   PMPI_Comm_free(&finalize_);
   PMPI_Comm_free(&agree_);
-  instance_ = nullptr;
-  delete this;
+  return stopped;
+}
+
+int Runtime::finalize() {
+  // An error in shutdown() aborts the job (guarded) with the runtime still in place to report it.
+  const bool stopped = instance_->shutdown();
+  std::unique_ptr<Runtime>(std::exchange(instance_, nullptr)).reset();  // every call goes to PMPI from here
   const int rc = PMPI_Finalize();
   // A run stopped by the stop signal after its checkpoint committed tells its launcher to run again.
   if (stopped) std::exit(Session::kExitCheckpointed);
   return rc;
+}
+
+void Runtime::stop() {
+  finalize();
+  std::exit(Session::kExitCheckpointed);
 }
 
 }  // namespace mpisnap

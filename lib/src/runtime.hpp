@@ -9,10 +9,8 @@
 #include <mpi.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <mpisnap/mpisnap.hpp>
@@ -24,10 +22,10 @@
 #include "common/checkpoint_data.hpp"
 #include "common/test_hooks.hpp"
 #include "mpi/comm_table.hpp"
-#include "mpi/flat_map.hpp"
 #include "mpi/mpi_agreement_port.hpp"
 #include "mpi/mpi_control_port.hpp"
 #include "protocol/snapshot_engine.hpp"
+#include "requests/request_table.hpp"
 #include "storage/checkpoint_files.hpp"
 #include "triggers/triggers.hpp"
 
@@ -60,7 +58,14 @@ class Runtime {
 #define MPISNAP_CALL(name, params, args) int name params;
 #define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out) int name params;
 #include "interpose/calls.def"
-  int Finalize();
+  // MPI_Finalize: the runtime shuts down (collectively: the last snapshots finish, the ranks agree
+  // they took the same ones), is destroyed, and MPI is finalized. After a stop round's checkpoint
+  // committed, the process then exits with Session::kExitCheckpointed.
+  static int finalize();
+  // The program went on after should_exit() was true: finalize and exit with kExitCheckpointed
+  // (every rank is at the same safe point, the one after the committed checkpoint). Called from
+  // Session, outside any member of the runtime it destroys.
+  [[noreturn]] static void stop();
   int Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request);
   void count_collective(MPI_Comm comm);
   // When snapshots or triggers are possible, every blocking call polls (see calls.def).
@@ -103,58 +108,20 @@ class Runtime {
   // Prints "mpisnap: rank R: <what>" and aborts the job (used at the C boundary).
   [[noreturn]] static void fatal(const std::string& what) noexcept;
 
+  ~Runtime();  // (public for std::unique_ptr; only start() and finalize() hold one)
+
  private:
   Runtime(const Config& config);
-  ~Runtime();
 
-  // A persistent request: the application holds `proxy` (a real persistent request that is never
-  // started); each MPI_Start starts a fresh operation on the communicator's current color, or an
-  // emulated receive in the window.
-  struct PersistentOp {
-    enum Kind : std::uint8_t { Send, Ssend, Bsend, Recv } kind = Send;
-    const void* sbuf = nullptr;
-    void* rbuf = nullptr;
-    int count = 0;
-    MPI_Datatype type = MPI_BYTE;
-    int peer = 0;
-    int tag = 0;
-    mpi::CommEntry* comm = nullptr;
-    bool active = false;
-    bool owns_type = false;  // a duplicate of the application's datatype, freed with the request
-    MPI_Request real = MPI_REQUEST_NULL;
-    channel::PendingRecv* emulated = nullptr;
-    ~PersistentOp() {
-      if (owns_type) PMPI_Type_free(&type);
-    }
-  };
-
-  struct RequestInfo {
-    enum Kind : std::uint8_t {
-      FastRecv,    // a real receive (or matched receive) to count when it completes
-      Emulated,    // a generalized request the receive window completes
-      Persistent,  // the proxy of a PersistentOp
-      CommIdup,    // MPI_Comm_idup: register the communicator when it completes
-    } kind = FastRecv;
-    mpi::CommEntry* comm = nullptr;  // FastRecv: where to count (null: nothing to count)
-    int source = 0;
-    int tag = 0;
-    PersistentOp* persistent = nullptr;
-    MPI_Comm* idup_out = nullptr;
-    std::uint64_t idup_id = 0;    // CommIdup: the new communicator's id (0: agree on one when it completes)
-  };
+  using PersistentOp = requests::PersistentOp;
+  using RequestInfo = requests::RequestInfo;
+  using WaitTarget = requests::WaitTarget;
 
   // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe: its handle is
   // the address of this record (the application only passes it back to MPI_Mrecv/MPI_Imrecv).
   struct HeldMessage {
     RecordedMessage msg;
     mpi::CommEntry* comm = nullptr;
-  };
-
-  // A receive the application is blocked on, for the misplaced-safe-point check.
-  struct WaitTarget {
-    mpi::CommEntry* comm;
-    int source;
-    int tag;
   };
 
   // --- setup and communicators (runtime.cpp, runtime_comms.cpp)
@@ -230,7 +197,9 @@ class Runtime {
   void setup_triggers();
   // A stop round's checkpoint: wait until it committed (then leave at the next safe point) or not.
   void wait_for_stop_commit(std::uint64_t round);
-  [[noreturn]] void stop_after_checkpoint();
+  // Everything finalize() does before the runtime is destroyed; returns whether the run stopped
+  // after a stop round's checkpoint.
+  bool shutdown();
 
   // --- snapshots (runtime_snapshot.cpp; their way to commit is checkpoint::Pipeline)
   void begin_snapshot(Node&& state, std::uint64_t stop_round);
@@ -271,23 +240,22 @@ class Runtime {
   // A receive request completed with `st`; `rc` is its own error code (MPI_ERROR of a status of a
   // multiple completion that failed with MPI_ERR_IN_STATUS).
   void account_completion(const RequestInfo& info, const MPI_Status& st, int rc) noexcept;
-  bool tracked(int count, const MPI_Request* reqs) noexcept;
   // Nothing to poll for and every tracked request among `reqs` a real receive: MPI's own wait
   // will do, the receives counted from the statuses afterwards (wait_direct).
   bool waits_directly(int count, const MPI_Request* reqs) noexcept;
   // `single`: MPI_Wait's error semantics (the error returned, not MPI_ERR_IN_STATUS).
   int wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single);
-  bool is_active(MPI_Request req) noexcept;
   bool peek_complete(MPI_Request req);
   bool test_one(MPI_Request* req, MPI_Status* st, int* rc);
   bool test_persistent(PersistentOp& op, MPI_Status* st, int* rc);
   int start_persistent(PersistentOp& op);
   int persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rbuf, int count, MPI_Datatype type, int peer,
                       int tag, MPI_Comm comm, MPI_Request* request);
-  std::vector<WaitTarget> wait_targets(int count, const MPI_Request* reqs);
   void idle_check_requests(int count, const MPI_Request* reqs, double& first_seen);
-  std::size_t pending_requests();
 
+  // The runtime, from the first Session to MPI_Finalize: start() creates it, finalize() takes it back
+  // (a std::unique_ptr at both ends) and destroys it. A process that exits without MPI_Finalize
+  // leaves it alone: MPI is not finalized either, and the writer thread may be inside HDF5.
   [[gnu::visibility("hidden")]] static Runtime* instance_;  // hidden: one load on the fast path, not via the GOT
   static int thread_level_;
   static std::vector<MPI_Comm>* pre_session_comms_;
@@ -306,7 +274,7 @@ class Runtime {
   std::unique_ptr<mpi::MpiControlPort> port_;
   std::unique_ptr<protocol::SnapshotEngine> engine_;
   mpi::CommTable comms_;
-  mpi::FlatMap<MPI_Request, RequestInfo> requests_;
+  requests::RequestTable requests_;  // the requests the library tracks, and the persistent operations
   channel::ReplayQueue queue_;
   std::unique_ptr<channel::MpiMessagePort> message_port_;
   std::unique_ptr<channel::ReceiveWindow> window_;
@@ -333,15 +301,7 @@ class Runtime {
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
   bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
   std::vector<std::unique_ptr<HeldMessage>> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
-  // Every persistent operation the application holds (RequestInfo::persistent points into it).
-  std::unordered_map<const PersistentOp*, std::unique_ptr<PersistentOp>> persistent_ops_;
   // wait_direct's scratch, kept so that a wait allocates nothing once warm.
-  struct CountLater {
-    int index;
-    MPI_Request handle;
-    RequestInfo info;
-  };
-  std::vector<CountLater> count_later_;
   std::vector<MPI_Status> wait_statuses_;
 
   std::uint64_t safe_point_ = 0;

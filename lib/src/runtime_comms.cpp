@@ -138,9 +138,7 @@ int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
   mpi::CommEntry* parent = known(comm);
   const int rc = PMPI_Comm_idup(comm, newcomm, request);
   if (rc == MPI_SUCCESS) {
-    RequestInfo info;
-    info.kind = RequestInfo::CommIdup;
-    info.idup_out = newcomm;
+    std::uint64_t id = 0;
     if (parent && !parent->inter) {
       const std::uint64_t pid = protocol::value(parent->id);
       idups_started_.push_back({newcomm, pid, free_slot(pid, parent->world, {}), parent->world});
@@ -151,9 +149,9 @@ int Runtime::Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {
       z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
       z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
       z ^= z >> 31;
-      info.idup_id = (std::uint64_t{1} << 62) | (z & ((std::uint64_t{1} << 62) - 1));
+      id = (std::uint64_t{1} << 62) | (z & ((std::uint64_t{1} << 62) - 1));
     }
-    requests_.put(*request, info);  // registered when the application completes the request
+    requests_.add_idup(*request, newcomm, id);  // registered when the application completes the request
   }
   return rc;
 }
@@ -226,10 +224,7 @@ int Runtime::Comm_free(MPI_Comm* comm) {
 }
 
 bool Runtime::referenced(const mpi::CommEntry& e) {
-  bool used = false;
-  requests_.for_each([&](RequestInfo& info) {
-    used = used || info.comm == &e || (info.kind == RequestInfo::Persistent && info.persistent->comm == &e);
-  });
+  bool used = requests_.refers_to(e);
   for (const auto& h : held_messages_) used = used || h->comm == &e;
   return used || window_->refers_to(e);
 }

@@ -150,19 +150,14 @@ int Runtime::Irecv(void* buf, int count_, MPI_Datatype datatype, int source, int
   if (!e) return PMPI_Irecv(buf, count_, datatype, source, tag, comm, request);
   if (busy_) progress();
   if (source == MPI_PROC_NULL) return PMPI_Irecv(buf, count_, datatype, source, tag, e->current, request);
-  RequestInfo info;
-  info.comm = e;
-  info.source = source;
-  info.tag = tag;
   if (slow_recv_) {
     *request = window_->post_nonblocking(*e, buf, count_, datatype, source, tag);
-    info.kind = RequestInfo::Emulated;
-    requests_.put(*request, info);
+    requests_.add_emulated(*request, e, source, tag);
     refresh_mode();
     return MPI_SUCCESS;
   }
   const int rc = PMPI_Irecv(buf, count_, datatype, source, tag, e->current, request);
-  if (rc == MPI_SUCCESS) requests_.put(*request, info);
+  if (rc == MPI_SUCCESS) requests_.add_receive(*request, e, source, tag);
   return rc;
 }
 
@@ -329,9 +324,8 @@ int Runtime::Imrecv(void* buf, int count_, MPI_Datatype datatype, MPI_Message* m
   if (!h) {
     const int rc = PMPI_Imrecv(buf, count_, datatype, message, request);
     if (rc == MPI_SUCCESS && *request != MPI_REQUEST_NULL) {
-      RequestInfo info;  // already counted when it was probed; tracked so a safe point sees it pending
-      info.kind = RequestInfo::FastRecv;
-      requests_.put(*request, info);
+      // Counted when it was probed (no communicator to count on); tracked so a safe point sees it pending.
+      requests_.add_receive(*request, nullptr, 0, 0);
     }
     return rc;
   }
@@ -339,9 +333,7 @@ int Runtime::Imrecv(void* buf, int count_, MPI_Datatype datatype, MPI_Message* m
   MPI_Status st;
   const int rc = channel::deliver_bytes(h->msg, buf, count_, datatype, h->comm->current, &st);
   *request = channel::MpiMessagePort::completed_request(st, rc);
-  RequestInfo info;
-  info.kind = RequestInfo::Emulated;
-  requests_.put(*request, info);
+  requests_.add_emulated(*request, nullptr, 0, 0);
   return MPI_SUCCESS;
 }
 

@@ -19,8 +19,7 @@ int Runtime::persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rb
   const int rc = kind == PersistentOp::Recv ? PMPI_Recv_init(rbuf, count, type, peer, tag, e->color[0], request)
                                             : PMPI_Send_init(sbuf, count, type, peer, tag, e->color[0], request);
   if (rc != MPI_SUCCESS) return rc;
-  auto owned = std::make_unique<PersistentOp>();
-  PersistentOp* op = owned.get();
+  auto op = std::make_unique<PersistentOp>();
   op->kind = kind;
   op->sbuf = sbuf;
   op->rbuf = rbuf;
@@ -29,11 +28,7 @@ int Runtime::persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rb
   op->peer = peer;
   op->tag = tag;
   op->comm = e;
-  RequestInfo info;
-  info.kind = RequestInfo::Persistent;
-  info.persistent = op;
-  persistent_ops_.emplace(op, std::move(owned));
-  requests_.put(*request, info);
+  requests_.add_persistent(*request, std::move(op));
   return MPI_SUCCESS;
 }
 
@@ -97,17 +92,15 @@ int Runtime::start_persistent(PersistentOp& op) {
 
 int Runtime::Start(MPI_Request* request) {
   if (busy_) progress();
-  RequestInfo* info = !request || *request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(*request);
-  if (!info || info->kind != RequestInfo::Persistent) return PMPI_Start(request);
-  return start_persistent(*info->persistent);
+  PersistentOp* op = request ? requests_.persistent(*request) : nullptr;
+  return op ? start_persistent(*op) : PMPI_Start(request);
 }
 
 int Runtime::Startall(int count, MPI_Request* reqs) {
   if (busy_) progress();
   for (int i = 0; i < count; ++i) {
-    RequestInfo* info = reqs[i] == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(reqs[i]);
-    const int rc = info && info->kind == RequestInfo::Persistent ? start_persistent(*info->persistent)
-                                                                 : PMPI_Start(&reqs[i]);
+    PersistentOp* op = requests_.persistent(reqs[i]);
+    const int rc = op ? start_persistent(*op) : PMPI_Start(&reqs[i]);
     if (rc != MPI_SUCCESS) return rc;
   }
   return MPI_SUCCESS;

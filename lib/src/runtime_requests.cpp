@@ -34,79 +34,30 @@ void Runtime::account_completion(const RequestInfo& info, const MPI_Status& st, 
   if (!cancelled) info.comm->count_receipt(rc, st);
 }
 
-bool Runtime::tracked(int count, const MPI_Request* reqs) noexcept {
-  if (requests_.empty()) return false;
-  for (int i = 0; i < count; ++i)
-    if (reqs[i] != MPI_REQUEST_NULL && requests_.find(reqs[i])) return true;
-  return false;
-}
-
 bool Runtime::waits_directly(int count, const MPI_Request* reqs) noexcept {
-  if (poll_blocking_ || busy_ || slow_recv_) return false;
-  if (requests_.empty()) return true;
-  for (int i = 0; i < count; ++i) {
-    const RequestInfo* info = reqs[i] == MPI_REQUEST_NULL ? nullptr : requests_.find(reqs[i]);
-    if (info && info->kind != RequestInfo::FastRecv) return false;
-  }
-  return true;
+  return !poll_blocking_ && !busy_ && !slow_recv_ && requests_.only_real_receives(count, reqs);
 }
 
 int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single) {
-  // The handles of completed requests are gone after the wait: note the receives to count first.
-  count_later_.clear();
-  if (!requests_.empty())
-    for (int i = 0; i < count; ++i)
-      if (const RequestInfo* info = reqs[i] == MPI_REQUEST_NULL ? nullptr : requests_.find(reqs[i]))
-        count_later_.push_back({i, reqs[i], *info});
   auto wait = [&](MPI_Status* st) { return single ? PMPI_Wait(reqs, st) : PMPI_Waitall(count, reqs, st); };
-  if (count_later_.empty()) return wait(statuses);
+  if (!requests_.note_direct(count, reqs)) return wait(statuses);
   MPI_Status* sts = statuses;
   if (statuses == MPI_STATUSES_IGNORE || statuses == MPI_STATUS_IGNORE) {
     if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));
     sts = wait_statuses_.data();
   }
   const int rc = wait(sts);
-  for (const CountLater& c : count_later_) {
-    const MPI_Status& st = sts[c.index];
-    if (rc == MPI_ERR_IN_STATUS && st.MPI_ERROR == MPI_ERR_PENDING) continue;  // not completed: still ours
-    requests_.erase(c.handle);
-    account_completion(c.info, st, single || rc != MPI_ERR_IN_STATUS ? rc : st.MPI_ERROR);  // as test_one does
-  }
-  return rc;
-}
-
-bool Runtime::is_active(MPI_Request req) noexcept {
-  if (req == MPI_REQUEST_NULL) return false;
-  RequestInfo* info = requests_.empty() ? nullptr : requests_.find(req);
-  return !info || info->kind != RequestInfo::Persistent || info->persistent->active;
-}
-
-std::size_t Runtime::pending_requests() {
-  std::size_t n = 0;
-  requests_.for_each([&](RequestInfo& info) {
-    if (info.kind != RequestInfo::Persistent || info.persistent->active) ++n;
+  requests_.settle_direct(rc, sts, single, [this](const RequestInfo& info, const MPI_Status& st, int own) {
+    account_completion(info, st, own);  // as test_one does
   });
-  return n;
-}
-
-std::vector<Runtime::WaitTarget> Runtime::wait_targets(int count, const MPI_Request* reqs) {
-  std::vector<WaitTarget> targets;
-  if (!poll_blocking_ || requests_.empty()) return targets;
-  for (int i = 0; i < count; ++i) {
-    if (reqs[i] == MPI_REQUEST_NULL) continue;
-    const RequestInfo* info = requests_.find(reqs[i]);
-    if (!info) continue;
-    if (info->kind == RequestInfo::FastRecv && info->comm) targets.push_back({info->comm, info->source, info->tag});
-    if (info->kind == RequestInfo::Persistent && info->persistent->kind == PersistentOp::Recv && info->persistent->active)
-      targets.push_back({info->persistent->comm, info->persistent->peer, info->persistent->tag});
-  }
-  return targets;
+  return rc;
 }
 
 // Only receives still pending count: one that completed while others are waited for must not be
 // taken for a wait on a message that can no longer come.
 void Runtime::idle_check_requests(int count, const MPI_Request* reqs, double& first_seen) {
-  const auto targets = wait_targets(count, reqs);
+  std::vector<WaitTarget> targets;
+  if (poll_blocking_) requests_.receive_targets(count, reqs, targets);
   idle_check(targets.data(), static_cast<int>(targets.size()), first_seen);
 }
 
@@ -143,7 +94,7 @@ bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
     empty_status(st);
     return true;
   }
-  RequestInfo* info = requests_.empty() ? nullptr : requests_.find(*req);
+  RequestInfo* info = requests_.find(*req);
   int flag = 0;
   if (!info) {
     *rc = PMPI_Test(req, &flag, st);
@@ -154,7 +105,7 @@ bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
   const MPI_Request handle = *req;
   *rc = PMPI_Test(req, &flag, st);
   if (!flag && *rc == MPI_SUCCESS) return false;
-  requests_.erase(handle);
+  requests_.remove(handle);
   account_completion(copy, *st, *rc);
   if (copy.kind == RequestInfo::CommIdup) idup_completed(copy.idup_out, copy.idup_id);
   return true;
@@ -162,10 +113,9 @@ bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
 
 bool Runtime::peek_complete(MPI_Request req) {
   if (req == MPI_REQUEST_NULL) return true;
-  RequestInfo* info = requests_.empty() ? nullptr : requests_.find(req);
   MPI_Request probe = req;
-  if (info && info->kind == RequestInfo::Persistent) {
-    PersistentOp& op = *info->persistent;
+  if (PersistentOp* persistent = requests_.persistent(req)) {
+    PersistentOp& op = *persistent;
     if (!op.active) return true;
     if (op.emulated) return op.emulated->done;
     probe = op.real;
@@ -195,7 +145,7 @@ int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
 
 int Runtime::Test(MPI_Request* request, int* flag, MPI_Status* status) {
   if (busy_ || slow_recv_ || spin_poll_due()) progress();
-  if (!request || !tracked(1, request)) return PMPI_Test(request, flag, status);
+  if (!request || !requests_.any_tracked(1, request)) return PMPI_Test(request, flag, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   int rc = MPI_SUCCESS;
@@ -210,9 +160,9 @@ int Runtime::Request_get_status(MPI_Request request, int* flag, MPI_Status* stat
     return MPI_SUCCESS;
   }
   if (busy_ || slow_recv_ || spin_poll_due()) progress();
-  RequestInfo* info = request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(request);
-  if (!info || info->kind != RequestInfo::Persistent) return PMPI_Request_get_status(request, flag, status);
-  PersistentOp& op = *info->persistent;
+  PersistentOp* persistent = requests_.persistent(request);
+  if (!persistent) return PMPI_Request_get_status(request, flag, status);
+  PersistentOp& op = *persistent;
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   if (!op.active) {
@@ -229,9 +179,9 @@ int Runtime::Request_get_status(MPI_Request request, int* flag, MPI_Status* stat
 }
 
 int Runtime::Cancel(MPI_Request* request) {
-  RequestInfo* info = !request || *request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(*request);
-  if (!info || info->kind != RequestInfo::Persistent) return PMPI_Cancel(request);  // grequests: cancel_fn
-  PersistentOp& op = *info->persistent;
+  PersistentOp* persistent = request ? requests_.persistent(*request) : nullptr;
+  if (!persistent) return PMPI_Cancel(request);  // grequests: cancel_fn
+  PersistentOp& op = *persistent;
   if (!op.active) return MPI_SUCCESS;
   if (op.emulated) {
     window_->cancel(op.emulated);
@@ -241,7 +191,7 @@ int Runtime::Cancel(MPI_Request* request) {
 }
 
 int Runtime::Request_free(MPI_Request* request) {
-  RequestInfo* info = !request || *request == MPI_REQUEST_NULL || requests_.empty() ? nullptr : requests_.find(*request);
+  RequestInfo* info = request ? requests_.find(*request) : nullptr;
   if (!info) return PMPI_Request_free(request);
   const MPI_Request handle = *request;
   switch (info->kind) {
@@ -271,8 +221,7 @@ int Runtime::Request_free(MPI_Request* request) {
               "MPI_Request_free on an active persistent receive is not supported; complete it first");
         PMPI_Request_free(&op->real);  // an active send completes on its own
       }
-      requests_.erase(handle);
-      persistent_ops_.erase(op);
+      requests_.remove(handle);  // and the operation with it
       return PMPI_Request_free(request);
     }
   }
@@ -317,7 +266,7 @@ int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
 
 int Runtime::Testall(int count, MPI_Request* reqs, int* flag, MPI_Status* statuses) {
   if (busy_ || slow_recv_ || spin_poll_due()) progress();
-  if (!tracked(count, reqs)) return PMPI_Testall(count, reqs, flag, statuses);
+  if (!requests_.any_tracked(count, reqs)) return PMPI_Testall(count, reqs, flag, statuses);
   // All or nothing: complete none unless every one is complete.
   for (int i = 0; i < count; ++i) {
     if (!peek_complete(reqs[i])) {
@@ -342,11 +291,11 @@ int Runtime::Testall(int count, MPI_Request* reqs, int* flag, MPI_Status* status
 
 int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* status) {
   if (busy_) progress();
-  if (!poll_blocking_ && !busy_ && !slow_recv_ && !tracked(count, reqs)) return PMPI_Waitany(count, reqs, index, status);
+  if (!poll_blocking_ && !busy_ && !slow_recv_ && !requests_.any_tracked(count, reqs)) return PMPI_Waitany(count, reqs, index, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   bool any = false;
-  for (int i = 0; i < count && !any; ++i) any = is_active(reqs[i]);
+  for (int i = 0; i < count && !any; ++i) any = requests_.is_active(reqs[i]);
   if (!any) {
     *index = MPI_UNDEFINED;
     empty_status(st);
@@ -357,7 +306,7 @@ int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* statu
   for (;;) {
     if (busy_ || slow_recv_) progress();
     for (int i = 0; i < count; ++i) {
-      if (!is_active(reqs[i])) continue;
+      if (!requests_.is_active(reqs[i])) continue;
       int rc = MPI_SUCCESS;
       if (test_one(&reqs[i], st, &rc)) {
         *index = i;
@@ -370,12 +319,12 @@ int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* statu
 
 int Runtime::Testany(int count, MPI_Request* reqs, int* index, int* flag, MPI_Status* status) {
   if (busy_ || slow_recv_ || spin_poll_due()) progress();
-  if (!tracked(count, reqs)) return PMPI_Testany(count, reqs, index, flag, status);
+  if (!requests_.any_tracked(count, reqs)) return PMPI_Testany(count, reqs, index, flag, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   bool any = false;
   for (int i = 0; i < count; ++i) {
-    if (!is_active(reqs[i])) continue;
+    if (!requests_.is_active(reqs[i])) continue;
     any = true;
     int rc = MPI_SUCCESS;
     if (test_one(&reqs[i], st, &rc)) {
@@ -421,7 +370,7 @@ int complete_some(int incount, MPI_Request* reqs, int* outcount, int* indices, M
 
 int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
   if (busy_) progress();
-  if (!poll_blocking_ && !busy_ && !slow_recv_ && !tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
+  if (!poll_blocking_ && !busy_ && !slow_recv_ && !requests_.any_tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
   double first_seen = -1;
   unsigned spins = 0;
   for (;;) {
@@ -430,7 +379,7 @@ int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indice
     const int rc = complete_some(
         incount, reqs, outcount, indices, statuses,
         [this](MPI_Request* r, MPI_Status* s, int* c) { return test_one(r, s, c); },
-        [this](MPI_Request r) { return is_active(r); }, any_active);
+        [this](MPI_Request r) { return requests_.is_active(r); }, any_active);
     if (!any_active || *outcount > 0) return rc;
     if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(incount, reqs, first_seen);
   }
@@ -438,12 +387,12 @@ int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indice
 
 int Runtime::Testsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
   if (busy_ || slow_recv_ || spin_poll_due()) progress();
-  if (!tracked(incount, reqs)) return PMPI_Testsome(incount, reqs, outcount, indices, statuses);
+  if (!requests_.any_tracked(incount, reqs)) return PMPI_Testsome(incount, reqs, outcount, indices, statuses);
   bool any_active = false;
   return complete_some(
       incount, reqs, outcount, indices, statuses,
       [this](MPI_Request* r, MPI_Status* s, int* c) { return test_one(r, s, c); },
-      [this](MPI_Request r) { return is_active(r); }, any_active);
+      [this](MPI_Request r) { return requests_.is_active(r); }, any_active);
 }
 
 }  // namespace mpisnap

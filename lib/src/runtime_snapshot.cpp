@@ -52,7 +52,6 @@ std::uint64_t Runtime::next_due_safe_point() const noexcept {
 }
 
 bool Runtime::safe_point_due() {
-  if (should_exit_) stop_after_checkpoint();
   ++safe_point_;
   if (busy_ || slow_recv_) progress();
   const bool every = config_.every > 0 && safe_point_ % config_.every == 0;
@@ -65,7 +64,7 @@ bool Runtime::safe_point_due() {
   // before its snapshot, and only an entry in the table is drained. (Every member completed its
   // idup before this safe point and started the colors then, so this wait ends.)
   settle_all();
-  const std::size_t pending = pending_requests();
+  const std::size_t pending = requests_.pending();
   if (pending || window_->has_pending() || !held_messages_.empty()) {
     throw diag::error("checkpoint_point() at safe point " +
                 std::to_string(safe_point_) + " with " + std::to_string(pending + held_messages_.size()) +

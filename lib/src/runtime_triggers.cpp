@@ -34,11 +34,4 @@ void Runtime::wait_for_stop_commit(std::uint64_t round) {
     diag::say("stop signal: checkpoint committed at safe point " + std::to_string(safe_point_) + "; leaving");
 }
 
-void Runtime::stop_after_checkpoint() {
-  // The program went on after should_exit(): every rank is at the same safe point (the one after
-  // the committed checkpoint), so they all stop here.
-  Finalize();  // deletes the runtime and exits with kExitCheckpointed
-  std::exit(Session::kExitCheckpointed);
-}
-
 }  // namespace mpisnap

@@ -26,7 +26,11 @@ void Session::fail_restore(const char* what) { runtime("Session::restore()").fai
 
 void Session::finish_restore() { runtime("Session::restore()").finish_restore(info_); }
 
-bool Session::safe_point_due() { return runtime("Session::checkpoint_point()").safe_point_due(); }
+bool Session::safe_point_due() {
+  Runtime& rt = runtime("Session::checkpoint_point()");
+  if (rt.should_exit()) Runtime::stop();  // the program went on after should_exit(): leave now
+  return rt.safe_point_due();
+}
 
 void Session::take_snapshot(Node&& tree) { runtime("Session::checkpoint_point()").take_snapshot(std::move(tree)); }
 

@@ -87,9 +87,8 @@ int MPI_Init_thread(int* argc, char*** argv, int required, int* provided) {
 }
 
 int MPI_Finalize(void) {
-  Runtime* rt = Runtime::get();
-  if (!rt) return PMPI_Finalize();
-  return guarded([&] { return rt->Finalize(); });
+  if (!Runtime::get()) return PMPI_Finalize();
+  return guarded([] { return Runtime::finalize(); });
 }
 
 int MPI_Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request) {

@@ -22,6 +22,7 @@ class FlatMap {
     Slot* s = find_slot(k);
     return s ? &s->value : nullptr;
   }
+  const Value* find(Key k) const noexcept { return const_cast<FlatMap*>(this)->find(k); }
 
   // Inserts or overwrites.
   void put(Key k, const Value& v) {
@@ -60,6 +61,11 @@ class FlatMap {
   template <class F>
   void for_each(F&& f) {
     for (Slot& s : slots_)
+      if (s.state == Full) f(s.value);
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const Slot& s : slots_)
       if (s.state == Full) f(s.value);
   }
 

@@ -1,0 +1,116 @@
+// The request table (request_table.hpp). No MPI call but the datatype a persistent operation owns.
+#include "requests/request_table.hpp"
+
+namespace mpisnap::requests {
+
+PersistentOp::~PersistentOp() {
+  if (owns_type) PMPI_Type_free(&type);
+}
+
+void RequestTable::add_receive(MPI_Request r, mpi::CommEntry* comm, int source, int tag) {
+  RequestInfo info;
+  info.kind = RequestInfo::FastRecv;
+  info.comm = comm;
+  info.source = source;
+  info.tag = tag;
+  map_.put(r, info);
+}
+
+void RequestTable::add_emulated(MPI_Request r, mpi::CommEntry* comm, int source, int tag) {
+  RequestInfo info;
+  info.kind = RequestInfo::Emulated;
+  info.comm = comm;
+  info.source = source;
+  info.tag = tag;
+  map_.put(r, info);
+}
+
+void RequestTable::add_idup(MPI_Request r, MPI_Comm* out, std::uint64_t id) {
+  RequestInfo info;
+  info.kind = RequestInfo::CommIdup;
+  info.idup_out = out;
+  info.idup_id = id;
+  map_.put(r, info);
+}
+
+PersistentOp& RequestTable::add_persistent(MPI_Request r, std::unique_ptr<PersistentOp> op) {
+  PersistentOp& ref = *op;
+  RequestInfo info;
+  info.kind = RequestInfo::Persistent;
+  info.persistent = &ref;
+  ops_.emplace(&ref, std::move(op));
+  map_.put(r, info);
+  return ref;
+}
+
+void RequestTable::remove(MPI_Request r) {
+  RequestInfo* info = find(r);
+  if (!info) return;
+  if (info->kind == RequestInfo::Persistent) ops_.erase(info->persistent);
+  map_.erase(r);
+}
+
+void RequestTable::clear() {
+  map_ = {};
+  ops_.clear();
+  noted_.clear();
+}
+
+bool RequestTable::any_tracked(int count, const MPI_Request* reqs) const noexcept {
+  if (map_.empty()) return false;
+  for (int i = 0; i < count; ++i)
+    if (find(reqs[i])) return true;
+  return false;
+}
+
+bool RequestTable::only_real_receives(int count, const MPI_Request* reqs) const noexcept {
+  if (map_.empty()) return true;
+  for (int i = 0; i < count; ++i) {
+    const RequestInfo* info = find(reqs[i]);
+    if (info && info->kind != RequestInfo::FastRecv) return false;
+  }
+  return true;
+}
+
+bool RequestTable::is_active(MPI_Request r) const noexcept {
+  if (r == MPI_REQUEST_NULL) return false;
+  const RequestInfo* info = find(r);
+  return !info || info->kind != RequestInfo::Persistent || info->persistent->active;
+}
+
+std::size_t RequestTable::pending() const noexcept {
+  std::size_t n = 0;
+  map_.for_each([&](const RequestInfo& info) {
+    if (info.kind != RequestInfo::Persistent || info.persistent->active) ++n;
+  });
+  return n;
+}
+
+void RequestTable::receive_targets(int count, const MPI_Request* reqs, std::vector<WaitTarget>& out) const {
+  if (map_.empty()) return;
+  for (int i = 0; i < count; ++i) {
+    const RequestInfo* info = find(reqs[i]);
+    if (!info) continue;
+    if (info->kind == RequestInfo::FastRecv && info->comm) out.push_back({info->comm, info->source, info->tag});
+    const PersistentOp* op = info->kind == RequestInfo::Persistent ? info->persistent : nullptr;
+    if (op && op->kind == PersistentOp::Recv && op->active) out.push_back({op->comm, op->peer, op->tag});
+  }
+}
+
+bool RequestTable::refers_to(const mpi::CommEntry& e) const {
+  bool used = false;
+  map_.for_each([&](const RequestInfo& info) {
+    used = used || info.comm == &e || (info.kind == RequestInfo::Persistent && info.persistent->comm == &e);
+  });
+  return used;
+}
+
+bool RequestTable::note_direct(int count, const MPI_Request* reqs) {
+  noted_.clear();
+  if (map_.empty()) return false;
+  for (int i = 0; i < count; ++i)
+    if (const RequestInfo* info = find(reqs[i])) noted_.push_back({i, reqs[i], *info});
+  return !noted_.empty();
+}
+
+}  // namespace mpisnap::requests

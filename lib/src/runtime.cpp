@@ -8,7 +8,6 @@
 
 #include "common/diagnostics.hpp"
 #include "mpi/pmpi.hpp"
-#include "state/buffer_pool.hpp"
 #include "storage/fault_injection.hpp"
 
 namespace mpisnap {
@@ -96,7 +95,6 @@ void Runtime::start_preloaded() {
 Runtime::Runtime(const Config& config) : config_(config), hooks_(TestHooks::from_environment()) {}
 
 Runtime::~Runtime() {
-  state::buffer_pool().clear();
   if (hooks_.faults_set) storage::install_faults("", rank_);
 }
 

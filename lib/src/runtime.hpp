@@ -53,6 +53,7 @@ class Runtime {
   CheckpointStats stats() const;
   void flush();
   int rank() const noexcept { return rank_; }
+  BufferSource& buffers() noexcept { return pipeline_->buffers(); }
 
   // ---- the intercepted calls (one method per line of interpose/calls.def)
 #define MPISNAP_CALL(name, params, args) int name params;

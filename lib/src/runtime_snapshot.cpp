@@ -13,7 +13,6 @@
 #include "mpi/pmpi.hpp"
 #include "common/diagnostics.hpp"
 #include "runtime.hpp"
-#include "state/buffer_pool.hpp"
 #include "common/xxh64.hpp"
 #include "storage/directory.hpp"
 
@@ -130,7 +129,7 @@ CheckpointStats Runtime::stats() const {
   s.last_file_bytes = p.last_file_bytes;
   s.last_commit_seconds = p.last_commit_seconds;
   s.peak_bytes_held = p.peak_bytes_held;
-  s.buffer_bytes_held = state::buffer_pool().bytes_held();
+  s.buffer_bytes_held = pipeline_->buffers().bytes_held();
   s.markers_sent = port_->markers_sent();
   s.agreement_messages = agreement_port_->messages_sent();
   return s;

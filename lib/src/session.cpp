@@ -32,6 +32,8 @@ bool Session::safe_point_due() {
   return rt.safe_point_due();
 }
 
+BufferSource* Session::buffers() { return &runtime("Session::checkpoint_point()").buffers(); }
+
 void Session::take_snapshot(Node&& tree) { runtime("Session::checkpoint_point()").take_snapshot(std::move(tree)); }
 
 void Session::flush() { runtime("Session::flush()").flush(); }

@@ -5,8 +5,11 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
+#include <mpisnap/archive.hpp>
 #include <mpisnap/error.hpp>
+#include <cereal/types/vector.hpp>
 
 #include "state/buffer_pool.hpp"
 #include "storage/fault_injection.hpp"
@@ -42,6 +45,33 @@ TEST(BufferPool, NextSnapshotCopiesIntoTheLastOnesMemory) {
   EXPECT_EQ(pool.bytes_held(), 0u);
   // Nothing left: a new buffer.
   EXPECT_EQ(pool.take(1 << 20).size(), std::size_t{1} << 20);
+}
+
+struct Field {
+  std::vector<double> field = std::vector<double>(1 << 17, 1.5);  // 1 MiB
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(field));
+  }
+};
+
+// The archive copies a state's arrays into the buffers it is given (the session passes the
+// pipeline's pool), and into fresh memory when it is given none.
+TEST(BufferPool, TheArchiveTakesFromThePoolItIsGiven) {
+  Field s;
+  state::BufferPool pool;
+  Node first = to_tree(s, &pool);
+  const Node* leaf = &first.children.at(0).children.at(0);
+  ASSERT_EQ(leaf->data.size(), std::size_t{1} << 20);
+  const std::byte* memory = leaf->data.data();
+  pool.recycle(std::move(first));
+  Node second = to_tree(s, &pool);
+  EXPECT_EQ(second.children.at(0).children.at(0).data.data(), memory) << "the next copy reuses the last one's memory";
+  EXPECT_EQ(pool.bytes_held(), 0u);
+  pool.recycle(std::move(second));
+  Node unpooled = to_tree(s);
+  EXPECT_EQ(pool.bytes_held(), std::size_t{1} << 20) << "an archive without a pool leaves the pool alone";
+  EXPECT_EQ(std::memcmp(unpooled.children.at(0).children.at(0).data.data(), s.field.data(), 1 << 20), 0);
 }
 
 TEST(BufferPool, HoldsOneSnapshotAndSkipsMisfits) {

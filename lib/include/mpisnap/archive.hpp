@@ -58,8 +58,9 @@ using binary_element_t = std::remove_cv_t<std::remove_pointer_t<std::decay_t<Ptr
 
 class MPISNAP_API TreeOutputArchive : public cereal::OutputArchive<TreeOutputArchive> {
  public:
-  // `root` becomes a Group holding whatever is archived.
-  explicit TreeOutputArchive(Node& root);
+  // `root` becomes a Group holding whatever is archived; arrays take their memory from `buffers`
+  // (fresh memory when null).
+  explicit TreeOutputArchive(Node& root, BufferSource* buffers = nullptr);
 
   void setNextName(const char* name) noexcept { next_name_ = name; }
   void startNode();
@@ -78,6 +79,7 @@ class MPISNAP_API TreeOutputArchive : public cereal::OutputArchive<TreeOutputArc
 
   std::vector<Frame> stack_;
   const char* next_name_ = nullptr;
+  BufferSource* buffers_;
 };
 
 class MPISNAP_API TreeInputArchive : public cereal::InputArchive<TreeInputArchive> {
@@ -242,10 +244,10 @@ inline void CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive&, std::nullptr_t&) {}
 
 // Serialize / deserialize a whole state object: the root Group holds one child, "state".
 template <class T>
-Node to_tree(T& state) {
+Node to_tree(T& state, BufferSource* buffers = nullptr) {
   Node root;
   {
-    TreeOutputArchive ar(root);
+    TreeOutputArchive ar(root, buffers);
     ar(cereal::make_nvp("state", state));
   }
   return root;

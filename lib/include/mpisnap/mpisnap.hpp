@@ -80,7 +80,7 @@ class MPISNAP_API Session {
   // when one is due.
   template <class T>
   void checkpoint_point(T& state) {
-    if (safe_point_due()) take_snapshot(to_tree(state));
+    if (safe_point_due()) take_snapshot(to_tree(state, buffers()));
   }
 
   // Collective: returns once every checkpoint taken so far is complete on every rank and committed
@@ -110,6 +110,7 @@ class MPISNAP_API Session {
   [[noreturn]] void fail_restore(const char* what);
   void finish_restore();
   bool safe_point_due();
+  BufferSource* buffers();  // the library's pool of the last snapshot's buffers
   void take_snapshot(Node&& tree);
 
   Config config_;

@@ -66,6 +66,16 @@ enum class ScalarType : std::uint8_t {
   Int8, UInt8, Int16, UInt16, Int32, UInt32, Int64, UInt64, Float32, Float64, Bool, Char,
 };
 
+// Where an archive takes the memory for the arrays it copies (TreeOutputArchive). The library passes
+// its pool of the previous snapshot's buffers, so that a snapshot copies into memory already mapped;
+// without one, every array gets fresh memory.
+class MPISNAP_API BufferSource {
+ public:
+  virtual ~BufferSource();
+  // A buffer of exactly `bytes` bytes, contents unspecified.
+  virtual Bytes take(std::size_t bytes) = 0;
+};
+
 MPISNAP_API const char* to_string(ScalarType t) noexcept;
 MPISNAP_API std::size_t size_of(ScalarType t) noexcept;
 

@@ -93,7 +93,7 @@ protocol::DoneRecord Pipeline::done_record(std::uint64_t sent_before, std::uint6
   r.snap_time_ns = s.snap_time_ns;
   r.coll_check = s.coll_check;
   // The in-memory copy is no longer needed; its buffers take the next snapshot's copy.
-  if (options_.reuse_buffers) state::buffer_pool().recycle(std::move(s.data.state));
+  if (options_.reuse_buffers) buffers_.recycle(std::move(s.data.state));
   s.data.state = Node{};
   s.data.channel.clear();
   s.done_started = true;

@@ -20,6 +20,7 @@
 
 #include "common/checkpoint_data.hpp"
 #include "protocol/types.hpp"
+#include "state/buffer_pool.hpp"
 #include "storage/background_writer.hpp"
 #include "storage/checkpoint_store.hpp"
 
@@ -65,6 +66,9 @@ class Pipeline {
   ~Pipeline();
 
   storage::CheckpointStore& store() noexcept { return *store_; }
+  // The buffers of the last snapshot's copy, which the next copy reuses (Options::reuse_buffers):
+  // the archive of a safe point takes from it (Session passes it to to_tree).
+  state::BufferPool& buffers() noexcept { return buffers_; }
   // Ids continue above every checkpoint in the store (recovery says where).
   void set_next_id(std::uint64_t id) noexcept { next_id_ = id; }
 
@@ -104,6 +108,7 @@ class Pipeline {
   void commit(const Snapshot& s, const std::vector<protocol::DoneRecord>& records);
   static void report_collective_mismatch(storage::CheckpointStore& store, int nranks, std::uint64_t id);
 
+  state::BufferPool buffers_;
   std::unique_ptr<storage::CheckpointStore> store_;  // outlives the writer, whose thread uses it
   std::unique_ptr<storage::BackgroundWriter> writer_;
   int rank_;

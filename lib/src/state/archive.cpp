@@ -46,7 +46,9 @@ std::uint64_t Node::total_bytes() const noexcept {
 
 // ---------------------------------------------------------------- output
 
-TreeOutputArchive::TreeOutputArchive(Node& root) : OutputArchive(this) {
+BufferSource::~BufferSource() = default;
+
+TreeOutputArchive::TreeOutputArchive(Node& root, BufferSource* buffers) : OutputArchive(this), buffers_(buffers) {
   root = Node{};
   root.kind = Node::Kind::Group;
   stack_.push_back({&root});
@@ -108,7 +110,7 @@ void TreeOutputArchive::saveBinary(ScalarType type, const void* data, std::size_
   Node& leaf = add_child(Node::Kind::Array);
   leaf.type = type;
   leaf.count = bytes / size_of(type);
-  leaf.data = state::buffer_pool().take(bytes);
+  leaf.data = buffers_ ? buffers_->take(bytes) : state::fresh_buffer(bytes);
   if (bytes) std::memcpy(leaf.data.data(), data, bytes);
 }
 

@@ -22,6 +22,10 @@ Bytes BufferPool::take(std::size_t bytes) {
       return b;
     }
   }
+  return fresh_buffer(bytes);
+}
+
+Bytes fresh_buffer(std::size_t bytes) {
   Bytes b(bytes);
   map_pages(b.data(), b.size());  // it is filled next: one call instead of a fault per page
   return b;
@@ -49,11 +53,6 @@ std::size_t BufferPool::bytes_held() const {
   std::size_t n = 0;
   for (const Bytes& b : free_) n += b.capacity();
   return n;
-}
-
-BufferPool& buffer_pool() {
-  static BufferPool pool;
-  return pool;
 }
 
 }  // namespace mpisnap::state

@@ -16,14 +16,17 @@
 
 namespace mpisnap::state {
 
-class BufferPool {
+// A buffer of `bytes` bytes mapped in one call (common/pages.hpp), contents unspecified.
+Bytes fresh_buffer(std::size_t bytes);
+
+class BufferPool final : public BufferSource {
  public:
   // Payloads smaller than this are not worth keeping.
   static constexpr std::size_t min_bytes = 64 * 1024;
 
   // A buffer of exactly `bytes` bytes, contents unspecified: a pooled one whose capacity fits
   // (smallest first, at most twice the size) or a new one.
-  Bytes take(std::size_t bytes);
+  Bytes take(std::size_t bytes) override;
   // Replaces the pool's contents with the large payload buffers of `tree`.
   void recycle(Node&& tree);
   void clear();
@@ -35,8 +38,5 @@ class BufferPool {
   mutable std::mutex mu_;
   std::vector<Bytes> free_;
 };
-
-// The pool the state archive takes from.
-BufferPool& buffer_pool();
 
 }  // namespace mpisnap::state

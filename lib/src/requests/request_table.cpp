@@ -7,18 +7,9 @@ PersistentOp::~PersistentOp() {
   if (owns_type) PMPI_Type_free(&type);
 }
 
-void RequestTable::add_receive(MPI_Request r, mpi::CommEntry* comm, int source, int tag) {
+void RequestTable::add_receive(RequestInfo::Kind kind, MPI_Request r, mpi::CommEntry* comm, int source, int tag) {
   RequestInfo info;
-  info.kind = RequestInfo::FastRecv;
-  info.comm = comm;
-  info.source = source;
-  info.tag = tag;
-  map_.put(r, info);
-}
-
-void RequestTable::add_emulated(MPI_Request r, mpi::CommEntry* comm, int source, int tag) {
-  RequestInfo info;
-  info.kind = RequestInfo::Emulated;
+  info.kind = kind;
   info.comm = comm;
   info.source = source;
   info.tag = tag;

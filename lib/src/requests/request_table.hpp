@@ -89,9 +89,13 @@ class RequestTable {
 
   // A real receive, counted on `comm` when it completes (null `comm`: counted already, tracked so a
   // safe point sees it pending).
-  void add_receive(MPI_Request r, mpi::CommEntry* comm, int source, int tag);
+  void add_receive(MPI_Request r, mpi::CommEntry* comm, int source, int tag) {
+    add_receive(RequestInfo::FastRecv, r, comm, source, tag);
+  }
   // A generalized request the window completes (`comm`: the receive's communicator, or null).
-  void add_emulated(MPI_Request r, mpi::CommEntry* comm, int source, int tag);
+  void add_emulated(MPI_Request r, mpi::CommEntry* comm, int source, int tag) {
+    add_receive(RequestInfo::Emulated, r, comm, source, tag);
+  }
   void add_idup(MPI_Request r, MPI_Comm* out, std::uint64_t id);
   // Takes ownership of `op`, the operation behind the proxy `r`.
   PersistentOp& add_persistent(MPI_Request r, std::unique_ptr<PersistentOp> op);
@@ -136,6 +140,7 @@ class RequestTable {
   }
 
  private:
+  void add_receive(RequestInfo::Kind kind, MPI_Request r, mpi::CommEntry* comm, int source, int tag);
   struct Noted {
     int index;
     MPI_Request handle;

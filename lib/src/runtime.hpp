@@ -208,6 +208,7 @@ class Runtime {
   void finish_all_snapshots();
   void agree_at_finalize();
   std::uint64_t next_due_safe_point() const noexcept;
+  void check_safe_point();
   static std::uint64_t collective_check(const mpi::CommEntry& e, int world_rank);
 
   // --- restart (runtime_restart.cpp)

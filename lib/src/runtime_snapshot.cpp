@@ -50,9 +50,28 @@ std::uint64_t Runtime::next_due_safe_point() const noexcept {
   return (safe_point_ / config_.every + 1) * config_.every;
 }
 
+// A safe point needs every non-blocking receive, matched probe and started persistent request
+// completed. Checked at every safe point while a checkpoint is possible at all, not only at the ones
+// that take a checkpoint: a trigger (the scheduler's warning signal) may make any safe point one, and
+// the mistake must show in the first minute of a test run, not at the deadline.
+void Runtime::check_safe_point() {
+  if (requests_.empty() && held_messages_.empty() && !window_->has_pending()) return;  // the usual case: nothing
+  const std::size_t pending = requests_.pending() + held_messages_.size();
+  if (pending == 0 && !window_->has_pending()) return;  // only inactive persistent requests
+  throw diag::error("checkpoint_point() at safe point " + std::to_string(safe_point_) + " with " +
+                    std::to_string(pending) +
+                    " receive, matched-probe or persistent request(s) not yet completed; a safe point needs every "
+                    "non-blocking operation completed (MPI_Wait/MPI_Test) first" +
+                    (config_.every == 0 || safe_point_ % config_.every != 0
+                         ? " (no checkpoint was due here, but a signal or request_checkpoint() could make any safe "
+                           "point one)"
+                         : ""));
+}
+
 bool Runtime::safe_point_due() {
   ++safe_point_;
   if (busy_ || slow_recv_) progress();
+  if (poll_blocking_) check_safe_point();
   const bool every = config_.every > 0 && safe_point_ % config_.every == 0;
   const bool agreed = triggers_->snapshot_here(safe_point_);
   if (!every && !agreed) return false;
@@ -63,13 +82,7 @@ bool Runtime::safe_point_due() {
   // before its snapshot, and only an entry in the table is drained. (Every member completed its
   // idup before this safe point and started the colors then, so this wait ends.)
   settle_all();
-  const std::size_t pending = requests_.pending();
-  if (pending || window_->has_pending() || !held_messages_.empty()) {
-    throw diag::error("checkpoint_point() at safe point " +
-                std::to_string(safe_point_) + " with " + std::to_string(pending + held_messages_.size()) +
-                " receive, matched-probe or persistent request(s) not yet completed; a safe point needs every "
-                "non-blocking operation completed (MPI_Wait/MPI_Test) first");
-  }
+  check_safe_point();  // (again: progress may have changed what is pending)
   return true;
 }
 

@@ -299,6 +299,7 @@ def bad_environment(s):
 
 def api_misuse(s):
     for mode, needle in [("twice", "second Session"), ("pending", "not yet completed"),
+                         ("pending_quiet", "no checkpoint was due here"),
                          ("before_init", "before MPI_Init"), ("after_finalize", "after MPI_Finalize")]:
         rc, _, err = s.bank(exe=s.a.misuse, args=[mode], timeout=60)
         expect_error(s, rc, err, needle)

@@ -200,7 +200,7 @@ int cmd_verify(const std::string& dir, std::int64_t id, bool json) {
 
 int cmd_prune(const std::string& dir, unsigned keep, bool json) {
   storage::DirectoryStore store(dir, true);
-  const auto r = store.prune(keep);
+  const auto r = store.prune(keep, 0);
   if (json) {
     std::printf("{\"removed\":[");
     for (std::size_t i = 0; i < r.removed.size(); ++i) std::printf("%s%" PRIu64, i ? "," : "", r.removed[i]);

@@ -213,6 +213,8 @@ class Runtime {
 
   // --- restart (runtime_restart.cpp)
   void discover_checkpoint();
+  // A checkpoint was found and nobody restored it: refuse at the first safe point (unless MPISNAP_FRESH).
+  [[noreturn]] void refuse_unrestored();
   void apply_restored_counters(mpi::CommEntry& e);
 
   // --- point-to-point (runtime_p2p.cpp)

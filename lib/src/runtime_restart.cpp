@@ -1,6 +1,7 @@
 // Runtime: restoring the checkpoint that recovery (recovery/recovery.hpp) found and the ranks agreed on.
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 
 #include "mpi/mpi_collective_port.hpp"
 #include "mpi/pmpi.hpp"
@@ -13,11 +14,14 @@ namespace mpisnap {
 
 void Runtime::discover_checkpoint() {
   mpi::MpiCollectivePort port(control_);
-  recovery::Options options{config_.fresh_if_corrupt};
+  recovery::Options options{config_.fresh_if_corrupt, config_.fresh};
   recovery::Recovery finder(port, pipeline_->store(), rank_, size_, options,
                             [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });  // lines carry their prefix
   recovery::Outcome found = finder.discover();
   pipeline_->set_next_id(found.next_checkpoint_id);
+  // A run that resumes supersedes what it resumed from; one that starts fresh beside older
+  // checkpoints (MPISNAP_FRESH, none verified) prunes only its own.
+  pipeline_->set_prune_floor(found.restored ? 0 : found.next_checkpoint_id);
   if (!found.restored) return;
   restored_ = std::move(found.restored);
   restored_dir_ = std::move(found.restored_dir);
@@ -33,6 +37,16 @@ void Runtime::fail_restore(const char* what) {
               storage::rank_file_name(rank_) + " into this program's state: " + what);
 }
 
+void Runtime::refuse_unrestored() {
+  const RankCheckpoint& cp = restored_->cp;
+  throw diag::error("a committed checkpoint was found (" + restored_dir_ + ", safe point " +
+                    std::to_string(cp.safe_point) +
+                    ") but restore() was not called before the first safe point: this run would start from the "
+                    "beginning and its checkpoints would replace that one. Call session.restore(state) right after "
+                    "creating the Session, or set MPISNAP_FRESH=1 (Config::fresh) to start from the beginning and "
+                    "keep the checkpoints that are there");
+}
+
 void Runtime::finish_restore(ResumeInfo& info) {
   RankCheckpoint& cp = restored_->cp;
   for (RecordedMessage& m : cp.channel) queue_.push_recorded(std::move(m));
@@ -44,9 +58,14 @@ void Runtime::finish_restore(ResumeInfo& info) {
   info.checkpoint_id = cp.checkpoint_id;
   info.safe_point = cp.safe_point;
   info.messages = queue_.size();
-  if (config_.verbose && rank_ == 0)
-    diag::say("resumed from checkpoint " + std::to_string(cp.checkpoint_id) + " (safe point " +
-              std::to_string(cp.safe_point) + ")");
+  if (rank_ == 0) {  // always: which state a job continues from is never a detail
+    char written[64] = "at an unknown time";
+    const auto t = static_cast<std::time_t>(cp.created_unix);
+    std::tm tm{};
+    if (cp.created_unix > 0 && localtime_r(&t, &tm)) std::strftime(written, sizeof written, "%Y-%m-%d %H:%M:%S", &tm);
+    diag::say("resumed from checkpoint " + std::to_string(cp.checkpoint_id) + " in " + restored_dir_ +
+              " (safe point " + std::to_string(cp.safe_point) + ", written " + written + ")");
+  }
   restored_.reset();
   refresh_mode();
 }

@@ -69,6 +69,7 @@ void Runtime::check_safe_point() {
 }
 
 bool Runtime::safe_point_due() {
+  if (restored_ && !restore_done_) refuse_unrestored();
   ++safe_point_;
   if (busy_ || slow_recv_) progress();
   if (poll_blocking_) check_safe_point();

@@ -305,6 +305,27 @@ def api_misuse(s):
         expect_error(s, rc, err, needle)
 
 
+def forgotten_restore(s):
+    # A program that never calls restore(): its first run checkpoints; the second finds them and must
+    # refuse at its first safe point instead of starting over and pruning them away; with
+    # MPISNAP_FRESH it starts over and keeps them.
+    one = {"MPISNAP_KEEP": 1}
+    rc, _, err = s.bank(exe=s.a.misuse, args=["forget_restore"], extra_env=one, timeout=60)
+    s.c.that(rc == 0, f"the first run succeeds (exit {rc})")
+    before = committed(s.ck)
+    s.c.that(len(before) == 1, f"it left one committed checkpoint ({before})")
+    rc, _, err = s.bank(exe=s.a.misuse, args=["forget_restore"], extra_env=one, timeout=60)
+    expect_error(s, rc, err, "restore() was not called", "MPISNAP_FRESH", "rank")
+    s.c.that(committed(s.ck) == before, f"the refused run changed nothing ({committed(s.ck)})")
+    rc, _, err = s.bank(exe=s.a.misuse, args=["forget_restore"], extra_env=dict(one, MPISNAP_FRESH=1), timeout=60)
+    s.c.that(rc == 0, f"with MPISNAP_FRESH=1 the run starts over (exit {rc})")
+    after = committed(s.ck)
+    s.c.that(before[0] in after and len(after) == 2, f"and keeps the checkpoint it did not supersede ({after})")
+    for cid in after:
+        ok, text = s.verify(cid)
+        s.c.that(ok, f"checkpoint {cid} verifies: {text.strip()[-200:]}")
+
+
 SCENARIOS = {
     "crash_rank_write": crash_rank_write, "crash_commit": crash_commit, "crash_prune": crash_prune,
     "enospc": enospc, "disk_stays_full": disk_stays_full, "permission_denied": permission_denied,
@@ -316,7 +337,7 @@ SCENARIOS = {
     "mixed_files": lambda s: corruption(s, mixed_files),
     "deleted_manifest": deleted_manifest, "none_valid": none_valid,
     "wrong_rank_count": wrong_rank_count, "other_program": other_program,
-    "bad_environment": bad_environment, "api_misuse": api_misuse,
+    "bad_environment": bad_environment, "api_misuse": api_misuse, "forgotten_restore": forgotten_restore,
 }
 
 

@@ -4,6 +4,7 @@
 //   pending         checkpoint_point() (MPISNAP_EVERY=1) with an MPI_Irecv still pending
 //   pending_quiet   the same with no checkpoint due (every-N off, triggers armed): refused at the first
 //                   safe point all the same, since a signal could make it a checkpoint
+//   forget_restore  three safe points, checkpoints every one, without ever calling restore()
 //   before_init     a Session before MPI_Init
 //   after_finalize  a Session method after MPI_Finalize
 #include <mpi.h>
@@ -41,6 +42,8 @@ int run(const char* mode) {
     MPI_Request r;
     MPI_Irecv(&buf, 1, MPI_INT, MPI_ANY_SOURCE, 99, MPI_COMM_WORLD, &r);
     snap->checkpoint_point(state);
+  } else if (!std::strcmp(mode, "forget_restore")) {
+    for (int i = 0; i < 3; ++i) snap->checkpoint_point(state);
   } else if (!std::strcmp(mode, "after_finalize")) {
     MPI_Finalize();
     snap->checkpoint_point(state);

@@ -124,7 +124,7 @@ TEST_F(StorageTest, DirectoryStoreWritesCommitsListsAndLoadsById) {
   EXPECT_TRUE(report.committed);
   ASSERT_FALSE(report.problems.empty());
   EXPECT_NE(report.problems[0].find("does not balance"), std::string::npos) << report.problems[0];
-  EXPECT_TRUE(store.prune(1).removed.empty()) << "the newest committed checkpoint stays";
+  EXPECT_TRUE(store.prune(1, 0).removed.empty()) << "the newest committed checkpoint stays";
 
   // Checkpoint 4: the same files, and checkpoint 3's manifest copied in by hand.
   for (int r = 0; r < 2; ++r) store.write_rank(sample(r, 4));
@@ -331,6 +331,19 @@ TEST_F(StorageTest, PruneKeepsNewestCommittedAndInProgress) {
   left.clear();
   for (const auto& e : list_checkpoints(root_)) left.push_back(e.id);
   EXPECT_EQ(left, (std::vector<std::uint64_t>{4, 5}));
+}
+
+// A run that started fresh beside older checkpoints (MPISNAP_FRESH, or none verified) prunes only
+// its own: the floor is its first checkpoint id.
+TEST_F(StorageTest, PruneNeverRemovesWhatTheRunDidNotSupersede) {
+  touch_checkpoint(root_, 1, true);
+  touch_checkpoint(root_, 2, true);  // the older job's checkpoints
+  for (std::uint64_t id = 3; id <= 6; ++id) touch_checkpoint(root_, id, true);  // this run's, from 3
+  const PruneResult r = prune(root_, 2, 3);
+  EXPECT_EQ(r.removed, (std::vector<std::uint64_t>{3, 4}));
+  std::vector<std::uint64_t> left;
+  for (const auto& e : list_checkpoints(root_)) left.push_back(e.id);
+  EXPECT_EQ(left, (std::vector<std::uint64_t>{1, 2, 5, 6}));
 }
 
 TEST_F(StorageTest, ListingIgnoresForeignNames) {

@@ -169,9 +169,9 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
   c.checkpoint_id = m.checkpoint_id;
   c.terminate_round = s.terminate_round;
   c.summary = summary;
-  c.ticket = writer_->submit([store = store_.get(), keep = options_.keep, m] {
+  c.ticket = writer_->submit([store = store_.get(), keep = options_.keep, floor = prune_floor_, m] {
     store->commit(m);
-    store->prune(keep);
+    store->prune(keep, floor);
   });
   commits_.push_back(std::move(c));
 }

@@ -71,6 +71,9 @@ class Pipeline {
   state::BufferPool& buffers() noexcept { return buffers_; }
   // Ids continue above every checkpoint in the store (recovery says where).
   void set_next_id(std::uint64_t id) noexcept { next_id_ = id; }
+  // Checkpoints below `id` are not this run's to prune: it did not resume from them (it started
+  // fresh beside them, or found none that verifies).
+  void set_prune_floor(std::uint64_t id) noexcept { prune_floor_ = id; }
 
   // A new snapshot, numbered `seq` by the engine, of `state` at `safe_point`.
   Snapshot& open(protocol::SnapshotSeq seq, std::uint64_t safe_point, Node&& state);
@@ -116,6 +119,7 @@ class Pipeline {
   Options options_;
   Announce announce_;
   std::uint64_t next_id_ = 1;
+  std::uint64_t prune_floor_ = 0;
   std::unique_ptr<Snapshot> snap_;
   std::vector<Commit> commits_;
   Stats stats_;

@@ -74,6 +74,13 @@ Outcome Recovery::discover() {
   const std::vector<std::uint64_t> found = committed_ids();
   Outcome out;
   out.next_checkpoint_id = found[0];
+  if (options_.fresh) {
+    if (rank_ == 0 && found.size() > 1)
+      report_("mpisnap: starting from the beginning (MPISNAP_FRESH); the " + std::to_string(found.size() - 1) +
+              " committed checkpoint(s) in " + dir + " stay, this run's are numbered from " +
+              std::to_string(out.next_checkpoint_id));
+    return out;
+  }
   for (std::size_t i = 1; i < found.size(); ++i) {
     const std::uint64_t id = found[i];
     const std::vector<std::uint64_t> manifest = manifest_of(id);

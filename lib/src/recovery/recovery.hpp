@@ -19,6 +19,7 @@ namespace mpisnap::recovery {
 
 struct Options {
   bool fresh_if_corrupt = false;  // Config::fresh_if_corrupt
+  bool fresh = false;             // Config::fresh: only where the ids go on; nothing is read or verified
 };
 
 struct Outcome {

@@ -14,7 +14,7 @@ RankFileInfo DirectoryStore::write_rank(const RankCheckpoint& cp) {
 
 void DirectoryStore::commit(const Manifest& m) { write_manifest(location(m.checkpoint_id), m); }
 
-PruneResult DirectoryStore::prune(unsigned keep) { return storage::prune(dir_, keep); }
+PruneResult DirectoryStore::prune(unsigned keep, std::uint64_t floor) { return storage::prune(dir_, keep, floor); }
 
 Manifest DirectoryStore::manifest(std::uint64_t id) {
   const std::string path = location(id);

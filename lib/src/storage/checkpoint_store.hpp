@@ -35,7 +35,8 @@ class CheckpointStore {
   // Commits checkpoint `m.checkpoint_id` atomically: afterwards it is restorable, before it is not.
   virtual void commit(const Manifest& m) = 0;
   // Keeps the newest `keep` committed checkpoints (directory.hpp, prune, says exactly what goes).
-  virtual PruneResult prune(unsigned keep) = 0;
+  // Checkpoints below `floor` stay (a run prunes only what it superseded).
+  virtual PruneResult prune(unsigned keep, std::uint64_t floor) = 0;
 
   virtual Manifest manifest(std::uint64_t id) = 0;
   virtual LoadedRankFile load_rank(std::uint64_t id, int rank) = 0;
@@ -53,7 +54,7 @@ class DirectoryStore final : public CheckpointStore {
   std::vector<CheckpointEntry> list() override;
   RankFileInfo write_rank(const RankCheckpoint& cp) override;
   void commit(const Manifest& m) override;
-  PruneResult prune(unsigned keep) override;
+  PruneResult prune(unsigned keep, std::uint64_t floor) override;
   Manifest manifest(std::uint64_t id) override;
   LoadedRankFile load_rank(std::uint64_t id, int rank) override;
   VerifyReport verify(std::uint64_t id) override;

@@ -60,7 +60,7 @@ std::uint64_t next_checkpoint_id(const std::string& dir) {
   return all.empty() ? 1 : all.back().id + 1;
 }
 
-PruneResult prune(const std::string& dir, unsigned keep) {
+PruneResult prune(const std::string& dir, unsigned keep, std::uint64_t floor) {
   PruneResult result;
   if (keep < 1) keep = 1;
   const auto all = list_checkpoints(dir);
@@ -71,6 +71,7 @@ PruneResult prune(const std::string& dir, unsigned keep) {
   const std::uint64_t newest = committed.back()->id;
   const std::size_t keep_from = committed.size() > keep ? committed.size() - keep : 0;
   for (std::size_t i = 0; i < keep_from; ++i) {
+    if (committed[i]->id < floor) continue;
     // Un-commit first: a crash half way leaves an uncommitted directory, never a broken committed one.
     fs::remove_tree(committed[i]->path + "/" + kManifestName);
     fs::remove_tree(committed[i]->path);

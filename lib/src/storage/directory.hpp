@@ -35,6 +35,8 @@ struct PruneResult {
 // Keeps the newest `keep` committed checkpoints (at least one) and removes older committed ones and
 // every uncommitted one older than the newest committed. Never touches the newest committed one, nor
 // uncommitted ones newer than it (they may be in progress).
-PruneResult prune(const std::string& dir, unsigned keep);
+// Committed checkpoints with an id below `floor` are never removed (those a run did not supersede:
+// it started fresh beside them); they still count among the `keep` newest.
+PruneResult prune(const std::string& dir, unsigned keep, std::uint64_t floor = 0);
 
 }  // namespace mpisnap::storage

@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
   verify->add_flag("--json", json, "machine-readable output");
   auto* prune = app.add_subcommand("prune", "remove old checkpoints");
   prune->add_option("DIR", dir, "checkpoint directory")->required();
-  prune->add_option("--keep", keep, "committed checkpoints to keep (at least 1)")->required();
+  prune->add_option("--keep", keep, "committed checkpoints to keep (at least 1)")->required()->check(CLI::Range(1u, 1000000u));
   prune->add_flag("--json", json, "machine-readable output");
   try {
     app.parse(argc, argv);
@@ -244,6 +244,9 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
+    // A directory that does not exist is an error, not an empty listing: a mistyped path must not
+    // look like "no checkpoints".
+    if (!fs::is_dir(dir)) throw Error("no checkpoint directory " + dir + (fs::exists(dir) ? " (not a directory)" : ""));
     if (*ls) return cmd_ls(dir, json);
     if (*show) return cmd_show(dir, id, json);
     if (*verify) return cmd_verify(dir, id, json);

@@ -1,6 +1,8 @@
 // Runtime: lifecycle, communicators, the progress loop and the blocking-wait loop.
 #include "runtime.hpp"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -56,6 +58,46 @@ void Runtime::note_comm_freed_before_session(MPI_Comm comm) {
   v.erase(std::remove(v.begin(), v.end(), comm), v.end());
 }
 
+namespace {
+
+// The program's calls reach mpisnap only if its MPI_* symbols resolve to the library's wrappers: a
+// binary that names libmpi before libmpisnap among its libraries (a link line with MPI's libraries
+// first) binds them to MPI itself. Nothing is intercepted then, and every checkpoint would lack
+// its channel state: refuse, and say how to fix the link. (RTLD_DEFAULT finds what the program's
+// own references bind to: the first library in load order that defines the symbol.)
+void check_interposition() {
+  static const char* const names[] = {
+#define MPISNAP_CALL(name, params, args) "MPI_" #name,
+#define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out) "MPI_" #name,
+#define MPISNAP_COLLECTIVE(name, params, args, comm) "MPI_" #name,
+#define MPISNAP_BLOCKING_COLLECTIVE(name, iname, params, args, comm) "MPI_" #name,
+#include "interpose/calls.def"
+      "MPI_Init", "MPI_Init_thread", "MPI_Finalize", "MPI_Comm_idup",
+  };
+  Dl_info self{};
+  if (!dladdr(reinterpret_cast<void*>(&check_interposition), &self)) return;
+  std::string elsewhere;
+  const char* where = nullptr;
+  int count = 0;
+  for (const char* name : names) {
+    void* f = dlsym(RTLD_DEFAULT, name);
+    Dl_info info{};
+    if (!f || !dladdr(f, &info) || info.dli_fbase == self.dli_fbase) continue;
+    if (count++ < 3) elsewhere += std::string(elsewhere.empty() ? "" : ", ") + name;
+    where = info.dli_fname;
+  }
+  if (count == 0) return;
+  throw diag::error(std::to_string(count) + " MPI function(s) of this program (" + elsewhere +
+                    (count > 3 ? ", ..." : "") + ") resolve to " + (where && *where ? where : "the program itself") +
+                    ", not to mpisnap's wrappers in " + self.dli_fname +
+                    ": the program was linked with the MPI library before libmpisnap, so mpisnap cannot see its "
+                    "messages and its checkpoints would not be consistent. Link libmpisnap first (CMake: "
+                    "target_link_libraries(app PRIVATE mpisnap::mpisnap) before or instead of MPI's libraries; "
+                    "by hand: -lmpisnap before -lmpi), or run with LD_PRELOAD=" + self.dli_fname);
+}
+
+}  // namespace
+
 Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
   int init = 0, fin = 0;
   PMPI_Initialized(&init);
@@ -77,6 +119,7 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
     throw diag::error("MPI_THREAD_MULTIPLE is not supported: only one thread may call MPI (MPI_THREAD_FUNNELED at most)");
   if (config.keep < 1) throw diag::error("Config::keep must be at least 1");
   if (config.directory.empty()) throw diag::error("Config::directory is empty");
+  check_interposition();
 
   std::unique_ptr<Runtime> rt(new Runtime(config));
   rt->setup_world();

@@ -1,6 +1,13 @@
-// Session: the public face, a thin shell over the Runtime.
+// Session: the public face, a thin shell over the Runtime. Every call passes one boundary: an error
+// ends the job as an MPI error would (message, MPI_Abort with status 70: Runtime::fatal), or is
+// thrown as mpisnap::Error when the program asked for exceptions (Config::exceptions).
 #include <mpisnap/mpisnap.hpp>
 
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+#include "common/diagnostics.hpp"
 #include "runtime.hpp"
 
 namespace mpisnap {
@@ -12,33 +19,84 @@ Runtime& runtime(const char* what) {
   return *rt;
 }
 
+template <class F>
+decltype(auto) at_boundary(bool exceptions, F&& f) {
+  if (exceptions) return f();
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    Runtime::fatal(e.what());
+  }
+}
+
+// The environment's settings. A malformed variable ends the job with its message, unless
+// MPISNAP_EXCEPTIONS itself asks for exceptions.
+Config environment_settings() {
+  try {
+    return Config::defaults();
+  } catch (const std::exception& e) {
+    const char* v = std::getenv("MPISNAP_EXCEPTIONS");
+    for (const char* yes : {"1", "true", "yes", "on"})
+      if (v && !std::strcmp(v, yes)) throw;
+    Runtime::fatal(e.what());
+  }
+}
+
 }  // namespace
 
-Session::Session(MPI_Comm comm, Config config) : config_(std::move(config)) { Runtime::start(comm, config_); }
+Session::Session(MPI_Comm comm) : Session(comm, environment_settings()) {}
+
+Session::Session(MPI_Comm comm, Config config) : config_(std::move(config)) {
+  at_boundary(config_.exceptions, [&] { Runtime::start(comm, config_); });
+}
 
 Session::~Session() {
   if (Runtime* rt = Runtime::get()) rt->session_ended();
 }
 
-const Node* Session::begin_restore() { return runtime("Session::restore()").restorable_state(); }
-
-void Session::fail_restore(const char* what) { runtime("Session::restore()").fail_restore(what); }
-
-void Session::finish_restore() { runtime("Session::restore()").finish_restore(info_); }
-
-bool Session::safe_point_due() {
-  Runtime& rt = runtime("Session::checkpoint_point()");
-  if (rt.should_exit()) Runtime::stop();  // the program went on after should_exit(): leave now
-  return rt.safe_point_due();
+const Node* Session::begin_restore() {
+  return at_boundary(config_.exceptions, [] { return runtime("Session::restore()").restorable_state(); });
 }
 
-BufferSource* Session::buffers() { return &runtime("Session::checkpoint_point()").buffers(); }
+void Session::fail_restore(const char* what) {
+  at_boundary(config_.exceptions, [&] { runtime("Session::restore()").fail_restore(what); });
+  std::abort();  // (unreachable: fail_restore throws)
+}
 
-void Session::take_snapshot(Node&& tree) { runtime("Session::checkpoint_point()").take_snapshot(std::move(tree)); }
+void Session::fail_snapshot(const char* what) {
+  at_boundary(config_.exceptions, [&] {
+    throw diag::error(std::string("checkpoint_point(): the state could not be serialized: ") + what);
+  });
+  std::abort();  // (unreachable)
+}
 
-void Session::flush() { runtime("Session::flush()").flush(); }
+void Session::finish_restore() {
+  at_boundary(config_.exceptions, [&] { runtime("Session::restore()").finish_restore(info_); });
+}
 
-void Session::request_checkpoint() { runtime("Session::request_checkpoint()").request_checkpoint(); }
+bool Session::safe_point_due() {
+  return at_boundary(config_.exceptions, [] {
+    Runtime& rt = runtime("Session::checkpoint_point()");
+    if (rt.should_exit()) Runtime::stop();  // the program went on after should_exit(): leave now
+    return rt.safe_point_due();
+  });
+}
+
+BufferSource* Session::buffers() {
+  return at_boundary(config_.exceptions, [] { return &runtime("Session::checkpoint_point()").buffers(); });
+}
+
+void Session::take_snapshot(Node&& tree) {
+  at_boundary(config_.exceptions, [&] { runtime("Session::checkpoint_point()").take_snapshot(std::move(tree)); });
+}
+
+void Session::flush() {
+  at_boundary(config_.exceptions, [] { runtime("Session::flush()").flush(); });
+}
+
+void Session::request_checkpoint() {
+  at_boundary(config_.exceptions, [] { runtime("Session::request_checkpoint()").request_checkpoint(); });
+}
 
 bool Session::should_exit() const noexcept {
   Runtime* rt = Runtime::get();

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the build into a private prefix, builds tests/consumer/project against it twice (CMake's
-# find_package and pkg-config), and runs it: interrupted once, then resumed to the same answer.
+# Installs the build into a private prefix, builds tests/consumer/project against it three times
+# (CMake's find_package; the same from an old project with an old cmake_minimum_required and no C++
+# standard, tests/consumer/old_project; pkg-config, with no rpath or environment of our own), and runs
+# each: interrupted once, then resumed to the same answer. Then the installed mpisnap-run and mpisnap
+# as the README's batch script uses them, and a binary linked MPI-first, which must be refused.
 set -euo pipefail
 build_dir=$1 source_dir=$2 work=$3 mpiexec=$4
 rm -rf "$work"
@@ -8,15 +11,18 @@ mkdir -p "$work"
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
 cmake -S "$source_dir" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/build" >/dev/null
+cmake -S "$source_dir/../old_project" -B "$work/old" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null 2>"$work/old.log" \
+  || { cat "$work/old.log"; exit 1; }
+cmake --build "$work/old" >/dev/null
+cp "$work/old/consumer" "$work/consumer-old-project"
 
 libdir=$(dirname "$(find "$work/prefix" -name 'libmpisnap.so' | head -n 1)")
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-mpicxx -std=c++17 "$source_dir/consumer.cpp" -o "$work/consumer-pkgconfig" $(pkg-config --cflags --libs mpisnap) \
-  -Wl,-rpath,"$libdir"
+mpicxx -std=c++17 "$source_dir/consumer.cpp" -o "$work/consumer-pkgconfig" $(pkg-config --cflags --libs mpisnap)
 
 run() { "$mpiexec" --oversubscribe -np 2 "$@"; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 MPISNAP_EVERY=5
-for exe in "$work/build/consumer" "$work/consumer-pkgconfig"; do
+for exe in "$work/build/consumer" "$work/consumer-old-project" "$work/consumer-pkgconfig"; do
   export MPISNAP_DIR="$work/ckpt-$(basename "$exe")"
   reference=$(MPISNAP_EVERY=0 run "$exe" 20)
   first=$(run "$exe" 20 12)
@@ -26,4 +32,30 @@ for exe in "$work/build/consumer" "$work/consumer-pkgconfig"; do
   [[ "$second" == *"resumed=1 step=20"* ]]
   [[ "${second#*total=}" == "${reference#*total=}" ]]
 done
-echo "consumer: find_package and pkg-config builds resume to the reference answer"
+echo "consumer: find_package (new and old project) and pkg-config builds resume to the reference answer"
+
+# The README's batch script, from the installed package alone: mpisnap-run and mpisnap from PATH.
+export MPISNAP_DIR="$work/ckpt-run"
+PATH="$work/prefix/bin:$PATH" mpisnap-run --retries 1 --log "$work/run.log" -- \
+  "$mpiexec" --oversubscribe -np 2 "$work/consumer-pkgconfig" 20 >/dev/null
+PATH="$work/prefix/bin:$PATH" mpisnap ls "$MPISNAP_DIR" | grep -q committed
+grep -q "attempt 1: finished" "$work/run.log"
+echo "consumer: the installed mpisnap-run and mpisnap run the job and list its checkpoints"
+
+# Linked the wrong way round (MPI's libraries before libmpisnap, as a build that appends mpisnap
+# after \${MPI_CXX_LIBRARIES} does): nothing would be intercepted. The Session must refuse, say how
+# to fix the link, and end the job with status 70.
+mpi_compile=$(mpicxx --showme:compile) mpi_link=$(mpicxx --showme:link)
+g++ -std=c++17 $mpi_compile $(pkg-config --cflags mpisnap) "$source_dir/consumer.cpp" -o "$work/consumer-mpi-first" \
+  $mpi_link $(pkg-config --libs mpisnap) -Wl,-rpath,"$libdir"
+export MPISNAP_DIR="$work/ckpt-mpi-first"
+set +e
+out=$(run "$work/consumer-mpi-first" 20 2>&1)
+status=$?
+set -e
+if [[ $status -ne 70 || "$out" != *"not to mpisnap's wrappers"* || "$out" != *"Link libmpisnap first"* ]]; then
+  echo "consumer: an MPI-first link was not refused (status $status):"
+  echo "$out" | head -20
+  exit 1
+fi
+echo "consumer: an MPI-first link is refused with status 70 and says how to fix it"

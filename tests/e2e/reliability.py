@@ -303,6 +303,13 @@ def api_misuse(s):
                          ("before_init", "before MPI_Init"), ("after_finalize", "after MPI_Finalize")]:
         rc, _, err = s.bank(exe=s.a.misuse, args=[mode], timeout=60)
         expect_error(s, rc, err, needle)
+        # The default: a message and MPI_Abort with status 70, as an MPI error; no uncaught exception.
+        s.c.that(rc == 70, f"{mode}: status 70 (got {rc})")
+        s.c.that("terminate called" not in err, f"{mode}: no std::terminate")
+    # With MPISNAP_EXCEPTIONS=1 the program's own handler gets an mpisnap::Error (misuse_app: status 1).
+    rc, _, err = s.bank(exe=s.a.misuse, args=["twice"], extra_env={"MPISNAP_EXCEPTIONS": 1}, timeout=60)
+    expect_error(s, rc, err, "second Session")
+    s.c.that(rc == 1, f"MPISNAP_EXCEPTIONS=1: the program caught the error (status {rc})")
 
 
 def forgotten_restore(s):

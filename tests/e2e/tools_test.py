@@ -47,6 +47,15 @@ def cli_scenario(a):
     if good.returncode != 0:
         problems.append(f"verify fails on good checkpoints: {good.stdout}")
 
+    # A mistyped directory is an error, not an empty listing; --keep 0 is refused, not read as 1.
+    for cmd in (["ls", ck + "-typo"], ["verify", ck + "-typo"], ["prune", ck + "-typo", "--keep", "1"]):
+        r = sh([a.cli] + cmd)
+        if r.returncode == 0 or "no checkpoint directory" not in r.stderr:
+            problems.append(f"mpisnap {' '.join(cmd)}: exit {r.returncode}: {r.stdout}{r.stderr}")
+    r = sh([a.cli, "prune", ck, "--keep", "0"])
+    if r.returncode == 0 or "--keep" not in r.stdout + r.stderr or len(json.loads(sh([a.cli, "ls", ck, "--json"]).stdout)) != 5:
+        problems.append(f"prune --keep 0: exit {r.returncode}: {r.stdout}{r.stderr}")
+
     ids = sorted(glob.glob(os.path.join(ck, "ckpt-*")))
 
     def expect_failure(what, target_dir, needle):
@@ -74,7 +83,9 @@ def cli_scenario(a):
     print(f"  prune --keep 1 removed {pr['removed']}, left {left}")
     if left != [4, 5]:  # 4: the newest committed; 5: uncommitted but newer (it could be in progress)
         problems.append(f"prune left {left}")
-    bad = sh([a.cli, "verify", os.path.join(a.workdir, "no-such-dir")])
+    empty = os.path.join(a.workdir, "empty-dir")
+    os.makedirs(empty, exist_ok=True)
+    bad = sh([a.cli, "verify", empty])
     if bad.returncode == 0 or "no committed checkpoint" not in bad.stderr:
         problems.append(f"verify of an empty directory: {bad.stderr}")
     return problems
@@ -145,6 +156,18 @@ def mpisnap_run_scenario(a):
         problems.append(f"mpisnap-run exit {job.returncode}")
     if mu.results(out) != reference:
         problems.append(f"RESULT lines differ:\n{mu.results(out)}\n{reference}")
+    # A deterministic failure is not retried: the checkpoints are 4 ranks', the relaunch has 3;
+    # mpisnap refuses (status 70) and mpisnap-run stops after that one attempt.
+    os.remove(log)
+    p = subprocess.run([a.python, a.runner, "--retries", "5", "--log", log, "--"] + mu.mpiexec(a.mpiexec, 3) + [a.bank] + args,
+                       env=env, capture_output=True, text=True, timeout=300)
+    lines = open(log).read().splitlines()
+    print("\n".join(lines))
+    attempts = [l for l in lines if ": starting from " in l]
+    if p.returncode != 70 or len(attempts) != 1 or not any("not relaunching" in l for l in lines):
+        problems.append(f"wrong rank count under mpisnap-run: exit {p.returncode}, {len(attempts)} attempt(s)")
+    if "this job has 3" not in p.stderr:
+        problems.append("the refusal does not say why: " + p.stderr[-300:])
     return problems
 
 

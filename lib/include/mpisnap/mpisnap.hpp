@@ -19,6 +19,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 
 #include <mpisnap/archive.hpp>
@@ -54,8 +55,14 @@ struct ResumeInfo {
 class MPISNAP_API Session {
  public:
   // Collective over `comm`, which must be MPI_COMM_WORLD (or congruent to it); call right after
-  // MPI_Init. Finds the newest committed checkpoint that verifies on every rank.
-  explicit Session(MPI_Comm comm, Config config = Config::defaults());
+  // MPI_Init. Finds the newest committed checkpoint that verifies on every rank. The settings are
+  // Config::defaults() (the MPISNAP_* environment).
+  //
+  // Errors (a checkpoint that cannot be restored, misuse, bad settings) end the job the way an MPI
+  // error does: "mpisnap: rank R: <what>" on stderr and MPI_Abort with status 70. With
+  // Config::exceptions (MPISNAP_EXCEPTIONS=1) every Session call throws mpisnap::Error instead.
+  explicit Session(MPI_Comm comm);
+  Session(MPI_Comm comm, Config config);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -69,7 +76,7 @@ class MPISNAP_API Session {
     if (!tree) return false;
     try {
       from_tree(*tree, state);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       fail_restore(e.what());
     }
     finish_restore();
@@ -80,7 +87,14 @@ class MPISNAP_API Session {
   // when one is due.
   template <class T>
   void checkpoint_point(T& state) {
-    if (safe_point_due()) take_snapshot(to_tree(state, buffers()));
+    if (!safe_point_due()) return;
+    Node tree;
+    try {
+      tree = to_tree(state, buffers());
+    } catch (const std::exception& e) {
+      fail_snapshot(e.what());
+    }
+    take_snapshot(std::move(tree));
   }
 
   // Collective: returns once every checkpoint taken so far is complete on every rank and committed
@@ -108,6 +122,7 @@ class MPISNAP_API Session {
  private:
   const Node* begin_restore();
   [[noreturn]] void fail_restore(const char* what);
+  [[noreturn]] void fail_snapshot(const char* what);
   void finish_restore();
   bool safe_point_due();
   BufferSource* buffers();  // the library's pool of the last snapshot's buffers

@@ -123,6 +123,7 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
 
   std::unique_ptr<Runtime> rt(new Runtime(config));
   rt->setup_world();
+  rt->take_directory();
   rt->discover_checkpoint();
   rt->session_alive_ = true;
   instance_ = rt.release();  // owned from here by the process, until finalize()
@@ -417,6 +418,7 @@ bool Runtime::shutdown() {
     diag::say(std::to_string(st.checkpoints) + " checkpoint(s) this run, mean pause " +
               diag::fixed(st.total_pause_seconds / static_cast<double>(st.checkpoints), 4) + " s on rank 0");
   pipeline_.reset();
+  lease_.reset();  // after the last commit: the directory is free for the next job
   requests_.clear();
   held_messages_.clear();
   comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });

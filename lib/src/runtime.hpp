@@ -27,6 +27,7 @@
 #include "protocol/snapshot_engine.hpp"
 #include "requests/request_table.hpp"
 #include "storage/checkpoint_files.hpp"
+#include "storage/lease.hpp"
 #include "triggers/triggers.hpp"
 
 namespace mpisnap {
@@ -212,6 +213,10 @@ class Runtime {
   static std::uint64_t collective_check(const mpi::CommEntry& e, int world_rank);
 
   // --- restart (runtime_restart.cpp)
+  // Rank 0 takes the checkpoint directory's lease (storage/lease.hpp) for this job, waiting out a
+  // stale one; every rank's store then checks it before each write. The same error on every rank
+  // when a live job holds it.
+  void take_directory();
   void discover_checkpoint();
   // A checkpoint was found and nobody restored it: refuse at the first safe point (unless MPISNAP_FRESH).
   [[noreturn]] void refuse_unrestored();
@@ -282,6 +287,7 @@ class Runtime {
   channel::ReplayQueue queue_;
   std::unique_ptr<channel::MpiMessagePort> message_port_;
   std::unique_ptr<channel::ReceiveWindow> window_;
+  std::unique_ptr<storage::Lease> lease_;  // rank 0: the directory's lease, renewed while the job runs
   std::unique_ptr<checkpoint::Pipeline> pipeline_;  // the store, the writer, snapshots on their way to commit
   std::uint64_t next_comm_id_ = 2;  // 0 = MPI_COMM_WORLD, 1 = MPI_COMM_SELF
 

@@ -1,4 +1,6 @@
 // Runtime: restoring the checkpoint that recovery (recovery/recovery.hpp) found and the ranks agreed on.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -9,8 +11,40 @@
 #include "common/diagnostics.hpp"
 #include "runtime.hpp"
 #include "storage/directory.hpp"
+#include "storage/fs.hpp"
 
 namespace mpisnap {
+
+namespace {
+
+std::string program_name() {
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return "?";
+  const std::string path(exe, static_cast<std::size_t>(n));
+  return path.substr(path.rfind('/') + 1);
+}
+
+}  // namespace
+
+void Runtime::take_directory() {
+  mpi::MpiCollectivePort port(control_);
+  std::string outcome;  // "T<token>" or "E<error>", decided by rank 0
+  if (rank_ == 0) {
+    try {
+      pipeline_->store().check_writable();  // (creates it; names the directory and the reason if it cannot)
+      lease_ = std::make_unique<storage::Lease>(config_.directory, storage::this_process(program_name(), size_),
+                                                storage::Lease::Options{},
+                                                [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+      outcome = "T" + lease_->token();
+    } catch (const std::exception& e) {
+      outcome = std::string("E") + e.what();
+    }
+  }
+  port.broadcast(outcome);
+  if (outcome.empty() || outcome[0] != 'T') throw Error(outcome.empty() ? "mpisnap: no lease" : outcome.substr(1));
+  pipeline_->store().hold(outcome.substr(1));
+}
 
 void Runtime::discover_checkpoint() {
   mpi::MpiCollectivePort port(control_);

@@ -333,6 +333,55 @@ def forgotten_restore(s):
         s.c.that(ok, f"checkpoint {cid} verifies: {text.strip()[-200:]}")
 
 
+def two_jobs(s):
+    # Two jobs on one directory: while one lives, the other is refused (status 70, naming it) and
+    # the first finishes undisturbed; a job killed with kill -9 (its lease left behind) does not
+    # hold the directory: the next job takes it over and resumes from its checkpoint.
+    args = ["--steps", "3000", "--work-us", "3000"]
+    env = {"MPISNAP_DIR": s.ck, "MPISNAP_EVERY": 200, "MPISNAP_KEEP": 1000}
+    rc, out, _ = mu.run(mu.mpiexec(s.a.mpiexec, NP) + [s.a.bank] + args,
+                        mu.environment({"MPISNAP_DIR": os.path.join(s.dir, "reference-long")}), 120)
+    ref = mu.results(out)
+    assert rc == 0 and ref, "the reference run failed"
+    lease = os.path.join(s.ck, "mpisnap.lock")
+
+    def start():
+        return subprocess.Popen(mu.mpiexec(s.a.mpiexec, NP) + [s.a.bank] + args, env=mu.environment(env),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def wait_for(cond, seconds):
+        deadline = time.time() + seconds
+        while time.time() < deadline and not cond():
+            time.sleep(0.05)
+        return cond()
+
+    first = start()
+    s.c.that(wait_for(lambda: os.path.exists(lease), 30), "the first job holds the directory's lease")
+    rc, _, err = s.bank(args=args, extra_env={"MPISNAP_EVERY": 200}, timeout=60)
+    expect_error(s, rc, err, "is in use by another running job 'bank' with 2 rank(s)", "mpisnap.lock")
+    s.c.that(rc == 70, f"the second job is refused with status 70 (got {rc})")
+    out, err = first.communicate(timeout=120)
+    s.c.that(first.returncode == 0 and mu.results(out) == ref,
+             f"the first job finished undisturbed (exit {first.returncode})")
+    s.c.that(not os.path.exists(lease), "and gave the directory back")
+
+    shutil.rmtree(s.ck)
+    victim = start()
+    s.c.that(wait_for(lambda: len(committed(s.ck)) >= 2, 60), "the job to be killed committed checkpoints")
+    mu.kill_session(victim.pid)
+    victim.communicate(timeout=60)
+    s.c.that(os.path.exists(lease), "kill -9 left its lease behind")
+    last = committed(s.ck)[-1]
+    rc, out, err = s.bank(args=args, extra_env={"MPISNAP_EVERY": 200}, timeout=120)
+    s.c.that(rc == 0 and mu.results(out) == ref, f"the next job finishes with the reference answer (exit {rc})")
+    s.c.that("which is gone; this job takes it over" in err, "it took the dead job's lease over, and said so")
+    s.c.that("resumed from checkpoint" in out, "it resumed from the dead job's checkpoint")
+    for cid in committed(s.ck):
+        ok, text = s.verify(cid)
+        s.c.that(ok, f"checkpoint {cid} verifies")
+    s.c.that(last in committed(s.ck), f"the dead job's newest checkpoint {last} is still there")
+
+
 SCENARIOS = {
     "crash_rank_write": crash_rank_write, "crash_commit": crash_commit, "crash_prune": crash_prune,
     "enospc": enospc, "disk_stays_full": disk_stays_full, "permission_denied": permission_denied,
@@ -345,6 +394,7 @@ SCENARIOS = {
     "deleted_manifest": deleted_manifest, "none_valid": none_valid,
     "wrong_rank_count": wrong_rank_count, "other_program": other_program,
     "bad_environment": bad_environment, "api_misuse": api_misuse, "forgotten_restore": forgotten_restore,
+    "two_jobs": two_jobs,
 }
 
 

@@ -2,19 +2,32 @@
 
 #include <mpisnap/error.hpp>
 
+#include "storage/lease.hpp"
+
 namespace mpisnap::storage {
 
 void DirectoryStore::check_writable() { storage::check_writable(dir_); }
 
 std::vector<CheckpointEntry> DirectoryStore::list() { return list_checkpoints(dir_); }
 
+void DirectoryStore::check_owner() {
+  if (!token_.empty()) require_lease(dir_, token_);
+}
+
 RankFileInfo DirectoryStore::write_rank(const RankCheckpoint& cp) {
+  check_owner();
   return write_rank_file(location(cp.checkpoint_id), cp, direct_io_);
 }
 
-void DirectoryStore::commit(const Manifest& m) { write_manifest(location(m.checkpoint_id), m); }
+void DirectoryStore::commit(const Manifest& m) {
+  check_owner();
+  write_manifest(location(m.checkpoint_id), m);
+}
 
-PruneResult DirectoryStore::prune(unsigned keep, std::uint64_t floor) { return storage::prune(dir_, keep, floor); }
+PruneResult DirectoryStore::prune(unsigned keep, std::uint64_t floor) {
+  check_owner();
+  return storage::prune(dir_, keep, floor);
+}
 
 Manifest DirectoryStore::manifest(std::uint64_t id) {
   const std::string path = location(id);

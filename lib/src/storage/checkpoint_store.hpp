@@ -30,6 +30,9 @@ class CheckpointStore {
   // Every checkpoint, ascending by id, committed or not.
   virtual std::vector<CheckpointEntry> list() = 0;
 
+  // From now on every write, commit and prune first checks that the place still belongs to the job
+  // `token` names (storage/lease.hpp) and throws mpisnap::Error naming the new owner if not.
+  virtual void hold(const std::string& token) = 0;
   // This rank's file of checkpoint `cp.checkpoint_id` (the checkpoint is not committed by it).
   virtual RankFileInfo write_rank(const RankCheckpoint& cp) = 0;
   // Commits checkpoint `m.checkpoint_id` atomically: afterwards it is restorable, before it is not.
@@ -52,6 +55,7 @@ class DirectoryStore final : public CheckpointStore {
   std::string location(std::uint64_t id) const override { return checkpoint_path(dir_, id); }
   void check_writable() override;
   std::vector<CheckpointEntry> list() override;
+  void hold(const std::string& token) override { token_ = token; }
   RankFileInfo write_rank(const RankCheckpoint& cp) override;
   void commit(const Manifest& m) override;
   PruneResult prune(unsigned keep, std::uint64_t floor) override;
@@ -60,8 +64,10 @@ class DirectoryStore final : public CheckpointStore {
   VerifyReport verify(std::uint64_t id) override;
 
  private:
+  void check_owner();
   std::string dir_;
   bool direct_io_;
+  std::string token_;  // hold(): the job that must own the directory before each write
 };
 
 }  // namespace mpisnap::storage

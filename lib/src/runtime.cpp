@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "common/diagnostics.hpp"
+#include "mpi/mpi_collective_port.hpp"
 #include "mpi/pmpi.hpp"
 #include "storage/fault_injection.hpp"
 
@@ -125,6 +126,7 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
   rt->setup_world();
   rt->take_directory();
   rt->discover_checkpoint();
+  rt->check_early_messages();
   rt->session_alive_ = true;
   instance_ = rt.release();  // owned from here by the process, until finalize()
   return *instance_;
@@ -321,7 +323,48 @@ int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* 
   }
 }
 
+// After the Session started, the application's own handles carry no traffic (it goes over the
+// colors): a message found on one was sent before the Session, and nothing of mpisnap will ever
+// receive it. Found at the start (check_early_messages) or while a rank waits (idle_check).
+void Runtime::early_message(const mpi::CommEntry& e, const MPI_Status& st) {
+  const int world = st.MPI_SOURCE >= 0 && e.valid_peer(st.MPI_SOURCE) ? protocol::value(e.world_of(st.MPI_SOURCE)) : -1;
+  throw diag::error("a message from rank " + std::to_string(world) + " (tag " + std::to_string(st.MPI_TAG) +
+                    ", communicator " + std::to_string(protocol::value(e.id)) +
+                    ") was sent before the mpisnap Session started and was not received before it: mpisnap "
+                    "carries only messages sent after the Session starts, so this one would never arrive. Create "
+                    "the Session right after MPI_Init, before any point-to-point communication (or receive every "
+                    "message sent before it, before creating it)");
+}
+
+void Runtime::check_early_messages() {
+  std::string found;
+  comms_.for_each([&](mpi::CommEntry& e) {
+    if (e.app == MPI_COMM_NULL || !found.empty()) return;
+    int flag = 0;
+    MPI_Status st;
+    mpi::check(PMPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, e.app, &flag, &st), "PMPI_Iprobe(early)");
+    if (!flag) return;
+    try {
+      early_message(e, st);
+    } catch (const Error& err) {
+      found = err.what();
+    }
+  });
+  // Every rank stops alike (the one that found it says what).
+  mpi::MpiCollectivePort port(control_);
+  if (!port.all(found.empty()))
+    throw found.empty() ? diag::error("another rank found a message sent before the Session started (see its message)")
+                        : Error(found);
+}
+
 void Runtime::idle_check(const WaitTarget* targets, int ntargets, double& first_seen) {
+  for (int i = 0; i < ntargets; ++i) {
+    if (!targets[i].comm || targets[i].comm->app == MPI_COMM_NULL) continue;
+    int flag = 0;
+    MPI_Status st;
+    mpi::check(PMPI_Iprobe(targets[i].source, targets[i].tag, targets[i].comm->app, &flag, &st), "PMPI_Iprobe(early)");
+    if (flag) early_message(*targets[i].comm, st);
+  }
   triggers_->poll(safe_point_);
   engine_->progress();  // markers for the next snapshot arrive here
   if (engine_->draining()) return;

@@ -193,6 +193,9 @@ class Runtime {
   // Completes `req` while keeping the protocol moving; returns what PMPI_Test returned.
   int wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets);
   void idle_check(const WaitTarget* targets, int ntargets, double& first_seen);
+  // A message sent before the Session, found on an application handle: the error naming it.
+  [[noreturn]] void early_message(const mpi::CommEntry& e, const MPI_Status& st);
+  void check_early_messages();
   [[noreturn]] void misplaced(const WaitTarget& t);
 
   // --- triggers (runtime_triggers.cpp; the triggers themselves are triggers::Triggers)

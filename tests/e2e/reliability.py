@@ -300,6 +300,8 @@ def bad_environment(s):
 def api_misuse(s):
     for mode, needle in [("twice", "second Session"), ("pending", "not yet completed"),
                          ("pending_quiet", "no checkpoint was due here"),
+                         ("early_send", "was sent before the mpisnap Session started"),
+                         ("early_send_off", "was sent before the mpisnap Session started"),
                          ("before_init", "before MPI_Init"), ("after_finalize", "after MPI_Finalize")]:
         rc, _, err = s.bank(exe=s.a.misuse, args=[mode], timeout=60)
         expect_error(s, rc, err, needle)

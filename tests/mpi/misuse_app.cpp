@@ -5,6 +5,8 @@
 //   pending_quiet   the same with no checkpoint due (every-N off, triggers armed): refused at the first
 //                   safe point all the same, since a signal could make it a checkpoint
 //   forget_restore  three safe points, checkpoints every one, without ever calling restore()
+//   early_send      rank 0 sends to rank 1 before the Session, rank 1 receives after it
+//   early_send_off  the same with every checkpoint off (every-N 0, triggers off): nothing polls
 //   before_init     a Session before MPI_Init
 //   after_finalize  a Session method after MPI_Finalize
 #include <mpi.h>
@@ -33,7 +35,16 @@ int run(const char* mode) {
   MPI_Init(nullptr, nullptr);
   mpisnap::Config config = mpisnap::Config::defaults();
   config.every = std::strcmp(mode, "pending_quiet") ? 1 : 0;
+  const bool early = !std::strcmp(mode, "early_send") || !std::strcmp(mode, "early_send_off");
+  if (!std::strcmp(mode, "early_send_off")) {
+    config.every = 0;
+    config.triggers = false;
+  }
+  int rank = 0, token = 42;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (early && rank == 0) MPI_Send(&token, 1, MPI_INT, 1, 5, MPI_COMM_WORLD);
   auto* snap = new mpisnap::Session{MPI_COMM_WORLD, config};
+  if (early && rank == 1) MPI_Recv(&token, 1, MPI_INT, 0, 5, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
   Nothing state;
   if (!std::strcmp(mode, "twice")) {
     mpisnap::Session second{MPI_COMM_WORLD, config};
@@ -42,6 +53,7 @@ int run(const char* mode) {
     MPI_Request r;
     MPI_Irecv(&buf, 1, MPI_INT, MPI_ANY_SOURCE, 99, MPI_COMM_WORLD, &r);
     snap->checkpoint_point(state);
+  } else if (early) {
   } else if (!std::strcmp(mode, "forget_restore")) {
     for (int i = 0; i < 3; ++i) snap->checkpoint_point(state);
   } else if (!std::strcmp(mode, "after_finalize")) {

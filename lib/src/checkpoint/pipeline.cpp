@@ -127,8 +127,10 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
   }
   if (!failed.empty()) {
     diag::say("checkpoint " + std::to_string(s.checkpoint_id) + " is not committed: rank(s) " + failed +
-              " could not write their files");
+              " could not write their files; its partial files are removed");
     if (s.terminate_round) announce_(s.terminate_round, false);
+    // Every rank is done with it (they reported): its remains only take space (a full disk).
+    writer_->submit([store = store_.get(), id = s.checkpoint_id] { store->discard(id); });
     return;
   }
   if (sent != got) {
@@ -170,7 +172,15 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
   c.terminate_round = s.terminate_round;
   c.summary = summary;
   c.ticket = writer_->submit([store = store_.get(), keep = options_.keep, floor = prune_floor_, m] {
-    store->commit(m);
+    try {
+      store->commit(m);
+    } catch (...) {
+      try {  // not committed: its files only take space (a full disk); a committed one stays
+        store->discard(m.checkpoint_id);
+      } catch (...) {
+      }
+      throw;
+    }
     store->prune(keep, floor);
   });
   commits_.push_back(std::move(c));

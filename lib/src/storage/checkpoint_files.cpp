@@ -1,5 +1,12 @@
 #include "storage/checkpoint_files.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <numeric>
 
 #include <mpisnap/error.hpp>
@@ -135,6 +142,79 @@ std::vector<CommCounters> counters_from(const Node& g, const std::string& where)
 
 }  // namespace
 
+namespace {
+
+// On a full disk HDF5 cannot even close a file it failed to write (its last flush fails; the file
+// stays open inside HDF5 and its exit handler crashes the process). So HDF5 is never let near a full
+// disk: before a file is created the space it needs (its payload + room for HDF5's metadata) must be
+// free, and it is reserved (fallocate past the end of the file, released after the close) so that
+// other writers on the same file system cannot take it meanwhile. A full disk is then an error
+// before any HDF5 call, naming the file, the space needed and the space free.
+class SpaceGuard {
+ public:
+  SpaceGuard(std::string dir, std::string path, std::uint64_t needed)
+      : dir_(std::move(dir)), path_(std::move(path)), needed_(needed + (std::uint64_t{1} << 16)) {
+    const std::uint64_t avail = bytes_free(dir_);
+    if (avail < needed_ + (std::uint64_t{1} << 20)) no_space(avail);
+  }
+  // After the file exists: reserve the space (a file system that cannot reserve is trusted).
+  void reserve() {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    const int rc = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(needed_));
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0 && err == ENOSPC) no_space(bytes_free(dir_));
+    reserved_ = rc == 0;
+  }
+  // After the close: what HDF5 did not use goes back to the file system.
+  void release() noexcept {
+    if (!reserved_) return;
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st{};
+    if (::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) < needed_)
+      (void)::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
+                        static_cast<off_t>(needed_) - st.st_size);
+    ::close(fd);
+  }
+  [[noreturn]] void no_space(std::uint64_t avail) const {
+    throw Error("mpisnap: no space left on device for " + path_ + ": it needs about " + std::to_string(needed_) +
+                " bytes (and 1 MiB is kept free) but the file system of " + dir_ + " has " + std::to_string(avail) +
+                " bytes free");
+  }
+
+ private:
+  static std::uint64_t bytes_free(const std::string& dir) {
+    struct statvfs v{};
+    if (::statvfs(dir.c_str(), &v) != 0) return ~std::uint64_t{0} >> 1;
+    return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
+  }
+  std::string dir_, path_;
+  std::uint64_t needed_;
+  bool reserved_ = false;
+};
+
+// Room for HDF5's own structures: a few KiB per object, and large datasets start 4 KiB-aligned.
+std::uint64_t file_estimate(const Node& n) {
+  std::uint64_t bytes = n.data.size() + 4096;
+  for (const Node& c : n.children) bytes += file_estimate(c);
+  return bytes;
+}
+
+// A write that failed anyway (an I/O error, a disk filled by someone else): the file's blocks are
+// freed first so that HDF5 can close it, then it is closed and removed.
+void abandon(h5::Handle& f, const std::string& tmp) noexcept {
+  (void)::truncate(tmp.c_str(), 0);
+  try {
+    f.close(tmp);
+  } catch (const Error&) {
+  }
+  (void)::unlink(tmp.c_str());
+}
+
+}  // namespace
+
 RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckpoint& cp, bool direct_io) {
   fs::make_dirs(checkpoint_dir);
   const std::string final_path = checkpoint_dir + "/" + rank_file_name(cp.rank);
@@ -142,8 +222,13 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
   RankFileInfo info;
   Xxh64 digest;
   TreeStats stats;
-  {
-    h5::Handle f = h5::create_file(tmp);
+  std::uint64_t channel_bytes = 0;
+  for (const RecordedMessage& m : cp.channel) channel_bytes += m.bytes.size() + 64;
+  SpaceGuard space(checkpoint_dir, tmp, file_estimate(cp.state) + channel_bytes);
+  h5::Handle f;
+  try {
+    f = h5::create_file(tmp);
+    space.reserve();
     write_format(f.get(), tmp);
     if (cp.state.kind != Node::Kind::Group) throw Error("mpisnap: internal: state root is not a group");
     write_tree(f.get(), cp.state, tmp, digest, stats, direct_io);
@@ -159,7 +244,11 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
     rest.children.push_back(counters_node(cp.counters));
     write_tree(f.get(), rest, tmp, digest, stats, direct_io);
     f.close(tmp);
+  } catch (const Error&) {
+    abandon(f, tmp);
+    throw;
   }
+  space.release();
   fs::fsync_file(tmp);
   fs::rename(tmp, final_path);
   fs::fsync_dir(checkpoint_dir);
@@ -209,8 +298,11 @@ LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank, bool 
 void write_manifest(const std::string& checkpoint_dir, const Manifest& m) {
   const std::string final_path = checkpoint_dir + "/" + kManifestName;
   const std::string tmp = final_path + ".tmp";
-  {
-    h5::Handle f = h5::create_file(tmp);
+  SpaceGuard space(checkpoint_dir, tmp, std::uint64_t{8} * 4096 + m.rank_digest.size() * 64);
+  h5::Handle f;
+  try {
+    f = h5::create_file(tmp);
+    space.reserve();
     write_format(f.get(), tmp);
     Node root = group_node("");
     Node c = group_node("checkpoint");
@@ -238,7 +330,11 @@ void write_manifest(const std::string& checkpoint_dir, const Manifest& m) {
     }
     ranks.close(tmp);
     f.close(tmp);
+  } catch (const Error&) {
+    abandon(f, tmp);
+    throw;
   }
+  space.release();
   fs::fsync_file(tmp);
   fs::rename(tmp, final_path);
   fs::fsync_dir(checkpoint_dir);

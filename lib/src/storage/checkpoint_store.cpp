@@ -2,6 +2,8 @@
 
 #include <mpisnap/error.hpp>
 
+#include "storage/directory.hpp"
+#include "storage/fs.hpp"
 #include "storage/lease.hpp"
 
 namespace mpisnap::storage {
@@ -27,6 +29,13 @@ void DirectoryStore::commit(const Manifest& m) {
 PruneResult DirectoryStore::prune(unsigned keep, std::uint64_t floor) {
   check_owner();
   return storage::prune(dir_, keep, floor);
+}
+
+void DirectoryStore::discard(std::uint64_t id) {
+  check_owner();
+  const std::string path = location(id);
+  if (fs::exists(path + "/" + kManifestName)) return;  // committed after all: never removed here
+  fs::remove_tree(path);
 }
 
 Manifest DirectoryStore::manifest(std::uint64_t id) {

@@ -40,6 +40,8 @@ class CheckpointStore {
   // Keeps the newest `keep` committed checkpoints (directory.hpp, prune, says exactly what goes).
   // Checkpoints below `floor` stay (a run prunes only what it superseded).
   virtual PruneResult prune(unsigned keep, std::uint64_t floor) = 0;
+  // Removes what a checkpoint that failed (not committed) left behind; a committed one stays.
+  virtual void discard(std::uint64_t id) = 0;
 
   virtual Manifest manifest(std::uint64_t id) = 0;
   virtual LoadedRankFile load_rank(std::uint64_t id, int rank) = 0;
@@ -59,6 +61,7 @@ class DirectoryStore final : public CheckpointStore {
   RankFileInfo write_rank(const RankCheckpoint& cp) override;
   void commit(const Manifest& m) override;
   PruneResult prune(unsigned keep, std::uint64_t floor) override;
+  void discard(std::uint64_t id) override;
   Manifest manifest(std::uint64_t id) override;
   LoadedRankFile load_rank(std::uint64_t id, int rank) override;
   VerifyReport verify(std::uint64_t id) override;

@@ -10,12 +10,21 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/utility.hpp>
 #include <cereal/types/vector.hpp>
+#include <cereal/types/complex.hpp>
+#include <cereal/types/variant.hpp>
+#include <complex>
+#include <cstring>
+#include <variant>
 #include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 
 #include <mpisnap/archive.hpp>
+
+#include "common/checkpoint_data.hpp"
+#include "storage/checkpoint_files.hpp"
+#include "temp_dir.hpp"
 
 namespace mpisnap {
 namespace {
@@ -118,6 +127,131 @@ TEST(Archive, RoundTripsEveryKindOfValue) {
   EXPECT_EQ(*out.owned, *in.owned);
   EXPECT_EQ(out.pair, in.pair);
   EXPECT_EQ(out.nested, in.nested);
+}
+
+// What a C++ HPC code keeps besides vectors: C arrays of any rank, std::array (nested), std::complex,
+// enums, variants, structs inside arrays. Each must come back as it was saved.
+enum class Phase : std::int16_t { Solid = 1, Liquid = 2, Gas = 3 };
+
+struct Particle {
+  double x[3] = {};
+  std::int32_t id = 0;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(x), CEREAL_NVP(id));
+  }
+  bool operator==(const Particle& o) const {
+    return x[0] == o.x[0] && x[1] == o.x[1] && x[2] == o.x[2] && id == o.id;
+  }
+};
+
+struct Layouts {
+  double a[4] = {};
+  double g[3][4] = {};
+  std::int32_t cube[2][2][2] = {};
+  std::array<std::array<double, 3>, 2> aa{};
+  std::complex<double> z;
+  std::vector<std::complex<float>> zs;
+  Phase phase = Phase::Solid;
+  std::variant<int, std::string> v;
+  Particle parts[2];
+  std::vector<Particle> cloud;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(a), CEREAL_NVP(g), CEREAL_NVP(cube), CEREAL_NVP(aa), CEREAL_NVP(z), CEREAL_NVP(zs), CEREAL_NVP(phase),
+       CEREAL_NVP(v), CEREAL_NVP(parts), CEREAL_NVP(cloud));
+  }
+};
+
+TEST(Archive, CArraysOfAnyRankAndOtherHpcMembersRoundTrip) {
+  Layouts in;
+  for (int i = 0; i < 4; ++i) in.a[i] = 0.5 * i;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) in.g[i][j] = 10 * i + j;
+  for (int i = 0; i < 8; ++i) (&in.cube[0][0][0])[i] = -i;
+  in.aa = {{{1, 2, 3}, {4, 5, 6}}};
+  in.z = {1.5, -2.5};
+  in.zs = {{1, 2}, {3, 4}};
+  in.phase = Phase::Gas;
+  in.v = std::string("liquid");
+  in.parts[0] = {{1, 2, 3}, 7};
+  in.parts[1] = {{4, 5, 6}, 8};
+  in.cloud = {{{0.1, 0.2, 0.3}, 1}, {{0.4, 0.5, 0.6}, 2}};
+  const Node tree = to_tree(in);
+  Layouts out;
+  from_tree(tree, out);
+  EXPECT_EQ(std::memcmp(out.a, in.a, sizeof in.a), 0);
+  EXPECT_EQ(std::memcmp(out.g, in.g, sizeof in.g), 0);
+  EXPECT_EQ(std::memcmp(out.cube, in.cube, sizeof in.cube), 0);
+  EXPECT_EQ(out.aa, in.aa);
+  EXPECT_EQ(out.z, in.z);
+  EXPECT_EQ(out.zs, in.zs);
+  EXPECT_EQ(out.phase, in.phase);
+  EXPECT_EQ(out.v, in.v);
+  EXPECT_EQ(out.parts[0], in.parts[0]);
+  EXPECT_EQ(out.parts[1], in.parts[1]);
+  EXPECT_EQ(out.cloud, in.cloud);
+  // A C array of numbers, of any rank, is one array of all its elements (what h5py will see).
+  const Node* g = find(*find(tree, "state"), "g");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->kind, Node::Kind::Array);
+  EXPECT_EQ(g->type, ScalarType::Float64);
+  EXPECT_EQ(g->count, 12u);
+}
+
+// The same state through a rank file (HDF5) and back: what a killed job restores.
+TEST(Archive, CArraysAndTheRestSurviveTheRankFile) {
+  Layouts in;
+  for (int i = 0; i < 12; ++i) (&in.g[0][0])[i] = i * 1.25;
+  in.z = {3, 4};
+  in.v = 42;
+  in.cloud = {{{7, 8, 9}, 3}};
+  testing::TempDir dir("layouts");
+  RankCheckpoint cp;
+  cp.checkpoint_id = 1;
+  cp.nranks = 1;
+  cp.state = to_tree(in);
+  storage::write_rank_file(dir.path(), cp, false);
+  const storage::LoadedRankFile back = storage::read_rank_file(dir.path(), 0, false);
+  Layouts out;
+  from_tree(back.cp.state, out);
+  EXPECT_EQ(std::memcmp(out.g, in.g, sizeof in.g), 0);
+  EXPECT_EQ(out.z, in.z);
+  EXPECT_EQ(out.v, in.v);
+  EXPECT_EQ(out.cloud, in.cloud);
+}
+
+struct Small {
+  double a[3] = {};
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(a));
+  }
+};
+struct Large {
+  double a[5] = {};
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(a));
+  }
+};
+
+TEST(Archive, CArrayOfAnotherSizeIsAClearError) {
+  Large large;
+  Small small;
+  const Node from_large = to_tree(large);
+  const Node from_small = to_tree(small);
+  for (auto [tree, what] : {std::pair{&from_large, "holds 5 elements but 3 are loaded"},
+                            std::pair{&from_small, "holds 3 elements but more are loaded"}}) {
+    std::string e;
+    try {
+      if (tree == &from_large) from_tree(*tree, small);
+      else from_tree(*tree, large);
+    } catch (const Error& err) {
+      e = err.what();
+    }
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+  }
 }
 
 TEST(Archive, ArraysBecomeOneNamedLeaf) {

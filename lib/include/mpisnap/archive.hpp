@@ -52,7 +52,7 @@ constexpr ScalarType scalar_type_of() {
 }
 
 template <class Ptr>
-using binary_element_t = std::remove_cv_t<std::remove_pointer_t<std::decay_t<Ptr>>>;
+using binary_element_t = std::remove_cv_t<std::remove_all_extents_t<std::remove_pointer_t<std::decay_t<Ptr>>>>;  // (a C array of rank k: its elements)
 
 }  // namespace detail
 
@@ -99,6 +99,10 @@ class MPISNAP_API TreeInputArchive : public cereal::InputArchive<TreeInputArchiv
     const Node* node;
     std::size_t next = 0;
     bool binary_taken = false;  // a collapsed Array frame hands out its data once
+    // An Array read element by element (cereal loads a C array so, while it saves it as one
+    // block): the next element, and whether this frame is a sub-array of the one below it.
+    std::size_t element = 0;
+    bool view = false;
   };
   const Node& select_child();
   std::string path() const;

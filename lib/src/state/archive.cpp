@@ -160,13 +160,40 @@ const Node& TreeInputArchive::select_child() {
 }
 
 void TreeInputArchive::startNode() {
+  Frame& top = stack_.back();
+  if (top.node->kind == Node::Kind::Array) {  // a row of a C array of rank > 1: the same block, read on
+    Frame row{top.node};
+    row.element = top.element;
+    row.view = true;
+    stack_.push_back(row);
+    return;
+  }
   const Node& child = select_child();
   stack_.push_back({&child});
 }
 
-void TreeInputArchive::finishNode() { stack_.pop_back(); }
+void TreeInputArchive::finishNode() {
+  const Frame& top = stack_.back();
+  if (!top.view && top.node->kind == Node::Kind::Array && top.element != 0 && top.element != top.node->count)
+    fail("array '" + top.node->name + "' holds " + std::to_string(top.node->count) + " elements but " +
+         std::to_string(top.element) + " are loaded");
+  const Frame done = top;
+  stack_.pop_back();
+  if (done.view) stack_.back().element = done.element;
+}
 
 void TreeInputArchive::loadScalar(ScalarType type, void* value, std::size_t bytes) {
+  Frame& top = stack_.back();
+  if (top.node->kind == Node::Kind::Array) {  // an element of a C array saved as one block
+    const Node& block = *top.node;
+    if (block.type != type || size_of(block.type) != bytes)
+      fail("array '" + block.name + "' was saved as " + to_string(block.type) + " but is loaded as " + to_string(type));
+    if (top.element >= block.count)
+      fail("array '" + block.name + "' holds " + std::to_string(block.count) + " elements but more are loaded");
+    std::memcpy(value, block.data.data() + top.element * bytes, bytes);
+    ++top.element;
+    return;
+  }
   const Node& leaf = select_child();
   if (leaf.kind != Node::Kind::Scalar)
     fail("field '" + leaf.name + "' is not a single value");

@@ -17,6 +17,7 @@
 
 #include <mpisnap/error.hpp>
 
+#include "common/diagnostics.hpp"
 #include "storage/checkpoint_store.hpp"
 #include "storage/checkpoint_files.hpp"
 #include "storage/directory.hpp"
@@ -57,6 +58,17 @@ std::string iso_time(double unix_seconds) {
   return buf;
 }
 
+// "42 s ago", "7 min ago", "3 h ago", "2 d ago".
+std::string age(double unix_seconds) {
+  double s = static_cast<double>(std::time(nullptr)) - unix_seconds;
+  if (s < -60) return "in the future";  // (a clock far off; within a minute, "now")
+  if (s < 0) s = 0;
+  if (s < 120) return std::to_string(static_cast<long>(s)) + " s ago";
+  if (s < 7200) return std::to_string(static_cast<long>(s / 60)) + " min ago";
+  if (s < 172800) return std::to_string(static_cast<long>(s / 3600)) + " h ago";
+  return std::to_string(static_cast<long>(s / 86400)) + " d ago";
+}
+
 std::uint64_t dir_bytes(const std::string& dir) {
   std::uint64_t n = 0;
   for (const std::string& name : fs::list_dir(dir)) {
@@ -84,20 +96,23 @@ int cmd_ls(const std::string& dir, bool json) {
   const auto all = store.list();
   std::ostringstream js;
   js << "[";
-  if (!json) std::printf("%-10s %-11s %10s  %-20s %5s %14s %9s\n", "ID", "STATE", "SAFEPOINT", "CREATED", "RANKS", "BYTES", "INFLIGHT");
+  if (!json)
+    std::printf("%-10s %-11s %10s  %-20s %-12s %5s %10s %9s\n", "ID", "STATE", "SAFEPOINT", "CREATED", "AGE", "RANKS", "SIZE",
+                "INFLIGHT");
   bool first = true;
   for (const auto& e : all) {
     const std::uint64_t bytes = dir_bytes(e.path);
     std::string state = e.committed ? "committed" : "incomplete";
     std::uint64_t sp = 0, msgs = 0;
     int ranks = 0;
-    std::string created = "-";
+    std::string created = "-", ago = "-";
     if (e.committed) {
       try {
         const auto m = store.manifest(e.id);
         sp = m.safe_point;
         ranks = m.nranks;
         created = iso_time(m.created_unix);
+        ago = age(m.created_unix);
         for (auto n : m.rank_messages) msgs += n;
       } catch (const Error&) {
         state = "damaged";
@@ -109,8 +124,8 @@ int cmd_ls(const std::string& dir, bool json) {
          << ",\"bytes\":" << bytes << ",\"in_flight\":" << msgs << "}";
       first = false;
     } else {
-      std::printf("%-10" PRIu64 " %-11s %10" PRIu64 "  %-20s %5d %14" PRIu64 " %9" PRIu64 "\n", e.id, state.c_str(), sp,
-                  created.c_str(), ranks, bytes, msgs);
+      std::printf("%-10" PRIu64 " %-11s %10" PRIu64 "  %-20s %-12s %5d %10s %9" PRIu64 "\n", e.id, state.c_str(), sp,
+                  created.c_str(), ago.c_str(), ranks, diag::bytes(bytes).c_str(), msgs);
     }
   }
   if (json) std::printf("%s]\n", js.str().c_str());

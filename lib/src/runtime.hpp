@@ -325,6 +325,7 @@ class Runtime {
   std::string restored_dir_;
   std::vector<CommCounters> restored_counters_;
   bool restore_done_ = false;
+  double discover_seconds_ = 0;  // how long finding, reading and verifying the checkpoint took (rank 0's view)
 
 };
 

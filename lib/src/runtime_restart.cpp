@@ -51,7 +51,9 @@ void Runtime::discover_checkpoint() {
   recovery::Options options{config_.fresh_if_corrupt, config_.fresh};
   recovery::Recovery finder(port, pipeline_->store(), rank_, size_, options,
                             [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });  // lines carry their prefix
+  const double t0 = PMPI_Wtime();
   recovery::Outcome found = finder.discover();
+  discover_seconds_ = PMPI_Wtime() - t0;
   pipeline_->set_next_id(found.next_checkpoint_id);
   // A run that resumes supersedes what it resumed from; one that starts fresh beside older
   // checkpoints (MPISNAP_FRESH, none verified) prunes only its own.
@@ -98,7 +100,8 @@ void Runtime::finish_restore(ResumeInfo& info) {
     std::tm tm{};
     if (cp.created_unix > 0 && localtime_r(&t, &tm)) std::strftime(written, sizeof written, "%Y-%m-%d %H:%M:%S", &tm);
     diag::say("resumed from checkpoint " + std::to_string(cp.checkpoint_id) + " in " + restored_dir_ +
-              " (safe point " + std::to_string(cp.safe_point) + ", written " + written + ")");
+              " (safe point " + std::to_string(cp.safe_point) + ", written " + written + "; found, read and verified in " +
+              diag::fixed(discover_seconds_, 3) + " s)");
   }
   restored_.reset();
   refresh_mode();

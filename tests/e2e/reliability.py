@@ -379,6 +379,7 @@ def two_jobs(s):
     s.c.that(rc == 0 and mu.results(out) == ref, f"the next job finishes with the reference answer (exit {rc})")
     s.c.that("which is gone; this job takes it over" in err, "it took the dead job's lease over, and said so")
     s.c.that("resumed from checkpoint" in out, "it resumed from the dead job's checkpoint")
+    s.c.that("found, read and verified in" in err, "rank 0 said where it resumed from and how long that took")
     for cid in committed(s.ck):
         ok, text = s.verify(cid)
         s.c.that(ok, f"checkpoint {cid} verifies")

@@ -30,13 +30,22 @@ def cli_scenario(a):
     problems = []
     ck = os.path.join(a.workdir, "cli")
     shutil.rmtree(ck, ignore_errors=True)
-    env = mu.environment({"MPISNAP_DIR": ck, "MPISNAP_EVERY": 40, "MPISNAP_KEEP": 100})
+    env = mu.environment({"MPISNAP_DIR": ck, "MPISNAP_EVERY": 40, "MPISNAP_KEEP": 100, "MPISNAP_VERBOSE": 1})
     rc, out, err = mu.run(mu.mpiexec(a.mpiexec, 3) + [a.app, "--steps", "200", "--work-us", "0"], env, 120)
     if rc != 0:
         return [f"the job failed: {err}"]
+    # MPISNAP_VERBOSE: one line per checkpoint with state and file sizes, the slowest rank's pause
+    # and the write rate.
+    lines = [l for l in err.splitlines() if " committed: safe point " in l]
+    if len(lines) != 5 or not all("pause at most" in l and "(rank " in l and "written at" in l and "state " in l
+                                  for l in lines):
+        problems.append("verbose checkpoint lines: " + "\n".join(lines))
     ls = sh([a.cli, "ls", ck, "--json"])
     entries = json.loads(ls.stdout)
-    print(sh([a.cli, "ls", ck]).stdout)
+    human = sh([a.cli, "ls", ck]).stdout
+    print(human)
+    if "KiB" not in human or " ago " not in human:
+        problems.append(f"ls does not show sizes and ages for people: {human}")
     if len(entries) != 5 or any(e["state"] != "committed" for e in entries):
         problems.append(f"ls: {ls.stdout}")
     show = json.loads(sh([a.cli, "show", ck, "--json"]).stdout)
@@ -112,7 +121,10 @@ def mpisnap_run_scenario(a):
         pids = []
         for p in mu.session_pids(job.pid):
             try:
-                if open(f"/proc/{p}/comm").read().strip() == "bank":
+                # A rank of a previous attempt may linger as a zombie: killing it would count a
+                # kill that relaunches nothing.
+                state = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0]
+                if open(f"/proc/{p}/comm").read().strip() == "bank" and state not in ("Z", "X"):
                     pids.append(p)
             except OSError:
                 pass

@@ -21,5 +21,14 @@ TEST(Diagnostics, MessagesNameTheRankOnceItIsKnown) {
   set_rank(-1);
 }
 
+TEST(Diagnostics, BytesForPeople) {
+  EXPECT_EQ(diag::bytes(0), "0 B");
+  EXPECT_EQ(diag::bytes(1023), "1023 B");
+  EXPECT_EQ(diag::bytes(1536), "1.50 KiB");
+  EXPECT_EQ(diag::bytes(std::uint64_t{64} << 20), "64.0 MiB");
+  EXPECT_EQ(diag::bytes(std::uint64_t{1} << 30), "1.00 GiB");
+  EXPECT_EQ(diag::bytes(std::uint64_t{700} << 30), "700 GiB");
+}
+
 }  // namespace
 }  // namespace mpisnap::diag

@@ -84,6 +84,8 @@ protocol::DoneRecord Pipeline::done_record(std::uint64_t sent_before, std::uint6
   } else {
     r.digest = s.written.digest;
     r.file_bytes = s.written.file_bytes;
+    r.write_ns = static_cast<std::uint64_t>(s.write_seconds * 1e9);
+    r.state_bytes = s.written.payload_bytes;
     stats_.last_write_seconds = s.write_seconds;
     stats_.last_file_bytes = s.written.file_bytes;
   }
@@ -92,6 +94,7 @@ protocol::DoneRecord Pipeline::done_record(std::uint64_t sent_before, std::uint6
   r.received_before = received_before;
   r.snap_time_ns = s.snap_time_ns;
   r.coll_check = s.coll_check;
+  r.pause_ns = static_cast<std::uint64_t>(s.pause_seconds * 1e9);
   // The in-memory copy is no longer needed; its buffers take the next snapshot's copy.
   if (options_.reuse_buffers) buffers_.recycle(std::move(s.data.state));
   s.data.state = Node{};
@@ -155,18 +158,28 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
   }
   m.commit_seconds = static_cast<double>(realtime_ns() - std::min(first_ns, realtime_ns())) * 1e-9;
   stats_.last_commit_seconds = m.commit_seconds;
-  std::uint64_t bytes = 0, messages = 0;
+  std::uint64_t bytes = 0, messages = 0, state = 0, slowest_pause = 0, slowest_write = 0;
+  std::size_t pause_rank = 0;
   for (std::size_t r = 0; r < records.size(); ++r) {
     bytes += m.rank_bytes[r];
     messages += m.rank_messages[r];
+    state += records[r].state_bytes;
+    if (records[r].pause_ns > slowest_pause) {
+      slowest_pause = records[r].pause_ns;
+      pause_rank = r;
+    }
+    slowest_write = std::max(slowest_write, records[r].write_ns);
   }
-  char summary[320];
-  std::snprintf(summary, sizeof summary,
-                "checkpoint %llu committed: safe point %llu, %llu bytes, %llu in-flight message(s), "
-                "pause %.4f s on rank 0, written %.3f s after the first snapshot",
-                static_cast<unsigned long long>(m.checkpoint_id), static_cast<unsigned long long>(m.safe_point),
-                static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(messages), s.pause_seconds,
-                m.commit_seconds);
+  const double write_s = static_cast<double>(slowest_write) * 1e-9;
+  const std::string summary =
+      "checkpoint " + std::to_string(m.checkpoint_id) + " committed: safe point " + std::to_string(m.safe_point) +
+      ", state " + diag::bytes(state) + " in files of " + diag::bytes(bytes) + ", " + std::to_string(messages) +
+      " in-flight message(s); pause at most " + diag::fixed(static_cast<double>(slowest_pause) * 1e-9, 4) +
+      " s (rank " + std::to_string(pause_rank) + "); written at " +
+      (write_s > 0 ? diag::bytes(static_cast<std::uint64_t>(static_cast<double>(bytes) / write_s)) + "/s"
+                   : std::string("-")) +
+      " (slowest rank " + diag::fixed(write_s, 3) + " s); committed " + diag::fixed(m.commit_seconds, 3) +
+      " s after the first snapshot";
   Commit c;
   c.checkpoint_id = m.checkpoint_id;
   c.terminate_round = s.terminate_round;

@@ -39,4 +39,16 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
+std::string bytes(std::uint64_t n) {
+  static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (n < 1024) return std::to_string(n) + " B";
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  return fixed(v, v < 10 ? 2 : v < 100 ? 1 : 0) + " " + units[u];
+}
+
 }  // namespace mpisnap::diag

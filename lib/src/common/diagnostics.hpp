@@ -4,6 +4,7 @@
 // no rank, speak through the same functions, so every message names its rank the same way.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <mpisnap/error.hpp>
@@ -24,5 +25,7 @@ Error error(const std::string& what);
 std::string with_rank(const std::string& text);
 // `v` with `digits` digits after the point (for the lines above).
 std::string fixed(double v, int digits);
+// A byte count for people: "512 B", "1.5 KiB", "64.0 MiB", "1.02 GiB".
+std::string bytes(std::uint64_t n);
 
 }  // namespace mpisnap::diag

@@ -52,7 +52,8 @@ bool MpiControlPort::marker_barrier_done() {
 
 void MpiControlPort::start_done(const protocol::DoneRecord& r) {
   const std::uint64_t words[protocol::DoneRecord::kWords] = {
-      r.digest, r.file_bytes, r.messages, r.sent_before, r.received_before, r.failed, r.snap_time_ns, r.coll_check};
+      r.digest,       r.file_bytes, r.messages, r.sent_before, r.received_before, r.failed,
+      r.snap_time_ns, r.coll_check, r.pause_ns, r.write_ns,    r.state_bytes};
   std::copy(std::begin(words), std::end(words), std::begin(mine_));
   int size = 0;
   PMPI_Comm_size(comm_, &size);
@@ -84,6 +85,9 @@ bool MpiControlPort::done_complete(std::vector<protocol::DoneRecord>& at_root) {
     r.failed = all_[i + 5];
     r.snap_time_ns = all_[i + 6];
     r.coll_check = all_[i + 7];
+    r.pause_ns = all_[i + 8];
+    r.write_ns = all_[i + 9];
+    r.state_bytes = all_[i + 10];
     at_root.push_back(r);
   }
   return true;

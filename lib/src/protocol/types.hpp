@@ -58,7 +58,11 @@ struct DoneRecord {
   // Sums to 0 over all ranks exactly when the members of every communicator made the same number
   // of collective calls before their snapshots (see collective_check in runtime_snapshot.cpp).
   std::uint64_t coll_check = 0;
-  static constexpr int kWords = 8;
+  // For the commit line: this rank's pause at the safe point, its file's write, its state's bytes.
+  std::uint64_t pause_ns = 0;
+  std::uint64_t write_ns = 0;
+  std::uint64_t state_bytes = 0;
+  static constexpr int kWords = 11;
 };
 
 }  // namespace mpisnap::protocol

@@ -92,6 +92,7 @@ Config& Config::apply_environment() {
   if (const char* v = std::getenv("MPISNAP_DIRECT_IO")) direct_io = parse_bool("MPISNAP_DIRECT_IO", v);
   if (const char* v = std::getenv("MPISNAP_FRESH_IF_CORRUPT")) fresh_if_corrupt = parse_bool("MPISNAP_FRESH_IF_CORRUPT", v);
   if (const char* v = std::getenv("MPISNAP_EXCEPTIONS")) exceptions = parse_bool("MPISNAP_EXCEPTIONS", v);
+  if (const char* v = std::getenv("MPISNAP_IGNORE_IDENTITY")) ignore_identity = parse_bool("MPISNAP_IGNORE_IDENTITY", v);
   if (const char* v = std::getenv("MPISNAP_FRESH")) fresh = parse_bool("MPISNAP_FRESH", v);
   if (const char* v = std::getenv("MPISNAP_MISPLACED_GRACE")) misplaced_grace = parse_seconds("MPISNAP_MISPLACED_GRACE", v);
   return *this;

@@ -158,7 +158,7 @@ void Runtime::setup_world() {
   message_port_->attach(window_.get());
   pipeline_ = std::make_unique<checkpoint::Pipeline>(
       std::make_unique<storage::DirectoryStore>(config_.directory, config_.direct_io), rank_, size_,
-      checkpoint::Options{config_.keep, config_.reuse_buffers, config_.verbose},
+      checkpoint::Options{config_.keep, config_.reuse_buffers, config_.verbose, diag::program_name()},
       [this](std::uint64_t round, bool committed) { triggers_->agreement().announce_commit(round, committed); });
 
   register_comm(MPI_COMM_WORLD, 0);

@@ -15,25 +15,13 @@
 
 namespace mpisnap {
 
-namespace {
-
-std::string program_name() {
-  char exe[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return "?";
-  const std::string path(exe, static_cast<std::size_t>(n));
-  return path.substr(path.rfind('/') + 1);
-}
-
-}  // namespace
-
 void Runtime::take_directory() {
   mpi::MpiCollectivePort port(control_);
   std::string outcome;  // "T<token>" or "E<error>", decided by rank 0
   if (rank_ == 0) {
     try {
       pipeline_->store().check_writable();  // (creates it; names the directory and the reason if it cannot)
-      lease_ = std::make_unique<storage::Lease>(config_.directory, storage::this_process(program_name(), size_),
+      lease_ = std::make_unique<storage::Lease>(config_.directory, storage::this_process(diag::program_name(), size_),
                                                 storage::Lease::Options{},
                                                 [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
       outcome = "T" + lease_->token();
@@ -48,7 +36,7 @@ void Runtime::take_directory() {
 
 void Runtime::discover_checkpoint() {
   mpi::MpiCollectivePort port(control_);
-  recovery::Options options{config_.fresh_if_corrupt, config_.fresh};
+  recovery::Options options{config_.fresh_if_corrupt, config_.fresh, diag::program_name(), config_.ignore_identity};
   recovery::Recovery finder(port, pipeline_->store(), rank_, size_, options,
                             [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });  // lines carry their prefix
   const double t0 = PMPI_Wtime();

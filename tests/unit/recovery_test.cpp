@@ -114,9 +114,10 @@ class RecoveryTest : public ::testing::Test {
  protected:
 
   // A checkpoint of `nranks` ranks whose state is step = 100 * id + rank; committed with a manifest.
-  void write_checkpoint(std::uint64_t id, int nranks, bool commit = true) {
+  void write_checkpoint(std::uint64_t id, int nranks, bool commit = true, const std::string& program = "sim") {
     storage::DirectoryStore store(root_, /*direct_io=*/false);
     storage::Manifest m;
+    m.program = program;
     m.checkpoint_id = id;
     m.safe_point = id * 10;
     m.nranks = nranks;
@@ -141,7 +142,9 @@ class RecoveryTest : public ::testing::Test {
     ASSERT_EQ(truncate(f.c_str(), 100), 0);
   }
 
-  std::vector<RankResult> run(int nranks, bool fresh_if_corrupt = false) {
+  std::vector<RankResult> run(int nranks, bool fresh_if_corrupt = false, Options options = Options{}) {
+    options.fresh_if_corrupt = options.fresh_if_corrupt || fresh_if_corrupt;
+    if (options.program.empty()) options.program = "sim";
     FakeCollectives c(nranks);
     std::vector<RankResult> results(static_cast<std::size_t>(nranks));
     std::vector<std::thread> threads;
@@ -150,7 +153,7 @@ class RecoveryTest : public ::testing::Test {
         RankResult& res = results[static_cast<std::size_t>(r)];
         FakePort port(c, r);
         storage::DirectoryStore store(root_, /*direct_io=*/false);
-        Recovery recovery(port, store, r, nranks, Options{fresh_if_corrupt},
+        Recovery recovery(port, store, r, nranks, options,
                           [&](const std::string& line) { res.reports.push_back(line); });
         try {
           Outcome o = recovery.discover();
@@ -184,6 +187,27 @@ class RecoveryTest : public ::testing::Test {
   testing::TempDir tmp_{"recovery"};
   std::string root_ = tmp_.path();
 };
+
+// The job identity: a checkpoint another program wrote is refused on every rank, naming both
+// programs; the override restores it; a manifest that names no program (older) is anyone's.
+TEST_F(RecoveryTest, AnotherProgramsCheckpointIsRefusedUnlessIgnored) {
+  write_checkpoint(1, 2, true, "ring");
+  for (const RankResult& r : run(2)) {
+    EXPECT_TRUE(r.threw);
+    EXPECT_NE(r.error.find("was written by program 'ring', this is 'sim'"), std::string::npos) << r.error;
+  }
+  Options ignore;
+  ignore.ignore_identity = true;
+  for (const RankResult& r : run(2, false, ignore)) {
+    EXPECT_FALSE(r.threw) << r.error;
+    EXPECT_EQ(r.restored_id, 1u);
+  }
+  write_checkpoint(2, 2, true, "");
+  for (const RankResult& r : run(2)) {
+    EXPECT_FALSE(r.threw) << r.error;
+    EXPECT_EQ(r.restored_id, 2u);
+  }
+}
 
 TEST_F(RecoveryTest, EmptyDirectoryStartsFresh) {
   for (const RankResult& r : run(3)) {

@@ -25,6 +25,7 @@ struct MPISNAP_API Config {
   bool direct_io = true;                          // MPISNAP_DIRECT_IO: large arrays to and from the disk with O_DIRECT where possible
   bool fresh_if_corrupt = false;                  // MPISNAP_FRESH_IF_CORRUPT: start fresh when no checkpoint verifies
   bool exceptions = false;                        // MPISNAP_EXCEPTIONS: Session's errors are thrown (mpisnap::Error), not message + MPI_Abort(70)
+  bool ignore_identity = false;                   // MPISNAP_IGNORE_IDENTITY: restore a checkpoint another program wrote
   bool fresh = false;                             // MPISNAP_FRESH: start from the beginning although checkpoints exist (they are kept)
   double misplaced_grace = 2.0;                   // MPISNAP_MISPLACED_GRACE: seconds before a wait on a silent peer is called misplaced
 

@@ -116,6 +116,7 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
   m.checkpoint_id = s.checkpoint_id;
   m.safe_point = s.data.safe_point;
   m.nranks = nranks_;
+  m.program = options_.program;
   m.created_unix = s.data.created_unix;
   for (std::size_t r = 0; r < records.size(); ++r) {
     const auto& d = records[r];

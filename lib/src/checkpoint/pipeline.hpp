@@ -40,6 +40,7 @@ struct Options {
   unsigned keep = 2;           // Config::keep
   bool reuse_buffers = true;   // Config::reuse_buffers
   bool verbose = false;        // Config::verbose: a summary line per commit
+  std::string program;         // recorded in every manifest (the job's identity, checked at restart)
 };
 
 // The snapshot this rank took and is carrying to commit.

@@ -1,5 +1,7 @@
 #include "common/diagnostics.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 namespace mpisnap::diag {
@@ -37,6 +39,14 @@ std::string fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
+}
+
+std::string program_name() {
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return "?";
+  const std::string path(exe, static_cast<std::size_t>(n));
+  return path.substr(path.rfind('/') + 1);
 }
 
 std::string bytes(std::uint64_t n) {

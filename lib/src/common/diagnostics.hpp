@@ -25,6 +25,8 @@ Error error(const std::string& what);
 std::string with_rank(const std::string& text);
 // `v` with `digits` digits after the point (for the lines above).
 std::string fixed(double v, int digits);
+// This process's executable, without its directory (a job's identity: the checkpoint records it).
+std::string program_name();
 // A byte count for people: "512 B", "1.5 KiB", "64.0 MiB", "1.02 GiB".
 std::string bytes(std::uint64_t n);
 

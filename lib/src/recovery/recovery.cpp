@@ -37,9 +37,11 @@ std::vector<std::uint64_t> Recovery::manifest_of(std::uint64_t id) {
   if (rank_ == 0) {
     try {
       const storage::Manifest m = store_.manifest(id);
-      manifest = {1, static_cast<std::uint64_t>(m.nranks), m.safe_point};
+      other_program_ = m.program;
+      const bool same = m.program.empty() || options_.program.empty() || m.program == options_.program;
+      manifest = {1, static_cast<std::uint64_t>(m.nranks), m.safe_point, same ? 1u : 0u};
       manifest.insert(manifest.end(), m.rank_digest.begin(), m.rank_digest.end());
-      if (manifest.size() != 3 + static_cast<std::size_t>(m.nranks))
+      if (manifest.size() != 4 + static_cast<std::size_t>(m.nranks))
         throw Error("mpisnap: " + store_.location(id) + " holds " + std::to_string(m.rank_digest.size()) + " rank digests for " +
                     std::to_string(m.nranks) + " ranks");
     } catch (const Error& e) {
@@ -86,12 +88,19 @@ Outcome Recovery::discover() {
     const std::vector<std::uint64_t> manifest = manifest_of(id);
     if (manifest[0] == 0) continue;
     const auto nranks = static_cast<int>(manifest[1]);
+    if (manifest[3] == 0 && !options_.ignore_identity) {  // written by another program
+      port_.broadcast(other_program_);
+      throw Error(prefix() + "checkpoint " + std::to_string(id) + " in " + dir + " was written by program '" +
+                  other_program_ + "', this is '" + options_.program +
+                  "': a job must not resume another job's state. Use another MPISNAP_DIR, or set "
+                  "MPISNAP_IGNORE_IDENTITY=1 if this program really continues that one (renamed, say)");
+    }
     if (nranks != size_)
       throw Error(prefix() + "checkpoint " + std::to_string(id) + " in " + dir + " was written by " +
                   std::to_string(nranks) + " ranks but this job has " + std::to_string(size_) +
                   "; restart with the same number of ranks (mpirun -np " + std::to_string(nranks) +
                   ") or use another MPISNAP_DIR");
-    auto file = verified_file(id, manifest[3 + static_cast<std::size_t>(rank_)]);
+    auto file = verified_file(id, manifest[4 + static_cast<std::size_t>(rank_)]);
     if (port_.all(file != nullptr)) {
       out.restored = std::move(file);
       out.restored_dir = store_.location(id);

@@ -20,6 +20,8 @@ namespace mpisnap::recovery {
 struct Options {
   bool fresh_if_corrupt = false;  // Config::fresh_if_corrupt
   bool fresh = false;             // Config::fresh: only where the ids go on; nothing is read or verified
+  std::string program;            // this job's program: a checkpoint of another program is refused
+  bool ignore_identity = false;   // Config::ignore_identity: restore it anyway
 };
 
 struct Outcome {
@@ -43,11 +45,13 @@ class Recovery {
  private:
   // Rank 0: [next id, committed ids newest first], or an error text; broadcast to every rank.
   std::vector<std::uint64_t> committed_ids();
-  // Rank 0 reads checkpoint `id`'s manifest: [ok, nranks, safe point, digest per rank] (broadcast).
+  // Rank 0 reads checkpoint `id`'s manifest: [ok, nranks, safe point, same program, digest per rank]
+  // (broadcast; the other program's name only when it differs).
   std::vector<std::uint64_t> manifest_of(std::uint64_t id);
   // This rank's file of checkpoint `id`, verified against the manifest's digest; null if it does not verify.
   std::unique_ptr<storage::LoadedRankFile> verified_file(std::uint64_t id, std::uint64_t digest);
   std::string prefix() const;
+  std::string other_program_;  // rank 0: the program named by the last manifest read
 
   protocol::CollectivePort& port_;
   storage::CheckpointStore& store_;

@@ -314,6 +314,7 @@ void write_manifest(const std::string& checkpoint_dir, const Manifest& m) {
     c.children.push_back(array_node("rank_digest", m.rank_digest));
     c.children.push_back(array_node("rank_bytes", m.rank_bytes));
     c.children.push_back(array_node("rank_messages", m.rank_messages));
+    c.children.push_back(array_node("program", m.program.data(), m.program.size()));
     root.children.push_back(std::move(c));
     Xxh64 digest;
     TreeStats stats;
@@ -359,6 +360,10 @@ Manifest read_manifest(const std::string& checkpoint_dir) {
   m.rank_digest = array_values<std::uint64_t>(c, "rank_digest", w);
   m.rank_bytes = array_values<std::uint64_t>(c, "rank_bytes", w);
   m.rank_messages = array_values<std::uint64_t>(c, "rank_messages", w);
+  if (has_child(c, "program")) {
+    const std::vector<char> name = array_values<char>(c, "program", w);
+    m.program.assign(name.begin(), name.end());
+  }
   if (m.nranks <= 0 || m.rank_digest.size() != static_cast<std::size_t>(m.nranks) ||
       m.rank_bytes.size() != m.rank_digest.size() || m.rank_messages.size() != m.rank_digest.size())
     throw Error("mpisnap: " + path + ": per-rank tables do not match nranks");

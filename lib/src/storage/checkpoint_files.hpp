@@ -40,6 +40,7 @@ struct Manifest {
   std::vector<std::uint64_t> rank_digest;
   std::vector<std::uint64_t> rank_bytes;
   std::vector<std::uint64_t> rank_messages;
+  std::string program;  // the executable's name (job identity; empty in files before it was recorded)
 };
 
 // temp + fsync + rename + directory fsync: after this returns the checkpoint is committed.

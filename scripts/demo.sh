@@ -29,7 +29,7 @@ sleep 1.5
 pkill -KILL -s "$job" || true
 wait "$job" 2>/dev/null || true
 echo "killed. committed checkpoints:"
-ls "$MPISNAP_DIR" | while read -r d; do
+ls "$MPISNAP_DIR" | grep "^ckpt-" | while read -r d; do
   if [ -f "$MPISNAP_DIR/$d/manifest.h5" ]; then echo "  $d (committed)"; else echo "  $d (not committed: the kill interrupted it)"; fi
 done
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the build into a private prefix, builds tests/consumer/project against it three times
-# (CMake's find_package; the same from an old project with an old cmake_minimum_required and no C++
+# Installs the build into a private prefix, builds tests/consumer/project against it four times
+# (CMake's find_package; the same from a project that lists MPI's libraries first, which the target's
+# link options put right; the same from an old project with an old cmake_minimum_required and no C++
 # standard, tests/consumer/old_project; pkg-config, with no rpath or environment of our own), and runs
 # each: interrupted once, then resumed to the same answer. Then the installed mpisnap-run and mpisnap
 # as the README's batch script uses them, and a binary linked MPI-first, which must be refused.
@@ -15,6 +16,9 @@ cmake -S "$source_dir/../old_project" -B "$work/old" -DCMAKE_PREFIX_PATH="$work/
   || { cat "$work/old.log"; exit 1; }
 cmake --build "$work/old" >/dev/null
 cp "$work/old/consumer" "$work/consumer-old-project"
+cmake -S "$source_dir/../mpi_first_project" -B "$work/mpi-first" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/mpi-first" >/dev/null
+cp "$work/mpi-first/consumer" "$work/consumer-cmake-mpi-first"
 
 libdir=$(dirname "$(find "$work/prefix" -name 'libmpisnap.so' | head -n 1)")
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
@@ -22,7 +26,7 @@ mpicxx -std=c++17 "$source_dir/consumer.cpp" -o "$work/consumer-pkgconfig" $(pkg
 
 run() { "$mpiexec" --oversubscribe -np 2 "$@"; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 MPISNAP_EVERY=5
-for exe in "$work/build/consumer" "$work/consumer-old-project" "$work/consumer-pkgconfig"; do
+for exe in "$work/build/consumer" "$work/consumer-old-project" "$work/consumer-cmake-mpi-first" "$work/consumer-pkgconfig"; do
   export MPISNAP_DIR="$work/ckpt-$(basename "$exe")"
   reference=$(MPISNAP_EVERY=0 run "$exe" 20)
   first=$(run "$exe" 20 12)

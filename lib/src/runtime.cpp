@@ -326,14 +326,22 @@ int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* 
 // After the Session started, the application's own handles carry no traffic (it goes over the
 // colors): a message found on one was sent before the Session, and nothing of mpisnap will ever
 // receive it. Found at the start (check_early_messages) or while a rank waits (idle_check).
-void Runtime::early_message(const mpi::CommEntry& e, const MPI_Status& st) {
+namespace {
+
+std::string early_message_text(const mpi::CommEntry& e, const MPI_Status& st) {
   const int world = st.MPI_SOURCE >= 0 && e.valid_peer(st.MPI_SOURCE) ? protocol::value(e.world_of(st.MPI_SOURCE)) : -1;
-  throw diag::error("a message from rank " + std::to_string(world) + " (tag " + std::to_string(st.MPI_TAG) +
-                    ", communicator " + std::to_string(protocol::value(e.id)) +
-                    ") was sent before the mpisnap Session started and was not received before it: mpisnap "
-                    "carries only messages sent after the Session starts, so this one would never arrive. Create "
-                    "the Session right after MPI_Init, before any point-to-point communication (or receive every "
-                    "message sent before it, before creating it)");
+  return "a message from rank " + std::to_string(world) + " (tag " + std::to_string(st.MPI_TAG) + ", communicator " +
+         std::to_string(protocol::value(e.id)) +
+         ") was sent before the mpisnap Session started and was not received before it: mpisnap carries only "
+         "messages sent after the Session starts, so this one would never arrive. Create the Session right after "
+         "MPI_Init, before any point-to-point communication (or receive every message sent before it, before "
+         "creating it)";
+}
+
+}  // namespace
+
+void Runtime::early_message(const mpi::CommEntry& e, const MPI_Status& st) {
+  throw diag::error(early_message_text(e, st));
 }
 
 void Runtime::check_early_messages() {
@@ -343,18 +351,13 @@ void Runtime::check_early_messages() {
     int flag = 0;
     MPI_Status st;
     mpi::check(PMPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, e.app, &flag, &st), "PMPI_Iprobe(early)");
-    if (!flag) return;
-    try {
-      early_message(e, st);
-    } catch (const Error& err) {
-      found = err.what();
-    }
+    if (flag) found = early_message_text(e, st);
   });
   // Every rank stops alike (the one that found it says what).
   mpi::MpiCollectivePort port(control_);
   if (!port.all(found.empty()))
-    throw found.empty() ? diag::error("another rank found a message sent before the Session started (see its message)")
-                        : Error(found);
+    throw diag::error(found.empty() ? "another rank found a message sent before the Session started (see its message)"
+                                    : found);
 }
 
 void Runtime::idle_check(const WaitTarget* targets, int ntargets, double& first_seen) {

@@ -83,8 +83,7 @@ bool Runtime::safe_point_due() {
   // before its snapshot, and only an entry in the table is drained. (Every member completed its
   // idup before this safe point and started the colors then, so this wait ends.)
   settle_all();
-  check_safe_point();  // (again: progress may have changed what is pending)
-  return true;
+  return true;  // (check_safe_point ran above: a due safe point means checkpoints are possible)
 }
 
 void Runtime::take_snapshot(Node&& state) {

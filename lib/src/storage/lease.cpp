@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include <mpisnap/error.hpp>
 
@@ -31,17 +32,23 @@ std::string hostname() {
   return h;
 }
 
-// Field 22 of /proc/<pid>/stat: the process's start time in clock ticks after boot (0: unknown).
-std::uint64_t start_ticks(long pid) {
+// The fields of /proc/<pid>/stat after the command name, from field 3 (the state) on; empty when
+// the process is not there (or the file cannot be read).
+std::vector<std::string> stat_fields(long pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto close = s.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(s.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
-  return 0;
+  std::vector<std::string> fields;
+  if (close == std::string::npos) return fields;
+  std::istringstream rest(s.substr(close + 1));
+  for (std::string f; rest >> f;) fields.push_back(f);
+  return fields;
+}
+
+// Field 22: the process's start time in clock ticks after boot (0: unknown).
+std::uint64_t start_ticks(long pid) {
+  const auto fields = stat_fields(pid);
+  return fields.size() > 19 ? std::strtoull(fields[19].c_str(), nullptr, 10) : 0;
 }
 
 std::string new_token() {
@@ -90,10 +97,8 @@ bool create_exclusive(const std::string& path, const LeaseHolder& h) {
 // A process that exists and has not exited (a zombie, not yet reaped by its parent, has).
 bool alive(long pid) {
   if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM)) return false;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = s.rfind(')');
-  return close == std::string::npos || close + 2 >= s.size() || (s[close + 2] != 'Z' && s[close + 2] != 'X');
+  const auto fields = stat_fields(pid);
+  return fields.empty() || (fields[0] != "Z" && fields[0] != "X");
 }
 
 void pause_for(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }

@@ -55,6 +55,9 @@ class Runtime {
   void flush();
   int rank() const noexcept { return rank_; }
   BufferSource& buffers() noexcept { return pipeline_->buffers(); }
+  // Session::on_commit: rank 0 remembers the checkpoints it sees committed until they are taken.
+  void watch_commits() noexcept;
+  std::vector<Committed> take_commits();
 
   // ---- the intercepted calls (one method per line of interpose/calls.def)
 #define MPISNAP_CALL(name, params, args) int name params;

@@ -148,6 +148,25 @@ CheckpointStats Runtime::stats() const {
   return s;
 }
 
+void Runtime::watch_commits() noexcept {
+  if (rank_ == 0) pipeline_->watch_commits();
+}
+
+std::vector<Committed> Runtime::take_commits() {
+  std::vector<Committed> out;
+  if (rank_ != 0) return out;
+  pipeline_->poll();
+  for (const auto& [id, safe_point] : pipeline_->take_committed()) {
+    Committed c;
+    c.checkpoint_id = id;
+    c.safe_point = safe_point;
+    c.directory = pipeline_->store().where();
+    c.path = pipeline_->store().location(id);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 void Runtime::flush() {
   finish_all_snapshots();
   // Rank 0 writes the manifest before it reaches this barrier. Non-blocking and polled: a rank

@@ -75,11 +75,24 @@ void Session::finish_restore() {
 }
 
 bool Session::safe_point_due() {
-  return at_boundary(config_.exceptions, [] {
+  const bool due = at_boundary(config_.exceptions, [] {
     Runtime& rt = runtime("Session::checkpoint_point()");
     if (rt.should_exit()) Runtime::stop();  // the program went on after should_exit(): leave now
     return rt.safe_point_due();
   });
+  if (on_commit_) run_commit_hook();
+  return due;
+}
+
+void Session::on_commit(std::function<void(const Committed&)> hook) {
+  at_boundary(config_.exceptions, [] { runtime("Session::on_commit()").watch_commits(); });
+  on_commit_ = std::move(hook);
+}
+
+// The application's own code: what it throws is its own (outside the boundary).
+void Session::run_commit_hook() {
+  std::vector<Committed> done = at_boundary(config_.exceptions, [] { return runtime("Session").take_commits(); });
+  for (const Committed& c : done) on_commit_(c);
 }
 
 BufferSource* Session::buffers() {
@@ -92,6 +105,7 @@ void Session::take_snapshot(Node&& tree) {
 
 void Session::flush() {
   at_boundary(config_.exceptions, [] { runtime("Session::flush()").flush(); });
+  if (on_commit_) run_commit_hook();
 }
 
 void Session::request_checkpoint() {

@@ -46,6 +46,21 @@ PATH="$work/prefix/bin:$PATH" mpisnap ls "$MPISNAP_DIR" | grep -q committed
 grep -q "attempt 1: finished" "$work/run.log"
 echo "consumer: the installed mpisnap-run and mpisnap run the job and list its checkpoints"
 
+# The installed Python reader, from the prefix alone (no source tree on the path): the newest
+# checkpoint of that job, read as the README shows.
+pkg=$(find "$work/prefix" -path '*/dist-packages/mpisnap/__init__.py' | head -n 1)
+[[ -n "$pkg" ]] || { echo "consumer: the Python package was not installed"; exit 1; }
+(cd / && PYTHONPATH="$(dirname "$(dirname "$pkg")")" /usr/bin/python3 - "$MPISNAP_DIR" <<'PY'
+import sys
+import mpisnap
+g = mpisnap.open(sys.argv[1])
+steps = [int(g.state(r)["step"]) for r in range(g.nranks)]
+assert g.nranks == 2 and steps[0] == steps[1] > 0, (g, steps)
+assert "/prefix/" in mpisnap.__file__, mpisnap.__file__
+print(f"consumer: import mpisnap (installed) reads {g}: steps {steps}")
+PY
+)
+
 # Linked the wrong way round (MPI's libraries before libmpisnap, as a build that appends mpisnap
 # after \${MPI_CXX_LIBRARIES} does): nothing would be intercepted. The Session must refuse, say how
 # to fix the link, and end the job with status 70.

@@ -6,14 +6,15 @@ For each seed: a fresh checkpoint directory; up to --kills attempts, each killed
 (in turn: the whole job at once; one rank, after which mpirun takes the others down; and with
 --crash-points, a rank killed from inside the library while it writes its rank file, then rank 0
 killed while it commits the manifest); then one run to completion. The RESULT lines of that run must equal those of the uninterrupted reference run,
-and if a checkpoint was committed before it, it must say it resumed. With --audit, scripts/bank_audit.py
-checks every committed checkpoint after every attempt, and at least one of each seed's checkpoints
-must have recorded money in flight.
+and if a checkpoint was committed before it, it must say it resumed. With --audit, an audit script
+(scripts/bank_audit.py, scripts/lamport_check.py) checks every committed checkpoint after every
+attempt, and at least one of each seed's checkpoints must have recorded messages in flight.
 
 Prints one line per attempt and a summary "N trials, N identical, 0 lost"."""
 import argparse
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -141,7 +142,8 @@ def main():
                 if p.returncode != 0:
                     print(p.stdout)
                     lost += 1
-                if "with money in flight" in summary and not summary.split(", ")[1].startswith("0 "):
+                flight = re.search(r", (\d+) with [a-z ]+ in flight", summary)
+                if flight and int(flight.group(1)) > 0:
                     in_flight_seen = True
             if last:
                 trials += 1
@@ -163,7 +165,7 @@ def main():
                 else:
                     identical += 1
         if a.audit and not in_flight_seen:
-            print(f"seed {seed}: no audited checkpoint recorded money in flight")
+            print(f"seed {seed}: no audited checkpoint recorded messages in flight")
             lost += 1
     print(f"{name} np {a.np}: {trials} trials, {identical} identical, {lost} lost")
     return 0 if lost == 0 and identical == trials else 1

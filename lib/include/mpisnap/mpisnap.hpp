@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
 
 #include <mpisnap/archive.hpp>
@@ -50,6 +51,14 @@ struct ResumeInfo {
   std::uint64_t checkpoint_id = 0;   // the checkpoint restored, if resumed
   std::uint64_t safe_point = 0;      // safe points passed when it was taken
   std::uint64_t messages = 0;        // in-flight messages this rank replays
+};
+
+// A checkpoint rank 0 saw committed (Session::on_commit).
+struct Committed {
+  std::uint64_t checkpoint_id = 0;
+  std::uint64_t safe_point = 0;
+  std::string directory;  // the checkpoint directory (Config::directory): open it with GlobalState
+  std::string path;       // this checkpoint's own directory in it
 };
 
 class MPISNAP_API Session {
@@ -113,6 +122,13 @@ class MPISNAP_API Session {
 
   CheckpointStats stats() const;
 
+  // Runs `hook` on rank 0 for every checkpoint committed from now on, in this thread, at the first
+  // safe point (or flush()) after rank 0 learns of the commit, oldest first. A consistent global
+  // state is then on disk: read it with mpisnap::GlobalState (global_state.hpp) to check an
+  // invariant or look for a deadlock while the job runs. Other ranks keep the hook but never run it.
+  // Commits made inside MPI_Finalize are not reported (read them offline).
+  void on_commit(std::function<void(const Committed&)> hook);
+
   bool resumed() const noexcept { return info_.resumed; }
   const ResumeInfo& resume_info() const noexcept { return info_; }
   // Safe points passed so far, counting those before the restored checkpoint.
@@ -128,8 +144,11 @@ class MPISNAP_API Session {
   BufferSource* buffers();  // the library's pool of the last snapshot's buffers
   void take_snapshot(Node&& tree);
 
+  void run_commit_hook();
+
   Config config_;
   ResumeInfo info_;
+  std::function<void(const Committed&)> on_commit_;
 };
 
 }  // namespace mpisnap

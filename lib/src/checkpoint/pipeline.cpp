@@ -183,6 +183,7 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
       " s after the first snapshot";
   Commit c;
   c.checkpoint_id = m.checkpoint_id;
+  c.safe_point = m.safe_point;
   c.terminate_round = s.terminate_round;
   c.summary = summary;
   c.ticket = writer_->submit([store = store_.get(), keep = options_.keep, floor = prune_floor_, m] {
@@ -240,6 +241,7 @@ void Pipeline::poll() {
     else if (options_.verbose)
       diag::say(it->summary);
     if (it->terminate_round) announce_(it->terminate_round, ok);
+    if (ok && watch_commits_) committed_.emplace_back(it->checkpoint_id, it->safe_point);
     it = commits_.erase(it);
   }
 }

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/checkpoint_data.hpp"
@@ -95,6 +96,10 @@ class Pipeline {
 
   bool commits_pending() const noexcept { return !commits_.empty(); }
   void poll();
+  // Rank 0: from now on remember every checkpoint poll() finds committed, until taken.
+  void watch_commits() noexcept { watch_commits_ = true; }
+  // The checkpoints committed since the last call, oldest first (id, safe point).
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> take_committed() { return std::move(committed_); }
   // Waits for every background job, then reports what finished.
   void drain();
 
@@ -103,6 +108,7 @@ class Pipeline {
  private:
   struct Commit {
     std::uint64_t checkpoint_id = 0;
+    std::uint64_t safe_point = 0;
     std::uint64_t terminate_round = 0;
     bool refused = false;  // a job that only reports why the checkpoint is not committed
     storage::BackgroundWriter::Ticket ticket;
@@ -123,6 +129,8 @@ class Pipeline {
   std::uint64_t prune_floor_ = 0;
   std::unique_ptr<Snapshot> snap_;
   std::vector<Commit> commits_;
+  bool watch_commits_ = false;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> committed_;  // watch_commits(): not yet taken
   Stats stats_;
 };
 

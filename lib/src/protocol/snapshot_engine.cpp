@@ -68,7 +68,9 @@ void SnapshotEngine::check_not_over(ChannelKey ch, const Channel& c) const {
                 std::to_string(value(self_)) + " consumed " + std::to_string(c.got) +
                 " messages from world rank " + std::to_string(value(ch.source)) + " on communicator " +
                 std::to_string(value(ch.comm)) + " but only " + std::to_string(c.expected) +
-                " were sent before that rank's snapshot");
+                " were sent before that rank's snapshot (a program whose ranks pass different numbers of "
+                "safe points, say a loop whose trip count differs between ranks, gets this: every rank must "
+                "pass the same safe points)");
 }
 
 void SnapshotEngine::apply_marker(WorldRank from, const Marker& m) {

@@ -95,6 +95,7 @@ Config& Config::apply_environment() {
   if (const char* v = std::getenv("MPISNAP_IGNORE_IDENTITY")) ignore_identity = parse_bool("MPISNAP_IGNORE_IDENTITY", v);
   if (const char* v = std::getenv("MPISNAP_FRESH")) fresh = parse_bool("MPISNAP_FRESH", v);
   if (const char* v = std::getenv("MPISNAP_MISPLACED_GRACE")) misplaced_grace = parse_seconds("MPISNAP_MISPLACED_GRACE", v);
+  if (const char* v = std::getenv("MPISNAP_DEADLOCK")) deadlock_after = parse_seconds_or_zero("MPISNAP_DEADLOCK", v);
   return *this;
 }
 

@@ -170,6 +170,9 @@ void Runtime::setup_world() {
   }
   setup_triggers();
   poll_blocking_ = config_.every > 0 || triggers_->enabled();
+  // Deadlock detection needs blocked ranks to poll (they do while checkpoints are possible).
+  deadlock_on_ = poll_blocking_ && config_.deadlock_after > 0;
+  if (rank_ == 0) monitor_ = std::make_unique<deadlock::Monitor>();
   emulate_all_ = hooks_.emulate_receives;
   window_->set_emulate(emulate_all_);
   window_->set_chaos(hooks_.chaos_seed);
@@ -296,6 +299,7 @@ void Runtime::refresh_mode() noexcept {
 }
 
 void Runtime::progress() {
+  if (deadlock_on_ && (++deadlock_polls_ & 63u) == 0) service_deadlock();  // a rank spinning on Test/Iprobe answers too
   triggers_->poll(safe_point_);
   engine_->progress();
   if (engine_->draining()) window_->drain();
@@ -311,15 +315,17 @@ void Runtime::progress() {
   refresh_mode();
 }
 
-int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets) {
-  double first_seen = -1;
+int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets,
+                        const char* call) {
+  WaitEpisode ep(*this, call);
+  ep.describable = ntargets > 0;  // a collective, a constructor's barrier: nothing the library can judge
   unsigned spins = 0;
   for (;;) {
     if (busy_ || slow_recv_) progress();
     int flag = 0;
     const int rc = PMPI_Test(req, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(targets, ntargets, first_seen);
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(targets, ntargets, ep);
   }
 }
 
@@ -360,9 +366,11 @@ void Runtime::check_early_messages() {
                                     : found);
 }
 
-void Runtime::idle_check(const WaitTarget* targets, int ntargets, double& first_seen) {
+void Runtime::idle_check(const WaitTarget* targets, int ntargets, WaitEpisode& ep) {
+  if (deadlock_on_) watch_deadlock(targets, ntargets, ep);
+  double& first_seen = ep.first_seen;
   for (int i = 0; i < ntargets; ++i) {
-    if (!targets[i].comm || targets[i].comm->app == MPI_COMM_NULL) continue;
+    if (targets[i].send || !targets[i].comm || targets[i].comm->app == MPI_COMM_NULL) continue;
     int flag = 0;
     MPI_Status st;
     mpi::check(PMPI_Iprobe(targets[i].source, targets[i].tag, targets[i].comm->app, &flag, &st), "PMPI_Iprobe(early)");
@@ -374,7 +382,7 @@ void Runtime::idle_check(const WaitTarget* targets, int ntargets, double& first_
   const protocol::SnapshotSeq next = engine_->seq() + 1;
   for (int i = 0; i < ntargets; ++i) {
     const WaitTarget& t = targets[i];
-    if (!t.comm || t.source < 0 || !t.comm->valid_peer(t.source)) continue;
+    if (t.send || !t.comm || t.source < 0 || !t.comm->valid_peer(t.source)) continue;
     const auto announced = engine_->announced(next, {t.comm->id, t.comm->world_of(t.source)});
     if (announced) {
       if (t.comm->received[static_cast<std::size_t>(t.source)] >= *announced) misplaced(t);
@@ -455,6 +463,7 @@ bool Runtime::shutdown() {
   const bool stopped = should_exit_;
   triggers_->restore_signals();
   agreement_port_->drain_sends();
+  drain_deadlock();
   if (window_->has_pending())
     diag::warn(std::to_string(window_->pending()) + " receive(s) were still pending at MPI_Finalize");
   if (!queue_.empty() && !should_exit_)  // after a stop signal, messages in flight are expected

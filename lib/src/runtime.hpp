@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "channel/receive_window.hpp"
 #include "channel/replay_queue.hpp"
 #include "checkpoint/pipeline.hpp"
+#include "deadlock/wait_graph.hpp"
 #include "common/checkpoint_data.hpp"
 #include "common/test_hooks.hpp"
 #include "mpi/comm_table.hpp"
@@ -99,7 +101,10 @@ class Runtime {
   bool test_before_wait() const noexcept { return no_window_ && requests_.empty(); }
   // The slow halves of the blocking calls the fast path started (no_window_comm) and found
   // incomplete: wait for `req`, polling; a receive is then counted.
-  int finish_send(MPI_Request* req) { return wait_until(req, MPI_STATUS_IGNORE, nullptr, 0); }
+  int finish_send(MPI_Request* req, mpi::CommEntry* e, int dest, int tag, bool sync) {
+    const WaitTarget target{e, dest, tag, true};
+    return wait_until(req, MPI_STATUS_IGNORE, &target, 1, sync ? "MPI_Ssend" : "MPI_Send");
+  }
   int finish_recv(MPI_Request* req, mpi::CommEntry* e, int source, int tag, MPI_Status* st);
 
   // ---- triggers (runtime_triggers.cpp)
@@ -121,6 +126,25 @@ class Runtime {
   using PersistentOp = requests::PersistentOp;
   using RequestInfo = requests::RequestInfo;
   using WaitTarget = requests::WaitTarget;
+
+  // One blocking call that polls, from its loop's start to its return: the misplaced-safe-point
+  // check's clock, and for deadlock detection since when it waits and whether it reported. Lives
+  // on the loop's stack; blocked_ points to it once it has waited through an idle check.
+  struct WaitEpisode {
+    WaitEpisode(Runtime& rt, const char* call) noexcept : rt(rt), call(call), id(++rt.episodes_) {}
+    ~WaitEpisode() {
+      if (rt.blocked_ == this) rt.blocked_ = nullptr;
+    }
+    WaitEpisode(const WaitEpisode&) = delete;
+    WaitEpisode& operator=(const WaitEpisode&) = delete;
+    Runtime& rt;
+    const char* call;
+    std::uint64_t id;
+    double first_seen = -1;    // the misplaced check
+    double since = -1;         // its first idle check
+    bool reported = false;
+    bool describable = true;   // false: it waits on requests the library cannot describe (never stuck)
+  };
 
   // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe: its handle is
   // the address of this record (the application only passes it back to MPI_Mrecv/MPI_Imrecv).
@@ -194,8 +218,9 @@ class Runtime {
   void progress();
   void refresh_mode() noexcept;
   // Completes `req` while keeping the protocol moving; returns what PMPI_Test returned.
-  int wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets);
-  void idle_check(const WaitTarget* targets, int ntargets, double& first_seen);
+  int wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets,
+                 const char* call = "MPI_Wait");
+  void idle_check(const WaitTarget* targets, int ntargets, WaitEpisode& ep);
   // A message sent before the Session, found on an application handle: the error naming it.
   [[noreturn]] void early_message(const mpi::CommEntry& e, const MPI_Status& st);
   void check_early_messages();
@@ -266,7 +291,21 @@ class Runtime {
   int start_persistent(PersistentOp& op);
   int persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rbuf, int count, MPI_Datatype type, int peer,
                       int tag, MPI_Comm comm, MPI_Request* request);
-  void idle_check_requests(int count, const MPI_Request* reqs, double& first_seen);
+  void idle_check_requests(int count, const MPI_Request* reqs, WaitEpisode& ep);
+
+  // --- deadlock detection (runtime_deadlock.cpp; the decision is deadlock::Monitor's). A rank that
+  // has waited Config::deadlock_after seconds in a blocking call reports what it waits for and its
+  // channel counts to rank 0 (control communicator, tag kDeadlockTag); rank 0 asks the members of
+  // a stuck set whether they are still in that call, and ends the job (status kExitDeadlock)
+  // naming the cycle if all are.
+  static constexpr int kDeadlockTag = 3;
+  static constexpr int kExitDeadlock = 72;
+  void watch_deadlock(const WaitTarget* targets, int ntargets, WaitEpisode& ep);
+  void service_deadlock();
+  void send_deadlock(int to, std::vector<std::uint64_t> words);
+  void receive_deadlock(std::vector<std::uint64_t> words, int from);
+  // At MPI_Finalize: every deadlock message this rank sent is received, and every one sent to it.
+  void drain_deadlock();
 
   // The runtime, from the first Session to MPI_Finalize: start() creates it, finalize() takes it back
   // (a std::unique_ptr at both ends) and destroys it. A process that exits without MPI_Finalize
@@ -319,6 +358,16 @@ class Runtime {
   std::vector<std::unique_ptr<HeldMessage>> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
   // wait_direct's scratch, kept so that a wait allocates nothing once warm.
   std::vector<MPI_Status> wait_statuses_;
+
+  // Deadlock detection.
+  bool deadlock_on_ = false;           // Config::deadlock_after > 0, blocking calls poll, not THREAD_MULTIPLE
+  std::uint64_t episodes_ = 0;         // blocking calls begun (WaitEpisode ids)
+  WaitEpisode* blocked_ = nullptr;     // the call this rank is blocked in, once it waited an idle check
+  std::unique_ptr<deadlock::Monitor> monitor_;  // rank 0
+  std::deque<std::vector<std::uint64_t>> deadlock_bufs_;
+  std::deque<MPI_Request> deadlock_sends_;  // synchronous: complete once received (drain_deadlock)
+  bool deadlock_shutdown_ = false;     // in MPI_Finalize: receive and discard, send nothing
+  unsigned deadlock_polls_ = 0;        // progress() calls: every 64th services deadlock messages
 
   std::uint64_t safe_point_ = 0;
   double due_at_ = 0;  // when the current safe point decided to snapshot (take_snapshot measures the pause from it)

@@ -33,7 +33,8 @@ int Runtime::send_blocking(const void* buf, int count, MPI_Datatype type, int de
                 : PMPI_Isend(buf, count, type, dest, tag, current, &req);
   });
   if (rc != MPI_SUCCESS) return rc;
-  return wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
+  const WaitTarget target{&e, dest, tag, true};
+  return wait_until(&req, MPI_STATUS_IGNORE, &target, 1, sync ? "MPI_Ssend" : "MPI_Send");
 }
 
 // The body of the sends that may wait for their receiver (Send: rendezvous; Ssend: always). While
@@ -139,7 +140,7 @@ int Runtime::Recv(void* buf, int count_, MPI_Datatype datatype, int source, int 
 
 int Runtime::finish_recv(MPI_Request* req, mpi::CommEntry* e, int source, int tag, MPI_Status* st) {
   const WaitTarget target{e, source, tag};
-  const int rc = wait_until(req, st, &target, 1);
+  const int rc = wait_until(req, st, &target, 1, "MPI_Recv");
   e->count_receipt(rc, *st);
   return rc;
 }
@@ -190,7 +191,8 @@ int Runtime::Sendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype,
   });
   if (rc != MPI_SUCCESS) return rc;
   rc = Recv(recvbuf, recvcount, recvtype, source, recvtag, comm, status);
-  const int src = wait_until(&sreq, MPI_STATUS_IGNORE, nullptr, 0);
+  const WaitTarget send_target{e, dest, sendtag, true};
+  const int src = wait_until(&sreq, MPI_STATUS_IGNORE, &send_target, dest == MPI_PROC_NULL ? 0 : 1, "MPI_Sendrecv");
   return rc != MPI_SUCCESS ? rc : src;
 }
 
@@ -228,7 +230,7 @@ int Runtime::Probe(int source, int tag, MPI_Comm comm, MPI_Status* status) {
   if (source == MPI_PROC_NULL || (!slow_recv_ && !blocking_needs_loop()))
     return PMPI_Probe(source, tag, e->current, status);
   const WaitTarget target{e, source, tag};
-  double first_seen = -1;
+  WaitEpisode ep(*this, "MPI_Probe");
   unsigned spins = 0;
   for (;;) {
     if (slow_recv_) {
@@ -240,7 +242,7 @@ int Runtime::Probe(int source, int tag, MPI_Comm comm, MPI_Status* status) {
     const int rc = PMPI_Iprobe(source, tag, e->current, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
     if (busy_) progress();
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(&target, 1, first_seen);
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(&target, 1, ep);
   }
 }
 
@@ -300,14 +302,14 @@ int Runtime::Mprobe(int source, int tag, MPI_Comm comm, MPI_Message* message, MP
   if (!e) return PMPI_Mprobe(source, tag, comm, message, status);
   if (source == MPI_PROC_NULL) return PMPI_Mprobe(source, tag, e->current, message, status);
   const WaitTarget target{e, source, tag};
-  double first_seen = -1;
+  WaitEpisode ep(*this, "MPI_Mprobe");
   unsigned spins = 0;
   for (;;) {
     int flag = 0;
     const int rc = Improbe(source, tag, comm, &flag, message, status);
     if (rc != MPI_SUCCESS || flag) return rc;
     progress();
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(&target, 1, first_seen);
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(&target, 1, ep);
   }
 }
 

@@ -55,10 +55,15 @@ int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, boo
 
 // Only receives still pending count: one that completed while others are waited for must not be
 // taken for a wait on a message that can no longer come.
-void Runtime::idle_check_requests(int count, const MPI_Request* reqs, double& first_seen) {
+void Runtime::idle_check_requests(int count, const MPI_Request* reqs, WaitEpisode& ep) {
   std::vector<WaitTarget> targets;
   if (poll_blocking_) requests_.receive_targets(count, reqs, targets);
-  idle_check(targets.data(), static_cast<int>(targets.size()), first_seen);
+  // A request that is not a receive the library tracks (a send, a collective, a generalized
+  // request): deadlock detection cannot say what would complete it, so the wait is never stuck.
+  int pending = 0;
+  for (int i = 0; i < count; ++i) pending += reqs[i] != MPI_REQUEST_NULL;
+  ep.describable = pending > 0 && static_cast<int>(targets.size()) == pending;
+  idle_check(targets.data(), static_cast<int>(targets.size()), ep);
 }
 
 bool Runtime::test_persistent(PersistentOp& op, MPI_Status* st, int* rc) {
@@ -133,13 +138,13 @@ int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
   if (waits_directly(1, request)) return wait_direct(1, request, status, true);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
-  double first_seen = -1;
+  WaitEpisode ep(*this, "MPI_Wait");
   unsigned spins = 0;
   for (;;) {
     if (busy_ || slow_recv_) progress();
     int rc = MPI_SUCCESS;
     if (test_one(request, st, &rc)) return rc;
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(1, request, first_seen);
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(1, request, ep);
   }
 }
 
@@ -243,7 +248,7 @@ int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
   std::vector<int> rcs(static_cast<std::size_t>(count), MPI_SUCCESS);
   int remaining = count;
   bool failed = false;
-  double first_seen = -1;
+  WaitEpisode ep(*this, "MPI_Waitall");
   unsigned spins = 0;
   while (remaining > 0) {
     if (busy_ || slow_recv_) progress();
@@ -256,7 +261,7 @@ int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
         failed = failed || rcs[k] != MPI_SUCCESS;
       }
     }
-    if (remaining && poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, first_seen);
+    if (remaining && poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, ep);
   }
   if (!failed) return MPI_SUCCESS;
   if (statuses != MPI_STATUSES_IGNORE)
@@ -301,7 +306,7 @@ int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* statu
     empty_status(st);
     return MPI_SUCCESS;
   }
-  double first_seen = -1;
+  WaitEpisode ep(*this, "MPI_Waitany");
   unsigned spins = 0;
   for (;;) {
     if (busy_ || slow_recv_) progress();
@@ -313,7 +318,7 @@ int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* statu
         return rc;
       }
     }
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, first_seen);
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, ep);
   }
 }
 
@@ -371,7 +376,7 @@ int complete_some(int incount, MPI_Request* reqs, int* outcount, int* indices, M
 int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
   if (busy_) progress();
   if (!poll_blocking_ && !busy_ && !slow_recv_ && !requests_.any_tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
-  double first_seen = -1;
+  WaitEpisode ep(*this, "MPI_Waitsome");
   unsigned spins = 0;
   for (;;) {
     if (busy_ || slow_recv_) progress();
@@ -381,7 +386,7 @@ int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indice
         [this](MPI_Request* r, MPI_Status* s, int* c) { return test_one(r, s, c); },
         [this](MPI_Request r) { return requests_.is_active(r); }, any_active);
     if (!any_active || *outcount > 0) return rc;
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(incount, reqs, first_seen);
+    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(incount, reqs, ep);
   }
 }
 

@@ -85,7 +85,8 @@ TEST(Config, ProgramSettingSurvivesUnsetEnvironment) {
 TEST(Config, EveryVariableRejectsJunkByName) {
   for (const char* var : {"MPISNAP_EVERY", "MPISNAP_INTERVAL", "MPISNAP_SIGNALS", "MPISNAP_EXIT_SIGNAL", "MPISNAP_KEEP",
                           "MPISNAP_VERBOSE", "MPISNAP_REUSE_BUFFERS", "MPISNAP_DIRECT_IO", "MPISNAP_FRESH_IF_CORRUPT",
-                          "MPISNAP_MISPLACED_GRACE", "MPISNAP_TRIGGERS", "MPISNAP_FRESH", "MPISNAP_EXCEPTIONS", "MPISNAP_IGNORE_IDENTITY"}) {
+                          "MPISNAP_MISPLACED_GRACE", "MPISNAP_TRIGGERS", "MPISNAP_FRESH", "MPISNAP_EXCEPTIONS", "MPISNAP_IGNORE_IDENTITY",
+                          "MPISNAP_DEADLOCK"}) {
     EnvVar v(var, "x7");
     const std::string e = error_of([] { Config::defaults(); });
     EXPECT_NE(e.find(std::string(var) + "='x7'"), std::string::npos) << var << ": " << e;

@@ -28,6 +28,7 @@ struct MPISNAP_API Config {
   bool ignore_identity = false;                   // MPISNAP_IGNORE_IDENTITY: restore a checkpoint another program wrote
   bool fresh = false;                             // MPISNAP_FRESH: start from the beginning although checkpoints exist (they are kept)
   double misplaced_grace = 2.0;                   // MPISNAP_MISPLACED_GRACE: seconds before a wait on a silent peer is called misplaced
+  double deadlock_after = 10.0;                   // MPISNAP_DEADLOCK: seconds a rank waits before its wait is examined for a deadlock; 0 = off
 
   // The built-in defaults above, overridden by the MPISNAP_* environment variables that are set.
   static Config defaults();

@@ -72,7 +72,7 @@ template <auto Method, auto Start>
   int flag = 0;
   rc = PMPI_Test(&req, &flag, MPI_STATUS_IGNORE);
   if (rc != MPI_SUCCESS || flag) return rc;
-  return slow<&Runtime::finish_send>(&req);
+  return slow<&Runtime::finish_send>(&req, e, dest, tag, Method == &Runtime::Ssend);
 }
 
 // Standard and synchronous sends may wait for the receiver (rendezvous): the same call only when

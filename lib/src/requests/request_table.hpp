@@ -66,8 +66,9 @@ struct RequestInfo {
 // A receive a rank is blocked on, for the misplaced-safe-point check.
 struct WaitTarget {
   mpi::CommEntry* comm;
-  int source;
+  int source;         // a receive's source; with `send`, the destination
   int tag;
+  bool send = false;  // a send waiting for its receiver (deadlock detection describes it)
 };
 
 class RequestTable {

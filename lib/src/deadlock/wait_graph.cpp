@@ -1,0 +1,234 @@
+#include "deadlock/wait_graph.hpp"
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+namespace mpisnap::deadlock {
+namespace {
+
+std::uint64_t sent_by(const Report& from, std::uint64_t comm, int to) {
+  for (const Count& c : from.counts)
+    if (c.comm == comm && c.peer == to) return c.sent;
+  return 0;
+}
+std::uint64_t received_by(const Report& at, std::uint64_t comm, int from) {
+  for (const Count& c : at.counts)
+    if (c.comm == comm && c.peer == from) return c.received;
+  return 0;
+}
+
+// Whether `w` (a receive of `r`) could match a message `sender` sends, were it to send.
+bool could_match(const Wait& w, std::uint64_t comm, int sender, int tag) {
+  return !w.send && w.comm == comm && (w.peer == kAnySource || w.peer == sender) && (w.tag == kAnyTag || w.tag == tag);
+}
+
+// The ranks whose action could end wait `w` of `r`, given the ranks still considered stuck; true
+// when something could (the wait is not stuck).
+bool wakeable(const Report& r, const Wait& w, const std::map<int, Report>& reports, const std::set<int>& stuck) {
+  if (w.send) {
+    const auto it = reports.find(w.peer);
+    if (it == reports.end() || !stuck.count(w.peer)) return true;  // the receiver may yet post a receive
+    for (const Wait& theirs : it->second.waits)
+      if (could_match(theirs, w.comm, r.rank, w.tag)) return true;  // it is waiting for this very message
+    return false;
+  }
+  std::vector<int> sources = w.peer == kAnySource ? w.members : std::vector<int>{w.peer};
+  if (sources.empty()) return true;  // nobody known who could send: assume someone may
+  for (int s : sources) {
+    const auto it = reports.find(s);
+    if (it == reports.end() || !stuck.count(s)) return true;  // a rank that is not stuck may send
+    if (sent_by(it->second, w.comm, r.rank) > received_by(r, w.comm, s)) return true;  // one on its way
+  }
+  return false;
+}
+
+std::string wait_text(const Wait& w) {
+  std::string t = w.send ? "a send to rank " + std::to_string(w.peer)
+                         : (w.peer == kAnySource ? std::string("a receive from any rank")
+                                                 : "a receive from rank " + std::to_string(w.peer));
+  t += " (tag " + (w.tag == kAnyTag ? std::string("any") : std::to_string(w.tag)) + ", communicator " +
+       std::to_string(w.comm) + ")";
+  return t;
+}
+
+// The ranks `r` waits on (for the cycle): destinations of sends, named sources, or every member.
+std::vector<int> waits_on(const Report& r) {
+  std::vector<int> out;
+  for (const Wait& w : r.waits) {
+    if (w.peer != kAnySource) out.push_back(w.peer);
+    else out.insert(out.end(), w.members.begin(), w.members.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<int> stuck_ranks(const std::map<int, Report>& reports) {
+  if (reports.empty()) return {};
+  const std::uint64_t epoch = reports.begin()->second.epoch;
+  for (const auto& [rank, r] : reports)
+    if (r.epoch != epoch) return {};
+  std::set<int> stuck;
+  for (const auto& [rank, r] : reports)
+    if (!r.waits.empty()) stuck.insert(rank);  // a report without a described wait is never stuck
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (auto it = stuck.begin(); it != stuck.end();) {
+      const Report& r = reports.at(*it);
+      // Any one of the waits completing ends the call (MPI_Waitany; for one wait, that wait).
+      bool free = false;
+      for (const Wait& w : r.waits) free = free || wakeable(r, w, reports, stuck);
+      if (free) {
+        it = stuck.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+  }
+  return {stuck.begin(), stuck.end()};
+}
+
+std::string describe(const std::map<int, Report>& reports, const std::vector<int>& stuck) {
+  const std::set<int> in(stuck.begin(), stuck.end());
+  // Follow waits between stuck ranks from the lowest until one repeats: that is a cycle.
+  std::vector<int> path;
+  std::set<int> seen;
+  int at = stuck.empty() ? -1 : stuck.front();
+  while (at >= 0 && !seen.count(at)) {
+    seen.insert(at);
+    path.push_back(at);
+    int next = -1;
+    for (int p : waits_on(reports.at(at)))
+      if (in.count(p) && p != at) {
+        next = p;
+        break;
+      }
+    at = next;
+  }
+  std::vector<int> cycle;
+  if (at >= 0) cycle.assign(std::find(path.begin(), path.end(), at), path.end());
+  std::string text;
+  auto line = [&](int rank) {
+    const Report& r = reports.at(rank);
+    std::string waits;
+    for (const Wait& w : r.waits) waits += (waits.empty() ? "" : " or ") + wait_text(w);
+    text += "\n  rank " + std::to_string(rank) + " in " + r.call + ": " + waits;
+  };
+  if (!cycle.empty()) {
+    std::string ring;
+    for (int p : cycle) ring += std::to_string(p) + " -> ";
+    text += "cycle " + ring + std::to_string(cycle.front()) + ":";
+  } else {
+    text += "ranks waiting on each other:";
+  }
+  for (int p : cycle) line(p);
+  std::vector<int> rest;
+  for (int p : stuck)
+    if (std::find(cycle.begin(), cycle.end(), p) == cycle.end()) rest.push_back(p);
+  if (!rest.empty()) {
+    text += "\n  and, waiting on them:";
+    for (int p : rest) line(p);
+  }
+  return text;
+}
+
+std::vector<std::uint64_t> encode(const Report& r) {
+  std::vector<std::uint64_t> w = {static_cast<std::uint64_t>(r.rank), r.episode, r.epoch, r.call.size()};
+  for (char c : r.call) w.push_back(static_cast<unsigned char>(c));
+  w.push_back(r.waits.size());
+  for (const Wait& x : r.waits) {
+    w.insert(w.end(), {x.send ? 1u : 0u, x.comm, static_cast<std::uint64_t>(static_cast<std::int64_t>(x.peer)),
+                       static_cast<std::uint64_t>(static_cast<std::int64_t>(x.tag)), x.members.size()});
+    for (int m : x.members) w.push_back(static_cast<std::uint64_t>(static_cast<std::int64_t>(m)));
+  }
+  w.push_back(r.counts.size());
+  for (const Count& c : r.counts) w.insert(w.end(), {c.comm, static_cast<std::uint64_t>(c.peer), c.sent, c.received});
+  return w;
+}
+
+Report decode(const std::uint64_t* words, std::size_t n) {
+  std::size_t i = 0;
+  auto next = [&]() {
+    if (i >= n) throw std::runtime_error("mpisnap: internal: a truncated deadlock report");
+    return words[i++];
+  };
+  auto as_int = [](std::uint64_t v) { return static_cast<int>(static_cast<std::int64_t>(v)); };
+  Report r;
+  r.rank = as_int(next());
+  r.episode = next();
+  r.epoch = next();
+  for (std::uint64_t k = next(); k > 0; --k) r.call.push_back(static_cast<char>(next()));
+  for (std::uint64_t k = next(); k > 0; --k) {
+    Wait x;
+    x.send = next() != 0;
+    x.comm = next();
+    x.peer = as_int(next());
+    x.tag = as_int(next());
+    for (std::uint64_t m = next(); m > 0; --m) x.members.push_back(as_int(next()));
+    r.waits.push_back(std::move(x));
+  }
+  for (std::uint64_t k = next(); k > 0; --k) {
+    Count c;
+    c.comm = next();
+    c.peer = as_int(next());
+    c.sent = next();
+    c.received = next();
+    r.counts.push_back(c);
+  }
+  return r;
+}
+
+}  // namespace mpisnap::deadlock
+
+namespace mpisnap::deadlock {
+
+void Monitor::report(Report r) {
+  const int rank = r.rank;
+  reports_[rank] = std::move(r);
+}
+
+void Monitor::forget(int rank, std::uint64_t episode) {
+  const auto it = reports_.find(rank);
+  if (it != reports_.end() && it->second.episode == episode) reports_.erase(it);
+}
+
+bool Monitor::propose(double now, Question& q) {
+  if (asking_) return false;
+  std::vector<int> stuck = stuck_ranks(reports_);
+  if (stuck.empty()) return false;
+  asking_ = true;
+  question_ = Question{++rounds_, {}};
+  for (int r : stuck) question_.episodes[r] = reports_.at(r).episode;
+  answers_.clear();
+  asked_at_ = now;
+  stuck_ = std::move(stuck);
+  q = question_;
+  return true;
+}
+
+void Monitor::answer(int rank, std::uint64_t round, std::uint64_t episode, bool still) {
+  if (!asking_ || round != question_.round || !question_.episodes.count(rank)) return;  // a round given up
+  answers_[rank] = still;
+  if (!still) {
+    forget(rank, episode);
+    asking_ = false;  // the set was not stuck; the next reports are judged afresh
+  }
+}
+
+void Monitor::expire(double now, double timeout) {
+  if (!asking_ || now - asked_at_ < timeout) return;
+  for (const auto& [rank, episode] : question_.episodes)
+    if (!answers_.count(rank)) forget(rank, episode);
+  asking_ = false;
+}
+
+std::string Monitor::verdict() const {
+  if (!asking_ || answers_.size() != question_.episodes.size()) return "";
+  for (const auto& [rank, still] : answers_)
+    if (!still) return "";
+  return describe(reports_, stuck_);
+}
+
+}  // namespace mpisnap::deadlock

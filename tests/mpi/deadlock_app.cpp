@@ -1,0 +1,106 @@
+// MPI programs that deadlock, and programs that only look stuck, for deadlock detection
+// (MPISNAP_DEADLOCK; tests/e2e/deadlock.py runs each and judges the report).
+//
+//   head_to_head   2 ranks: each MPI_Send()s the other 4 MiB (above any eager limit), then receives
+//   wrong_rank     3 ranks: 0 receives from 2, 2 from 1, 1 sends to 0 and then receives from 0
+//   wildcard       3 ranks: 0 receives from MPI_ANY_SOURCE, 1 and 2 wait for 0's answer
+//   ssend_ring     4 ranks: each MPI_Ssend()s to the next, then receives from the previous
+//   wait_cycle     2 ranks: each MPI_Irecv()s from the other and waits for it (MPI_Wait)
+//   -- and these finish:
+//   late_sender    2 ranks: 1 sleeps 8 s, then sends; 0 waits in MPI_Recv
+//   long_compute   3 ranks: 2 computes 8 s (a busy loop), then sends to 1, which then answers 0
+//   late_isend     2 ranks: 0 waits in MPI_Wait on an MPI_Irecv; 1 sleeps 6 s, then MPI_Isend + MPI_Wait
+//   pipeline       4 ranks: 0 sleeps 6 s, then passes a 4 MiB token down the line (each Recv, then Send)
+// Prints "finished" on rank 0 when it ends.
+#include <mpi.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <mpisnap/mpisnap.hpp>
+
+namespace {
+
+void compute_for(double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  volatile double x = 1;
+  while (std::chrono::steady_clock::now() < end)
+    for (int i = 0; i < 100000; ++i) x = x * 1.0000001 + 1e-9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  const std::string scenario = argc > 1 ? argv[1] : "";
+  int rank = 0, size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  mpisnap::Session snap{MPI_COMM_WORLD};
+  const MPI_Comm w = MPI_COMM_WORLD;
+  std::vector<char> big(4 << 20, 1), in(4 << 20);
+  int x = rank, y = 0;
+  if (scenario == "head_to_head") {
+    MPI_Send(big.data(), static_cast<int>(big.size()), MPI_CHAR, 1 - rank, 0, w);
+    MPI_Recv(in.data(), static_cast<int>(in.size()), MPI_CHAR, 1 - rank, 0, w, MPI_STATUS_IGNORE);
+  } else if (scenario == "wrong_rank") {
+    if (rank == 0) MPI_Recv(&y, 1, MPI_INT, 2, 1, w, MPI_STATUS_IGNORE);
+    if (rank == 1) {
+      MPI_Send(&x, 1, MPI_INT, 0, 1, w);
+      MPI_Recv(&y, 1, MPI_INT, 0, 1, w, MPI_STATUS_IGNORE);
+    }
+    if (rank == 2) MPI_Recv(&y, 1, MPI_INT, 1, 1, w, MPI_STATUS_IGNORE);
+  } else if (scenario == "wildcard") {
+    if (rank == 0) MPI_Recv(&y, 1, MPI_INT, MPI_ANY_SOURCE, 5, w, MPI_STATUS_IGNORE);
+    else MPI_Recv(&y, 1, MPI_INT, 0, 6, w, MPI_STATUS_IGNORE);
+  } else if (scenario == "ssend_ring") {
+    MPI_Ssend(&x, 1, MPI_INT, (rank + 1) % size, 2, w);
+    MPI_Recv(&y, 1, MPI_INT, (rank + size - 1) % size, 2, w, MPI_STATUS_IGNORE);
+  } else if (scenario == "wait_cycle") {
+    MPI_Request r;
+    MPI_Irecv(&y, 1, MPI_INT, 1 - rank, 3, w, &r);
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
+    MPI_Send(&x, 1, MPI_INT, 1 - rank, 3, w);
+  } else if (scenario == "late_sender") {
+    if (rank == 1) {
+      sleep(8);
+      MPI_Send(&x, 1, MPI_INT, 0, 4, w);
+    } else {
+      MPI_Recv(&y, 1, MPI_INT, 1, 4, w, MPI_STATUS_IGNORE);
+    }
+  } else if (scenario == "long_compute") {
+    if (rank == 2) {
+      compute_for(8);
+      MPI_Send(&x, 1, MPI_INT, 1, 4, w);
+    } else if (rank == 1) {
+      MPI_Recv(&y, 1, MPI_INT, 2, 4, w, MPI_STATUS_IGNORE);
+      MPI_Send(&x, 1, MPI_INT, 0, 4, w);
+    } else {
+      MPI_Recv(&y, 1, MPI_INT, 1, 4, w, MPI_STATUS_IGNORE);
+    }
+  } else if (scenario == "late_isend") {
+    MPI_Request r;
+    if (rank == 0) {
+      MPI_Irecv(&y, 1, MPI_INT, 1, 4, w, &r);
+    } else {
+      sleep(6);
+      MPI_Isend(&x, 1, MPI_INT, 0, 4, w, &r);
+    }
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
+  } else if (scenario == "pipeline") {
+    if (rank == 0) sleep(6);
+    else MPI_Recv(in.data(), static_cast<int>(in.size()), MPI_CHAR, rank - 1, 7, w, MPI_STATUS_IGNORE);
+    if (rank + 1 < size) MPI_Send(big.data(), static_cast<int>(big.size()), MPI_CHAR, rank + 1, 7, w);
+  } else {
+    if (rank == 0) std::fprintf(stderr, "deadlock_app: unknown scenario '%s'\n", scenario.c_str());
+    MPI_Abort(w, 2);
+  }
+  MPI_Barrier(w);
+  if (rank == 0) std::printf("finished\n");
+  MPI_Finalize();
+  return 0;
+}

@@ -229,6 +229,51 @@ def checkpoint_cost():
 
 
 # ---------------------------------------------------------------------------------------------
+# 3b. A vector of plain structs (particles): one table, the same costs as flat arrays.
+def struct_state():
+    binary = os.path.join(B, "tests", "bench", "bench_checkpoint")
+    counts = [(10_000, "10,000"), (1_000_000, "1,000,000")]
+    if Q:
+        counts = [(10_000, "10,000"), (100_000, "100,000")]
+    emit("## A vector of plain structs, 2 ranks (particles of 64 bytes: 7 doubles and an int64)")
+    emit()
+    emit("The same measurements as above for `std::vector<Particle>`, stored as one table (an HDF5 compound")
+    emit("dataset) and copied as one block. *restore*: reading and verifying the rank file and deserializing")
+    emit("it into the program's vector (what `Session()` + `restore()` do) vs read() of the plain file, both from")
+    emit("the disk. *file*: the rank file's size over the state's bytes. *h5py x*: reading one member of every")
+    emit("particle, `f[\"state/particles\"][\"x\"]`, from a rank file with h5py (file in the page cache).")
+    emit()
+    rows = []
+    for n, label in counts:
+        size = n * 64
+        d = ckdir("structs")
+        o = mpirun(2, [binary, "--bytes", str(size), "--reps", "3" if Q else "7", "--layout", "structs"],
+                   {"MPISNAP_DIR": d, "MPISNAP_KEEP": "1"}, timeout=3600)
+        v = dict((k, float(x)) for k, x in (line.split()[:2] for line in o.splitlines()[1:]))
+        rank_file = os.path.join(sorted(x for x in os.listdir(d) if x.startswith("ckpt-"))[-1], "rank-000000.h5")
+        h5 = run(["/usr/bin/python3", "-c",
+                  "import sys, time, h5py\n"
+                  "f = h5py.File(sys.argv[1], 'r'); d = f['state/particles']; d['x']\n"
+                  "best = min((lambda t: (d['x'], time.time() - t)[1])(time.time()) for _ in range(5))\n"
+                  "print(f'{best:.4f}')", os.path.join(d, rank_file)]).strip()
+        fixed = v["file_bytes"] - size
+        rows.append([label, f"{size / 2**20:.1f}", f"{v['pause_ratio']:.2f}", f"{v['write_ratio']:.2f}",
+                     f"{v['read_ratio']:.2f}", f"{v['restore_ratio']:.2f}", f"{v['file_bytes'] / size:.4f} (+{fixed / 1024:.0f} KiB)",
+                     f"{float(h5) * 1e3:.1f} ms"])
+        goal(f"vector of {label} structs: pause <= 1.5x memcpy", f"{v['pause_ratio']:.2f}x", v["pause_ratio"] <= 1.5)
+        goal(f"vector of {label} structs: file <= 1.05x the bytes + a fixed overhead",
+             f"{v['file_bytes'] / size:.4f}x (+{fixed / 1024:.0f} KiB)", fixed <= 64 * 1024 + 0.05 * size)
+        if size >= (32 << 20):  # (small files: fixed costs dominate, as for flat arrays; issue 18)
+            goal(f"vector of {label} structs: write >= 0.85x plain file", f"{v['write_ratio']:.2f}x", v["write_ratio"] >= 0.85)
+            goal(f"vector of {label} structs: read >= 0.85x plain file", f"{v['read_ratio']:.2f}x", v["read_ratio"] >= 0.85)
+            goal(f"vector of {label} structs: restore <= 1.2x a plain read", f"{v['restore_ratio']:.2f}x",
+                 v["restore_ratio"] <= 1.2)
+            goal(f"h5py reads one member of {label} structs in < 0.1 s", f"{float(h5):.3f} s", float(h5) < 0.1)
+    table(["structs per rank", "MiB", "pause/memcpy", "write ratio", "read ratio", "restore ratio", "file / bytes",
+           "h5py x"], rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # 4. Scale: time to commit and control messages per checkpoint, ring vs all-to-all traffic.
 def scale():
     binary = os.path.join(B, "tests", "bench", "bench_checkpoint")
@@ -361,6 +406,7 @@ def main():
     p2p()
     callgrind()
     checkpoint_cost()
+    struct_state()
     scale()
     heat2d()
     emit("## Goals")

@@ -42,6 +42,32 @@ struct State {
   void serialize(Ar& ar) {
     ar(CEREAL_NVP(data));
   }
+  void fill(std::size_t bytes) { data.assign(bytes / sizeof(double), 1.5); }
+};
+
+// --layout structs: the same bytes as particles (a vector of plain structs: one table).
+struct Particle {
+  double x = 0, y = 0, z = 0, vx = 0, vy = 0, vz = 0, mass = 1;
+  std::int64_t id = 0;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(x), CEREAL_NVP(y), CEREAL_NVP(z), CEREAL_NVP(vx), CEREAL_NVP(vy), CEREAL_NVP(vz), CEREAL_NVP(mass),
+       CEREAL_NVP(id));
+  }
+};
+struct Particles {
+  std::vector<Particle> particles;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(CEREAL_NVP(particles));
+  }
+  void fill(std::size_t bytes) {
+    particles.resize(bytes / sizeof(Particle));
+    for (std::size_t i = 0; i < particles.size(); ++i) {
+      particles[i].x = 0.5 * static_cast<double>(i);
+      particles[i].id = static_cast<std::int64_t>(i);
+    }
+  }
 };
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -104,28 +130,20 @@ void read_file(const std::string& path, void* data, std::size_t n) {
   ::close(fd);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
+template <class S>
+void run(std::size_t bytes, int reps, const std::string& pattern, const char* layout) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  std::size_t bytes = 1 << 20;
-  int reps = 5;
-  std::string pattern = "ring";
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (!std::strcmp(argv[i], "--bytes")) bytes = std::strtoull(argv[i + 1], nullptr, 10);
-    if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--pattern")) pattern = argv[i + 1];
-  }
   mpisnap::Config cfg = mpisnap::Config::defaults();
   cfg.every = 1;
   cfg.keep = 2;
   mpisnap::Session snap{MPI_COMM_WORLD, cfg};
 
-  State s;
-  s.data.assign(bytes / sizeof(double), 1.5);
+  S s;
+  s.fill(bytes);
+  std::vector<double> t_restore;
+  std::uint64_t file_bytes = 0;
   std::vector<char> copy(bytes), src(bytes, 3);
   std::vector<double> t_memcpy, t_pause, t_disk_w, t_ckpt_w, t_disk_r, t_ckpt_r, t_commit, markers;
   const std::string scratch = cfg.directory + "/bench-plain-" + std::to_string(rank);
@@ -180,6 +198,11 @@ int main(int argc, char** argv) {
     t0 = now();
     const auto loaded = mpisnap::storage::read_rank_file(all.back().path, rank);
     t_ckpt_r.push_back(now() - t0);
+    // A restart's restore: the file read as above, then deserialized into the state.
+    S back;
+    mpisnap::from_tree(loaded.cp.state, back);
+    t_restore.push_back(now() - t0);
+    file_bytes = loaded.info.file_bytes;
     MPI_Barrier(MPI_COMM_WORLD);
   }
   const double v[8] = {max_over_ranks(median(t_memcpy)), max_over_ranks(median(t_pause)), max_over_ranks(median(t_disk_w)),
@@ -188,15 +211,36 @@ int main(int argc, char** argv) {
   const double first_pause = max_over_ranks(t_pause.front());
   const double ratios[3] = {max_over_ranks(median_ratio(t_pause, t_memcpy)), min_over_ranks(median_ratio(t_disk_w, t_ckpt_w)),
                             min_over_ranks(median_ratio(t_disk_r, t_ckpt_r))};
+  const double restore_ratio = max_over_ranks(median_ratio(t_restore, t_disk_r));
+  const double max_file = max_over_ranks(static_cast<double>(file_bytes));
   if (rank == 0) {
-    std::printf("bytes %zu ranks %d pattern %s\n", bytes, size, pattern.c_str());
+    std::printf("bytes %zu ranks %d pattern %s layout %s\n", bytes, size, pattern.c_str(), layout);
     const char* names[8] = {"memcpy", "pause", "disk_write", "ckpt_write", "disk_read", "ckpt_read", "commit", "markers"};
     for (int i = 0; i < 8; ++i) std::printf("%s %.6f\n", names[i], v[i]);
     std::printf("first_pause %.6f\n", first_pause);
     std::printf("pause_ratio %.4f\nwrite_ratio %.4f\nread_ratio %.4f\n", ratios[0], ratios[1], ratios[2]);
     std::printf("peak_bytes_held %llu\n", static_cast<unsigned long long>(snap.stats().peak_bytes_held));
     std::printf("buffer_bytes_held %llu\n", static_cast<unsigned long long>(snap.stats().buffer_bytes_held));
+    std::printf("restore_ratio %.4f\n", restore_ratio);
+    std::printf("file_bytes %.0f\n", max_file);
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  std::size_t bytes = 1 << 20;
+  int reps = 5;
+  std::string pattern = "ring", layout = "doubles";
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (!std::strcmp(argv[i], "--bytes")) bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--pattern")) pattern = argv[i + 1];
+    if (!std::strcmp(argv[i], "--layout")) layout = argv[i + 1];
+  }
+  if (layout == "structs") run<Particles>(bytes, reps, pattern, "structs");
+  else run<State>(bytes, reps, pattern, "doubles");
   MPI_Finalize();
   return 0;
 }

@@ -31,12 +31,13 @@ namespace {
 
 enum class Phase : std::int16_t { Solid = 1, Liquid = 2, Gas = 3 };
 
-struct Particle {
+struct Particle {  // a plain struct: a vector of them is one table (x as 3 doubles, id, hot)
   double x[3] = {};
   std::int32_t id = 0;
+  bool hot = false;
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(CEREAL_NVP(x), CEREAL_NVP(id));
+    ar(CEREAL_NVP(x), CEREAL_NVP(id), CEREAL_NVP(hot));
   }
 };
 
@@ -83,7 +84,7 @@ void evolve(State& s, int rank, double in) {
     for (double& x : p.x) x += in * 1e-2 + p.id;
     p.id += 1;
   }
-  s.cloud.push_back({{in, t, static_cast<double>(rank)}, static_cast<std::int32_t>(s.step)});
+  s.cloud.push_back({{in, t, static_cast<double>(rank)}, static_cast<std::int32_t>(s.step), s.step % 3 == 0});
   if (s.cloud.size() > 4) s.cloud.erase(s.cloud.begin());
   s.counts[std::to_string(s.step % 5)] += s.step;
   s.name = "rank" + std::to_string(rank) + "@" + std::to_string(s.step);
@@ -105,6 +106,7 @@ std::uint64_t digest(const State& s) {
   auto particle = [&h](const Particle& p) {  // field by field: a struct's padding is not its value
     h = example::fnv1a(p.x, sizeof p.x, h);
     h = example::fnv1a(&p.id, sizeof p.id, h);
+    h = example::fnv1a(&p.hot, sizeof p.hot, h);
   };
   for (const Particle& p : s.parts) particle(p);
   for (const Particle& p : s.cloud) particle(p);

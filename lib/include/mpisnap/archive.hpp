@@ -9,6 +9,9 @@
 //                                       -> Array leaf; a container whose only content is that binary
 //                                          block (plus its size tag) becomes the Array itself, so
 //                                          `std::vector<double> grid` is one dataset named "grid".
+//  - a std::vector of a plain struct     -> Table: one record per element, copied as one block,
+//                                          laid out as the struct's serialize() describes it
+//                                          (detail::record_layout; one HDF5 compound dataset)
 //  - a size tag of any other container  -> the Group's size.
 // Loading checks names and exact types: a field stored as int32 does not load into an int64.
 #pragma once
@@ -16,6 +19,8 @@
 #include <cereal/cereal.hpp>
 #include <cereal/details/traits.hpp>
 
+#include <array>
+#include <complex>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -54,6 +59,66 @@ constexpr ScalarType scalar_type_of() {
 template <class Ptr>
 using binary_element_t = std::remove_cv_t<std::remove_all_extents_t<std::remove_pointer_t<std::decay_t<Ptr>>>>;  // (a C array of rank k: its elements)
 
+// The layout of a plain struct as its serialize() describes it (detail::record_layout).
+struct RecordLayout {
+  bool ok = false;             // every byte is a serialized member or alignment padding
+  std::vector<Field> fields;   // by offset
+  std::uint32_t record_bytes = 0;
+  std::string why;             // !ok: the member that forced the per-element layout, and why
+};
+
+// Runs a struct's serialize() on one object and records where each arithmetic member lies in it
+// (an archive that stores nothing). Nested structs give dotted names; a container (a size tag) or
+// a value not stored in the object makes the layout unusable.
+class MPISNAP_API LayoutProbe : public cereal::OutputArchive<LayoutProbe> {
+ public:
+  LayoutProbe(const void* base, std::size_t bytes);
+  void setNextName(const char* name) noexcept { next_name_ = name; }
+  void startNode();
+  void finishNode();
+  void leaf(ScalarType type, const void* at, std::size_t bytes);
+  void dynamic();                                        // a size tag: a container of varying size
+  void minimal(const void* at, std::size_t bytes) noexcept {  // the next leaf is this object's value (an enum)
+    pending_ = at;
+    pending_bytes_ = bytes;
+  }
+  RecordLayout finish(std::size_t alignment);
+
+ private:
+  std::string component();  // the next child's own name
+  std::string name_here();  // its dotted path below the record
+  const unsigned char* base_;
+  std::size_t bytes_;
+  std::vector<std::string> prefix_;
+  std::vector<std::size_t> unnamed_;  // per open node: children named so far
+  std::vector<std::size_t> node_fields_;  // per open node: fields found before it opened
+  const char* next_name_ = nullptr;
+  const void* pending_ = nullptr;
+  std::size_t pending_bytes_ = 0;
+  RecordLayout out_;
+};
+
+// A vector element that may be stored as a record of one table: a trivially copyable class.
+template <class T>
+inline constexpr bool plain_record_v = std::is_class_v<T> && std::is_trivially_copyable_v<T> &&
+                                       std::is_default_constructible_v<T>;
+
+template <class T>
+RecordLayout probe_layout() {
+  static_assert(plain_record_v<T>);
+  T object{};
+  LayoutProbe probe(&object, sizeof(T));
+  probe(object);
+  return probe.finish(alignof(T));
+}
+
+// T's layout, found once per type.
+template <class T>
+const RecordLayout& record_layout() {
+  static const RecordLayout layout = probe_layout<T>();
+  return layout;
+}
+
 }  // namespace detail
 
 class MPISNAP_API TreeOutputArchive : public cereal::OutputArchive<TreeOutputArchive> {
@@ -69,6 +134,10 @@ class MPISNAP_API TreeOutputArchive : public cereal::OutputArchive<TreeOutputArc
   void saveScalar(ScalarType type, const void* value, std::size_t bytes);
   void saveBinary(ScalarType type, const void* data, std::size_t bytes);
   void saveSize(std::uint64_t size);
+  // `count` records laid out as `layout` (a vector of plain structs), copied as one block.
+  void saveTable(const detail::RecordLayout& layout, const void* data, std::size_t count);
+  // Once per reason: says why a vector of structs is stored one group per element.
+  static void note_per_element(const std::string& why);
 
  private:
   struct Frame {
@@ -93,6 +162,11 @@ class MPISNAP_API TreeInputArchive : public cereal::InputArchive<TreeInputArchiv
   void loadScalar(ScalarType type, void* value, std::size_t bytes);
   void loadBinary(ScalarType type, void* data, std::size_t bytes);
   void loadSize(std::uint64_t& size);
+  // The container being loaded was saved as a table (its node is one).
+  bool atTable() const noexcept;
+  // Its `count` records into `data`, laid out as `layout` (this program's struct): a copy when the
+  // layouts are the same, else member by member by name (each of the same type and size).
+  void loadTable(const detail::RecordLayout& layout, void* data, std::size_t count);
 
  private:
   struct Frame {
@@ -246,6 +320,150 @@ inline void CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, cereal::SizeTag<T>& 
 inline void CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive&, std::nullptr_t const&) {}
 inline void CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive&, std::nullptr_t&) {}
 
+// ---- vectors of plain structs: one table (an HDF5 compound dataset), not a group per element
+
+template <class T, class A>
+inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar,
+                                                                              const std::vector<T, A>& v) {
+  ar(cereal::make_size_tag(static_cast<cereal::size_type>(v.size())));
+  const detail::RecordLayout& layout = detail::record_layout<T>();
+  if (layout.ok) {
+    ar.saveTable(layout, v.data(), v.size());
+    return;
+  }
+  TreeOutputArchive::note_per_element(layout.why);
+  for (const T& e : v) ar(e);
+}
+
+template <class T, class A>
+inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar,
+                                                                              std::vector<T, A>& v) {
+  cereal::size_type n = 0;
+  ar(cereal::make_size_tag(n));
+  v.resize(static_cast<std::size_t>(n));
+  if (ar.atTable()) {
+    ar.loadTable(detail::record_layout<T>(), v.data(), v.size());
+    return;
+  }
+  for (T& e : v) ar(e);  // saved one group per element (format 1.1, or a struct that did not qualify)
+}
+
+// Fixed-size arrays of plain structs (C arrays, std::array): a table of N records, no size tag.
+template <class T>
+inline void save_records(TreeOutputArchive& ar, const T* data, std::size_t n) {
+  const detail::RecordLayout& layout = detail::record_layout<T>();
+  if (layout.ok) {
+    ar.saveTable(layout, data, n);
+    return;
+  }
+  TreeOutputArchive::note_per_element(layout.why);
+  for (std::size_t i = 0; i < n; ++i) ar(data[i]);
+}
+template <class T>
+inline void load_records(TreeInputArchive& ar, T* data, std::size_t n) {
+  if (ar.atTable()) {
+    ar.loadTable(detail::record_layout<T>(), data, n);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) ar(data[i]);
+}
+template <class T, std::size_t N>
+inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar, const T (&a)[N]) {
+  save_records(ar, a, N);
+}
+template <class T, std::size_t N>
+inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, T (&a)[N]) {
+  load_records(ar, a, N);
+}
+template <class T, std::size_t N>
+inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar,
+                                                                              const std::array<T, N>& a) {
+  save_records(ar, a.data(), N);
+}
+template <class T, std::size_t N>
+inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, std::array<T, N>& a) {
+  load_records(ar, a.data(), N);
+}
+
+// ---- the layout probe's glue: nodes for classes, leaves for numbers and binary blocks (in the
+// probe's own namespace, where argument-dependent lookup finds it)
+namespace detail {
+
+// A class (not saved in a minimal form) is a node of its own: its members' names get its name.
+template <class T>
+inline constexpr bool probe_opens_node_v =
+    !std::is_arithmetic<T>::value &&
+    !cereal::traits::has_minimal_base_class_serialization<T, cereal::traits::has_minimal_output_serialization,
+                                                          LayoutProbe>::value &&
+    !cereal::traits::has_minimal_output_serialization<T, LayoutProbe>::value;
+
+template <class T>
+inline void prologue(detail::LayoutProbe&, const cereal::NameValuePair<T>&) {}
+template <class T>
+inline void epilogue(detail::LayoutProbe&, const cereal::NameValuePair<T>&) {}
+template <class T>
+inline void prologue(detail::LayoutProbe&, const cereal::SizeTag<T>&) {}
+template <class T>
+inline void epilogue(detail::LayoutProbe&, const cereal::SizeTag<T>&) {}
+template <class T>
+inline void prologue(detail::LayoutProbe&, const cereal::BinaryData<T>&) {}
+template <class T>
+inline void epilogue(detail::LayoutProbe&, const cereal::BinaryData<T>&) {}
+template <class T, cereal::traits::EnableIf<std::is_arithmetic<T>::value> = cereal::traits::sfinae>
+inline void prologue(detail::LayoutProbe&, const T&) {}
+template <class T, cereal::traits::EnableIf<std::is_arithmetic<T>::value> = cereal::traits::sfinae>
+inline void epilogue(detail::LayoutProbe&, const T&) {}
+// A value saved in a minimal form (an enum as its underlying number): the number stands for the
+// object, whose address is taken here.
+template <class T, cereal::traits::EnableIf<!std::is_arithmetic<T>::value,
+                                            cereal::traits::has_minimal_output_serialization<T, LayoutProbe>::value> =
+                       cereal::traits::sfinae>
+inline void prologue(detail::LayoutProbe& ar, const T& t) {
+  ar.minimal(&t, sizeof(T));
+}
+template <class T, cereal::traits::EnableIf<!std::is_arithmetic<T>::value,
+                                            cereal::traits::has_minimal_output_serialization<T, LayoutProbe>::value> =
+                       cereal::traits::sfinae>
+inline void epilogue(detail::LayoutProbe&, const T&) {}
+template <class T,
+          cereal::traits::EnableIf<probe_opens_node_v<T>> = cereal::traits::sfinae>
+inline void prologue(detail::LayoutProbe& ar, const T&) {
+  ar.startNode();
+}
+template <class T,
+          cereal::traits::EnableIf<probe_opens_node_v<T>> = cereal::traits::sfinae>
+inline void epilogue(detail::LayoutProbe& ar, const T&) {
+  ar.finishNode();
+}
+template <class T>
+inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe& ar, const cereal::NameValuePair<T>& t) {
+  ar.setNextName(t.name);
+  ar(t.value);
+}
+template <class T, cereal::traits::EnableIf<std::is_arithmetic<T>::value> = cereal::traits::sfinae>
+inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe& ar, const T& t) {
+  ar.leaf(detail::scalar_type_of<T>(), &t, sizeof(T));
+}
+template <class T>
+inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe& ar, const cereal::BinaryData<T>& bd) {
+  ar.leaf(detail::scalar_type_of<detail::binary_element_t<T>>(), bd.data, static_cast<std::size_t>(bd.size));
+}
+template <class T>
+inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe& ar, const cereal::SizeTag<T>&) {
+  ar.dynamic();
+}
+// cereal saves a complex number's parts by value; they lie in the object as T[2] (the standard says so).
+template <class T>
+inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe& ar, const std::complex<T>& c) {
+  const T* parts = reinterpret_cast<const T*>(&c);
+  ar.setNextName("real");
+  ar.leaf(detail::scalar_type_of<T>(), &parts[0], sizeof(T));
+  ar.setNextName("imag");
+  ar.leaf(detail::scalar_type_of<T>(), &parts[1], sizeof(T));
+}
+inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe&, std::nullptr_t const&) {}
+}  // namespace detail
+
 // Serialize / deserialize a whole state object: the root Group holds one child, "state".
 template <class T>
 Node to_tree(T& state, BufferSource* buffers = nullptr) {
@@ -265,6 +483,18 @@ void from_tree(const Node& root, T& state) {
 
 }  // namespace mpisnap
 
+// cereal serializes C arrays with one non-member serialize(); for a C array of plain structs the
+// tree archives' save/load (a table) is the one to use: say so, for those arrays only.
+namespace cereal {
+template <class T, std::size_t N>
+struct specialize<mpisnap::TreeOutputArchive, T[N], specialization::non_member_load_save>
+    : std::conditional_t<mpisnap::detail::plain_record_v<T>, std::true_type, std::false_type> {};
+template <class T, std::size_t N>
+struct specialize<mpisnap::TreeInputArchive, T[N], specialization::non_member_load_save>
+    : std::conditional_t<mpisnap::detail::plain_record_v<T>, std::true_type, std::false_type> {};
+}  // namespace cereal
+
 CEREAL_REGISTER_ARCHIVE(mpisnap::TreeOutputArchive)
 CEREAL_REGISTER_ARCHIVE(mpisnap::TreeInputArchive)
+CEREAL_REGISTER_ARCHIVE(mpisnap::detail::LayoutProbe)
 CEREAL_SETUP_ARCHIVE_TRAITS(mpisnap::TreeInputArchive, mpisnap::TreeOutputArchive)

@@ -79,11 +79,24 @@ class MPISNAP_API BufferSource {
 MPISNAP_API const char* to_string(ScalarType t) noexcept;
 MPISNAP_API std::size_t size_of(ScalarType t) noexcept;
 
+// One member of a table's records (Node::Kind::Table): where it lies in a record and what it holds.
+struct Field {
+  std::string name;            // as the struct's serialize() named it ("value<i>" unnamed; "outer.inner" nested)
+  std::uint32_t offset = 0;    // bytes from the start of a record
+  ScalarType type = ScalarType::UInt8;
+  std::uint32_t count = 1;     // values of `type` there (> 1: a fixed-size array member)
+  bool operator==(const Field& o) const noexcept {
+    return name == o.name && offset == o.offset && type == o.type && count == o.count;
+  }
+};
+
 struct MPISNAP_API Node {
   enum class Kind : std::uint8_t {
     Group,   // a class or container: named children in creation order
     Scalar,  // one value of `type`
     Array,   // `count` values of `type`, contiguous (cereal binary data: vectors, arrays, strings)
+    Table,   // `count` records of `record_bytes` bytes laid out as `fields`: a vector of plain structs,
+             // copied as one block (one HDF5 compound dataset)
   };
 
   std::string name;
@@ -92,8 +105,10 @@ struct MPISNAP_API Node {
   std::uint64_t count = 0;           // elements, for Scalar (1) and Array
   bool has_size = false;             // a Group that recorded a cereal size tag
   std::uint64_t size = 0;            // that size
-  Bytes data;                        // Scalar and Array payload, native byte order
+  Bytes data;                        // Scalar, Array and Table payload, native byte order
   std::vector<Node> children;        // Group members
+  std::vector<Field> fields;         // Table: the members of a record, by offset
+  std::uint32_t record_bytes = 0;    // Table: sizeof the struct (members + padding)
 
   std::size_t payload_bytes() const noexcept { return data.size(); }
   // Bytes of every payload in the subtree.

@@ -10,8 +10,9 @@
         m.as_("<i8")                           # the payload as the sender's datatype (numpy dtype)
 
 A state maps to Python as the files store it (README, "Files"): a named value or array is a numpy
-scalar or array (booleans as bool, strings as str), a struct is a dict of its members, a container
-of structs (a group with a size) is a list. Only committed checkpoints (those with a manifest) are
+scalar or array (booleans as bool, strings as str), a struct is a dict of its members, a vector of
+plain structs (a table) is a numpy structured array, another container of structs (a group with a
+size) is a list. Only committed checkpoints (those with a manifest) are
 opened. This module does not check the files' checksums: `mpisnap verify DIR` does.
 """
 import os
@@ -24,6 +25,7 @@ __all__ = ["checkpoints", "open", "GlobalState", "Message", "MpisnapError"]
 _SIZE_ATTR = "mpisnap_size"
 _TYPE_ATTR = "mpisnap_type"
 _LENGTH_ATTR = "mpisnap_length"
+_FIELDS_ATTR = "mpisnap_fields"  # a table's bool and char members ("name<TAB>type" lines)
 
 
 class MpisnapError(Exception):
@@ -67,6 +69,18 @@ def _leaf(ds):
         n = int(ds.attrs.get(_LENGTH_ATTR, 0))
         return bytes(ds[()])[:n].decode("utf-8", errors="surrogateescape")
     value = ds[()]
+    if ds.dtype.names:  # a table (a vector of plain structs): a numpy structured array
+        fields = ds.attrs.get(_FIELDS_ATTR, b"")
+        fields = fields.decode() if isinstance(fields, bytes) else str(fields)
+        bools = {line.split("\t")[0] for line in fields.splitlines() if line.endswith("\tbool")}
+        if bools:  # stored as uint8 (HDF5 has no bool): give them back as bool
+            dtype = np.dtype({"names": list(ds.dtype.names),
+                              "formats": [np.dtype((bool, ds.dtype[n].shape)) if n in bools else ds.dtype[n]
+                                          for n in ds.dtype.names],
+                              "offsets": [ds.dtype.fields[n][1] for n in ds.dtype.names],
+                              "itemsize": ds.dtype.itemsize})
+            value = value.view(dtype)
+        return np.asarray(value)
     if kind == "bool":
         return bool(value) if np.ndim(value) == 0 else np.asarray(value, dtype=bool)
     if kind == "char":

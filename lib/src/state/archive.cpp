@@ -1,7 +1,11 @@
 // The non-template half of the state archives (see include/mpisnap/archive.hpp).
 #include <mpisnap/archive.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <set>
 
 #include "state/buffer_pool.hpp"
 
@@ -85,8 +89,9 @@ void TreeOutputArchive::finishNode() {
   Frame frame = stack_.back();
   stack_.pop_back();
   Node& n = *frame.node;
-  // A container that holds nothing but one binary block becomes that block, under its own name.
-  if (frame.only_binary && n.children.size() == 1 && n.children[0].kind == Node::Kind::Array &&
+  // A container that holds nothing but one binary block (or table) becomes it, under its own name.
+  if (frame.only_binary && n.children.size() == 1 &&
+      (n.children[0].kind == Node::Kind::Array || n.children[0].kind == Node::Kind::Table) &&
       (!n.has_size || n.size == n.children[0].count)) {
     Node array = std::move(n.children[0]);
     array.name = std::move(n.name);
@@ -112,6 +117,28 @@ void TreeOutputArchive::saveBinary(ScalarType type, const void* data, std::size_
   leaf.count = bytes / size_of(type);
   leaf.data = buffers_ ? buffers_->take(bytes) : state::fresh_buffer(bytes);
   if (bytes) std::memcpy(leaf.data.data(), data, bytes);
+}
+
+void TreeOutputArchive::saveTable(const detail::RecordLayout& layout, const void* data, std::size_t count) {
+  Frame& top = stack_.back();
+  const bool first_block = top.node->children.empty() && next_name_ == nullptr;
+  if (!first_block) top.only_binary = false;
+  Node& leaf = add_child(Node::Kind::Table);
+  leaf.count = count;
+  leaf.fields = layout.fields;
+  leaf.record_bytes = layout.record_bytes;
+  const std::size_t bytes = count * layout.record_bytes;
+  leaf.data = buffers_ ? buffers_->take(bytes) : state::fresh_buffer(bytes);
+  if (bytes) std::memcpy(leaf.data.data(), data, bytes);
+}
+
+void TreeOutputArchive::note_per_element(const std::string& why) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!said.insert(why).second) return;
+  std::fprintf(stderr, "mpisnap: note: a vector of structs is stored one group per element, not as one table: %s\n",
+               why.c_str());
 }
 
 void TreeOutputArchive::saveSize(std::uint64_t size) {
@@ -222,9 +249,34 @@ void TreeInputArchive::loadBinary(ScalarType type, void* data, std::size_t bytes
   if (bytes) std::memcpy(data, leaf->data.data(), bytes);
 }
 
+bool TreeInputArchive::atTable() const noexcept { return stack_.back().node->kind == Node::Kind::Table; }
+
+void TreeInputArchive::loadTable(const detail::RecordLayout& layout, void* data, std::size_t count) {
+  const Node& t = *stack_.back().node;
+  if (!layout.ok)
+    fail("it was saved as a table of records, but this program's element type cannot be one (" + layout.why + ")");
+  if (t.count != count) fail("table '" + t.name + "' holds " + std::to_string(t.count) + " records, not " + std::to_string(count));
+  auto* out = static_cast<unsigned char*>(data);
+  if (t.record_bytes == layout.record_bytes && t.fields == layout.fields) {
+    if (count) std::memcpy(out, t.data.data(), count * layout.record_bytes);
+    return;
+  }
+  // Another layout (members moved, added or removed): member by member, by name.
+  for (const Field& f : layout.fields) {
+    auto it = std::find_if(t.fields.begin(), t.fields.end(), [&](const Field& g) { return g.name == f.name; });
+    if (it == t.fields.end()) fail("table '" + t.name + "' has no member '" + f.name + "'");
+    if (it->type != f.type || it->count != f.count)
+      fail("member '" + f.name + "' of table '" + t.name + "' was saved as " + std::to_string(it->count) + " x " +
+           to_string(it->type) + " but is loaded as " + std::to_string(f.count) + " x " + to_string(f.type));
+    const std::size_t n = f.count * size_of(f.type);
+    for (std::size_t r = 0; r < count; ++r)
+      std::memcpy(out + r * layout.record_bytes + f.offset, t.data.data() + r * t.record_bytes + it->offset, n);
+  }
+}
+
 void TreeInputArchive::loadSize(std::uint64_t& size) {
   const Node& n = *stack_.back().node;
-  if (n.kind == Node::Kind::Array) {
+  if (n.kind == Node::Kind::Array || n.kind == Node::Kind::Table) {
     size = n.count;
   } else if (n.has_size) {
     size = n.size;
@@ -234,3 +286,117 @@ void TreeInputArchive::loadSize(std::uint64_t& size) {
 }
 
 }  // namespace mpisnap
+
+namespace mpisnap::detail {
+
+// ---------------------------------------------------------------- the layout probe
+
+LayoutProbe::LayoutProbe(const void* base, std::size_t bytes)
+    : OutputArchive(this), base_(static_cast<const unsigned char*>(base)), bytes_(bytes) {
+  out_.ok = true;
+  out_.record_bytes = static_cast<std::uint32_t>(bytes);
+}
+
+std::string LayoutProbe::component() {
+  std::string name;
+  if (next_name_) {
+    name = next_name_;
+    next_name_ = nullptr;
+  } else {
+    name = "value" + std::to_string(unnamed_.empty() ? 0 : unnamed_.back());
+  }
+  if (!unnamed_.empty()) ++unnamed_.back();
+  return name;
+}
+
+std::string LayoutProbe::name_here() {
+  std::string full;
+  for (std::size_t i = 1; i < prefix_.size(); ++i) full += prefix_[i] + ".";  // (the record itself has no name)
+  return full + component();
+}
+
+void LayoutProbe::startNode() {
+  prefix_.push_back(prefix_.empty() ? std::string() : component());
+  unnamed_.push_back(0);
+  node_fields_.push_back(out_.fields.size());
+}
+
+void LayoutProbe::finishNode() {
+  // A container holding one unnamed block (a std::array of numbers) is that block, under the
+  // container's name: as the tree archive collapses it.
+  if (prefix_.size() > 1 && node_fields_.back() + 1 == out_.fields.size() && unnamed_.back() == 1) {
+    Field& only = out_.fields.back();
+    const std::size_t dot = only.name.rfind('.');
+    if (dot != std::string::npos && only.name.compare(dot + 1, std::string::npos, "value0") == 0) only.name.resize(dot);
+  }
+  if (!prefix_.empty()) prefix_.pop_back();
+  if (!unnamed_.empty()) unnamed_.pop_back();
+  if (!node_fields_.empty()) node_fields_.pop_back();
+}
+
+void LayoutProbe::leaf(ScalarType type, const void* at, std::size_t bytes) {
+  if (pending_ && pending_bytes_ == bytes) at = pending_;  // an enum's number stands for the enum
+  pending_ = nullptr;
+  const std::string name = name_here();
+  if (!out_.ok) return;
+  const auto* p = static_cast<const unsigned char*>(at);
+  if (p < base_ || p + bytes > base_ + bytes_) {
+    out_.ok = false;
+    out_.why = "member '" + name + "' is a value serialize() computes, not one stored in the struct";
+    return;
+  }
+  Field f;
+  f.name = name;
+  f.offset = static_cast<std::uint32_t>(p - base_);
+  f.type = type;
+  f.count = static_cast<std::uint32_t>(bytes / size_of(type));
+  out_.fields.push_back(std::move(f));
+}
+
+void LayoutProbe::dynamic() {
+  if (!out_.ok) return;
+  out_.ok = false;
+  std::string where;
+  for (std::size_t i = 1; i < prefix_.size(); ++i) where += (where.empty() ? "" : ".") + prefix_[i];
+  out_.why = "member '" + (where.empty() ? std::string("(the element)") : where) +
+             "' is a container whose size varies";
+}
+
+RecordLayout LayoutProbe::finish(std::size_t alignment) {
+  if (!out_.ok) return out_;
+  std::vector<Field>& f = out_.fields;
+  std::stable_sort(f.begin(), f.end(), [](const Field& a, const Field& b) { return a.offset < b.offset; });
+  // Every byte must be a member, or padding that alignment explains (a member serialize() leaves
+  // out would otherwise be restored from the copy, where cereal leaves it alone).
+  std::size_t end = 0;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    const std::size_t align = size_of(f[i].type);
+    if (f[i].offset < end) {
+      out_.ok = false;
+      out_.why = "member '" + f[i].name + "' overlaps another";
+      return out_;
+    }
+    if (f[i].offset - end >= align) {
+      out_.ok = false;
+      out_.why = "bytes " + std::to_string(end) + ".." + std::to_string(f[i].offset - 1) +
+                 " of the struct are not saved by serialize() (before member '" + f[i].name + "')";
+      return out_;
+    }
+    for (std::size_t j = 0; j < i; ++j)
+      if (f[j].name == f[i].name) {
+        out_.ok = false;
+        out_.why = "member name '" + f[i].name + "' appears twice";
+        return out_;
+      }
+    end = f[i].offset + f[i].count * size_of(f[i].type);
+  }
+  if (f.empty() || bytes_ - end >= std::max<std::size_t>(alignment, 1)) {
+    out_.ok = false;
+    out_.why = f.empty() ? std::string("serialize() saves no member")
+                         : "bytes " + std::to_string(end) + ".." + std::to_string(bytes_ - 1) +
+                               " of the struct are not saved by serialize()";
+  }
+  return out_;
+}
+
+}  // namespace mpisnap::detail

@@ -11,7 +11,7 @@
 namespace mpisnap::storage {
 
 inline constexpr std::uint64_t kFormatMajor = 1;
-inline constexpr std::uint64_t kFormatMinor = 1;  // 1.1: communicator lineage in /counters
+inline constexpr std::uint64_t kFormatMinor = 2;  // 1.1: communicator lineage in /counters; 1.2: tables (compound datasets)
 
 struct RankFileInfo {
   std::uint64_t digest = 0;         // over every dataset's name, shape, type and checksum

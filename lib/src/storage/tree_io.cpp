@@ -43,7 +43,34 @@ void digest_node(Xxh64& d, const std::string& path, const Node& n, std::uint64_t
                                   group ? 0u : static_cast<std::uint64_t>(n.type), group ? 0u : n.count,
                                   n.has_size ? 1u : 0u, n.has_size ? n.size : 0u};
   d.update(shape, sizeof shape);
+  if (n.kind == Node::Kind::Table) {  // (so a table's layout is part of what the manifest vouches for)
+    d.update_u64(n.record_bytes);
+    for (const Field& f : n.fields) {
+      d.update(f.name.data(), f.name.size());
+      const std::uint64_t where[3] = {f.offset, static_cast<std::uint64_t>(f.type), f.count};
+      d.update(where, sizeof where);
+    }
+  }
   d.update_u64(data_hash);
+}
+
+// A table's record as an HDF5 compound type: the struct's own layout (offsets, padding), each member
+// under its serialize() name, a fixed-size array member as an HDF5 array type. The file holds the
+// records exactly as they are in memory, so they move as one block, past HDF5 when large.
+constexpr const char* kFieldsAttr = "mpisnap_fields";  // "name<TAB>type" per line: bool and char, which HDF5 cannot tell apart
+h5::Handle table_type(const Node& n, const std::string& ctx) {
+  h5::Handle t = h5::type(h5::check(H5Tcreate(H5T_COMPOUND, n.record_bytes), "H5Tcreate(compound)", ctx));
+  for (const Field& f : n.fields) {
+    hid_t member = native_type(f.type);
+    h5::Handle array;
+    if (f.count > 1) {
+      const hsize_t dims[1] = {f.count};
+      array = h5::type(h5::check(H5Tarray_create2(member, 1, dims), "H5Tarray_create2", ctx));
+      member = array.get();
+    }
+    h5::check(H5Tinsert(t.get(), f.name.c_str(), f.offset, member), "H5Tinsert", ctx + " member " + f.name);
+  }
+  return t;
 }
 
 bool is_string_array(const Node& n) { return n.kind == Node::Kind::Array && n.type == ScalarType::Char; }
@@ -58,7 +85,8 @@ struct Walk {
 
 // Large arrays go to and from the disk past HDF5 (raw_io.hpp), checksummed on the way.
 bool raw_candidate(const Node& n) {
-  return n.kind == Node::Kind::Array && !is_string_array(n) && n.data.size() >= kRawMin;
+  return (n.kind == Node::Kind::Table || (n.kind == Node::Kind::Array && !is_string_array(n))) &&
+         n.data.size() >= kRawMin;
 }
 
 void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
@@ -73,6 +101,11 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
     sp = h5::space(h5::check(H5Screate(H5S_SCALAR), "H5Screate", ctx));
   } else if (n.kind == Node::Kind::Scalar) {
     sp = h5::space(h5::check(H5Screate(H5S_SCALAR), "H5Screate", ctx));
+  } else if (n.kind == Node::Kind::Table) {
+    ty = table_type(n, ctx);
+    mem_type = ty.get();
+    const hsize_t dims[1] = {n.count};
+    sp = h5::space(h5::check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", ctx));
   } else {
     const hsize_t dims[1] = {n.count};
     sp = h5::space(h5::check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", ctx));
@@ -102,7 +135,12 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
   } else if (!n.data.empty()) {
     h5::check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()), "H5Dwrite", ctx);
   }
-  if (n.type == ScalarType::Bool) h5::write_attr_string(ds.get(), kTypeAttr, "bool", ctx);
+  if (n.kind == Node::Kind::Table) {
+    std::string kinds;
+    for (const Field& f : n.fields)
+      if (f.type == ScalarType::Bool || f.type == ScalarType::Char) kinds += f.name + "\t" + to_string(f.type) + "\n";
+    if (!kinds.empty()) h5::write_attr_string(ds.get(), kFieldsAttr, kinds, ctx);
+  } else if (n.type == ScalarType::Bool) h5::write_attr_string(ds.get(), kTypeAttr, "bool", ctx);
   if (n.type == ScalarType::Char && n.kind == Node::Kind::Scalar) h5::write_attr_string(ds.get(), kTypeAttr, "char", ctx);
   const std::uint64_t h = raw_hash ? *raw_hash : Xxh64::hash(n.data.data(), n.data.size());
   h5::write_attr_u64(ds.get(), kChecksumAttr, h, ctx);
@@ -169,7 +207,48 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
   n.name = name;
   std::optional<std::uint64_t> raw_hash;  // computed while reading
   const int rank = h5::check(H5Sget_simple_extent_ndims(sp.get()), "H5Sget_simple_extent_ndims", ctx);
-  if (H5Tget_class(ty.get()) == H5T_STRING) {
+  if (H5Tget_class(ty.get()) == H5T_COMPOUND) {
+    if (rank != 1) throw Error("mpisnap: dataset " + ctx + " is a table that is not one-dimensional");
+    n.kind = Node::Kind::Table;
+    n.record_bytes = static_cast<std::uint32_t>(H5Tget_size(ty.get()));
+    std::string kinds = h5::has_attr(ds.get(), kFieldsAttr) ? h5::read_attr_string(ds.get(), kFieldsAttr, ctx) : "";
+    const int members = h5::check(H5Tget_nmembers(ty.get()), "H5Tget_nmembers", ctx);
+    for (int i = 0; i < members; ++i) {
+      Field f;
+      char* mname = H5Tget_member_name(ty.get(), static_cast<unsigned>(i));
+      if (!mname) throw Error("mpisnap: dataset " + ctx + ": a member of its table has no name");
+      f.name = mname;
+      H5free_memory(mname);
+      f.offset = static_cast<std::uint32_t>(H5Tget_member_offset(ty.get(), static_cast<unsigned>(i)));
+      h5::Handle mt = h5::type(h5::check(H5Tget_member_type(ty.get(), static_cast<unsigned>(i)), "H5Tget_member_type", ctx));
+      if (H5Tget_class(mt.get()) == H5T_ARRAY) {
+        hsize_t dims[1] = {0};
+        if (H5Tget_array_ndims(mt.get()) != 1) throw Error("mpisnap: dataset " + ctx + ": member " + f.name + " is not a 1-D array");
+        H5Tget_array_dims2(mt.get(), dims);
+        f.count = static_cast<std::uint32_t>(dims[0]);
+        h5::Handle base = h5::type(h5::check(H5Tget_super(mt.get()), "H5Tget_super", ctx));
+        f.type = scalar_type_from(base.get(), ctx + " member " + f.name);
+      } else {
+        f.type = scalar_type_from(mt.get(), ctx + " member " + f.name);
+      }
+      for (const char* kind : {"bool", "char"})
+        if (kinds.find(f.name + "\t" + kind + "\n") != std::string::npos)
+          f.type = std::string(kind) == "bool" ? ScalarType::Bool : ScalarType::Char;
+      if (f.offset + f.count * size_of(f.type) > n.record_bytes)
+        throw Error("mpisnap: dataset " + ctx + ": member " + f.name + " lies outside its record");
+      n.fields.push_back(std::move(f));
+    }
+    hsize_t dims[1] = {0};
+    H5Sget_simple_extent_dims(sp.get(), dims, nullptr);
+    n.count = dims[0];
+    n.data.resize(n.count * n.record_bytes);
+    // The file's own type is the struct's layout (written so): read as it is, no conversion.
+    const auto extent = raw_candidate(n) ? h5::raw_extent(ds.get(), ty.get(), n.data.size()) : std::nullopt;
+    if (extent)
+      raw_hash = read_hashed({extent->fd, w.file, w.direct_io}, extent->offset, n.data.data(), n.data.size(), ctx).hash;
+    else if (!n.data.empty())
+      h5::check(H5Dread(ds.get(), ty.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()), "H5Dread", ctx);
+  } else if (H5Tget_class(ty.get()) == H5T_STRING) {
     if (!h5::has_attr(ds.get(), kLengthAttr))
       throw Error("mpisnap: dataset " + ctx + " is a string without its length attribute");
     n.kind = Node::Kind::Array;

@@ -95,6 +95,8 @@ def p2p():
     for _round in range(rounds):
         got = {}
         for name, binary, env in (configs if _round % 2 == 0 else configs[::-1]):  # no configuration always first
+            if "MPISNAP_DIR" in env:  # an empty directory per run (a run finding another's checkpoints is refused)
+                env = dict(env, MPISNAP_DIR=ckdir(os.path.basename(env["MPISNAP_DIR"])))
             for line in mpirun(2, [binary] + reps + fewer.get(name, shorter), env).splitlines():
                 kind, size, value = line.split()
                 got.setdefault(name, {})[(kind, int(size))] = float(value)

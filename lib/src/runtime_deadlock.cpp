@@ -7,6 +7,7 @@
 // in the reported call, and if all say yes, prints the cycle and ends the job with kExitDeadlock.
 // Nothing of this runs on the fast path: reports come from inside blocking loops' idle checks, and
 // messages are serviced there, every 16th safe point and every 64th progress() call.
+#include <algorithm>
 #include <cstdio>
 
 #include "common/diagnostics.hpp"

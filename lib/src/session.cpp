@@ -75,13 +75,12 @@ void Session::finish_restore() {
 }
 
 bool Session::safe_point_due() {
-  const bool due = at_boundary(config_.exceptions, [] {
+  if (on_commit_) run_commit_hook();  // (first: its time is not the snapshot's pause)
+  return at_boundary(config_.exceptions, [] {
     Runtime& rt = runtime("Session::checkpoint_point()");
     if (rt.should_exit()) Runtime::stop();  // the program went on after should_exit(): leave now
     return rt.safe_point_due();
   });
-  if (on_commit_) run_commit_hook();
-  return due;
 }
 
 void Session::on_commit(std::function<void(const Committed&)> hook) {

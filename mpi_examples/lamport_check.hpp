@@ -27,7 +27,6 @@ inline std::string entry_text(const Entry& e) {
 
 inline Verdict check(const std::vector<State>& states, const std::vector<mpisnap::InFlightMessage>& messages) {
   Verdict v;
-  const std::int64_t n = static_cast<std::int64_t>(states.size());
   const std::int64_t nlocks = states.empty() ? 0 : states[0].nlocks;
   std::vector<std::vector<Msg>> inbox(states.size());
   for (const mpisnap::InFlightMessage& m : messages) {
@@ -136,7 +135,6 @@ inline Verdict check(const std::vector<State>& states, const std::vector<mpisnap
     v.deadlock = text;
     break;
   }
-  (void)n;
   return v;
 }
 

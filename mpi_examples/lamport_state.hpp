@@ -62,28 +62,38 @@ struct State {
   // The queues and the log as parallel arrays of numbers: one dataset per field in the file.
   template <class Archive>
   void save(Archive& ar) const {
-    ar(CEREAL_NVP(me), CEREAL_NVP(n), CEREAL_NVP(nlocks), CEREAL_NVP(rounds), CEREAL_NVP(hold), CEREAL_NVP(broken),
-       CEREAL_NVP(clock), CEREAL_NVP(round), CEREAL_NVP(phase), CEREAL_NVP(step), CEREAL_NVP(cs_left),
-       CEREAL_NVP(reversed), CEREAL_NVP(rng), CEREAL_NVP(value), CEREAL_NVP(req_ts), CEREAL_NVP(holding),
-       CEREAL_NVP(last_ts));
+    numbers_before(*this, ar);
     save_entries(ar, "queue", queue);
     save_entries(ar, "log", log);
-    ar(CEREAL_NVP(total), CEREAL_NVP(acks_pending), CEREAL_NVP(done_from), CEREAL_NVP(sent_done),
-       CEREAL_NVP(iterations));
+    numbers_after(*this, ar);
   }
   template <class Archive>
   void load(Archive& ar) {
-    ar(CEREAL_NVP(me), CEREAL_NVP(n), CEREAL_NVP(nlocks), CEREAL_NVP(rounds), CEREAL_NVP(hold), CEREAL_NVP(broken),
-       CEREAL_NVP(clock), CEREAL_NVP(round), CEREAL_NVP(phase), CEREAL_NVP(step), CEREAL_NVP(cs_left),
-       CEREAL_NVP(reversed), CEREAL_NVP(rng), CEREAL_NVP(value), CEREAL_NVP(req_ts), CEREAL_NVP(holding),
-       CEREAL_NVP(last_ts));
+    numbers_before(*this, ar);
     load_entries(ar, "queue", queue);
     load_entries(ar, "log", log);
-    ar(CEREAL_NVP(total), CEREAL_NVP(acks_pending), CEREAL_NVP(done_from), CEREAL_NVP(sent_done),
-       CEREAL_NVP(iterations));
+    numbers_after(*this, ar);
   }
 
  private:
+  // The plain members, in file order around the queues and the log; one list for both directions
+  // (`self` is const when saving).
+  template <class Self, class Archive>
+  static void numbers_before(Self& self, Archive& ar) {
+    ar(cereal::make_nvp("me", self.me), cereal::make_nvp("n", self.n), cereal::make_nvp("nlocks", self.nlocks),
+       cereal::make_nvp("rounds", self.rounds), cereal::make_nvp("hold", self.hold),
+       cereal::make_nvp("broken", self.broken), cereal::make_nvp("clock", self.clock),
+       cereal::make_nvp("round", self.round), cereal::make_nvp("phase", self.phase), cereal::make_nvp("step", self.step),
+       cereal::make_nvp("cs_left", self.cs_left), cereal::make_nvp("reversed", self.reversed),
+       cereal::make_nvp("rng", self.rng), cereal::make_nvp("value", self.value), cereal::make_nvp("req_ts", self.req_ts),
+       cereal::make_nvp("holding", self.holding), cereal::make_nvp("last_ts", self.last_ts));
+  }
+  template <class Self, class Archive>
+  static void numbers_after(Self& self, Archive& ar) {
+    ar(cereal::make_nvp("total", self.total), cereal::make_nvp("acks_pending", self.acks_pending),
+       cereal::make_nvp("done_from", self.done_from), cereal::make_nvp("sent_done", self.sent_done),
+       cereal::make_nvp("iterations", self.iterations));
+  }
   template <class Archive>
   static void save_entries(Archive& ar, const std::string& name, const std::vector<Entry>& v) {
     std::vector<std::int64_t> lock, ts, proc, value;

@@ -1,6 +1,7 @@
 // layouts_app: a state made of every kind of member a C++ HPC code keeps (C arrays of rank 1 to 3,
-// nested std::array, complex numbers, an enum, a variant, arrays and vectors of structs, a map, a
-// string, an optional), evolved step by step from what the left neighbour sends in a ring (one
+// nested std::array, complex numbers, an enum, a variant, arrays and vectors of structs, maps of
+// strings, numbers and structs, a string and a list of them, booleans, an optional, a 2-D block of a
+// global field through mpisnap::array_view, a vector of std::array), evolved step by step from what the left neighbour sends in a ring (one
 // message per step stays in flight across each safe point). The kill/restart test
 // (e2e.kill_restart.layouts_app.*) kills it at random moments: the final digest of every rank's
 // state must be the one of a run never killed, so every member kind survives the checkpoint exactly.
@@ -13,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include <cereal/types/map.hpp>
 #include <cereal/types/optional.hpp>
 #include <cereal/types/string.hpp>
+#include <cereal/types/unordered_map.hpp>
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 #include <mpisnap/mpisnap.hpp>
@@ -56,12 +59,23 @@ struct State {
   std::map<std::string, std::int64_t> counts;
   std::string name;
   std::optional<double> maybe;
+  // This rank's 4 x 6 block of a global field of (4 * ranks) x 6, rows split over the ranks.
+  static constexpr std::size_t kRows = 4, kCols = 6;
+  std::size_t rank = 0, ranks = 1;
+  std::vector<double> field = std::vector<double>(kRows * kCols);
+  std::vector<std::array<double, 3>> points;
+  std::vector<std::string> log;
+  std::vector<bool> seen;
+  std::unordered_map<std::int64_t, double> sparse;
+  std::map<std::int32_t, Particle> by_id;
 
   template <class Ar>
   void serialize(Ar& ar) {
     ar(CEREAL_NVP(step), CEREAL_NVP(a), CEREAL_NVP(g), CEREAL_NVP(cube), CEREAL_NVP(aa), CEREAL_NVP(z),
        CEREAL_NVP(zs), CEREAL_NVP(phase), CEREAL_NVP(v), CEREAL_NVP(parts), CEREAL_NVP(cloud), CEREAL_NVP(counts),
-       CEREAL_NVP(name), CEREAL_NVP(maybe));
+       CEREAL_NVP(name), CEREAL_NVP(maybe),
+       cereal::make_nvp("field", mpisnap::array_view(field.data(), {kRows, kCols}).global({rank * kRows, 0}, {ranks * kRows, kCols})),
+       CEREAL_NVP(points), CEREAL_NVP(log), CEREAL_NVP(seen), CEREAL_NVP(sparse), CEREAL_NVP(by_id));
   }
 };
 
@@ -90,6 +104,16 @@ void evolve(State& s, int rank, double in) {
   s.name = "rank" + std::to_string(rank) + "@" + std::to_string(s.step);
   if (s.step % 3 == 0) s.maybe.reset();
   else s.maybe = in + t;
+  for (std::size_t i = 0; i < s.field.size(); ++i)  // (global row r, column c) holds r * 100 + c + the step's share
+    s.field[i] = static_cast<double>((s.rank * State::kRows + i / State::kCols) * 100 + i % State::kCols) + in * 1e-6;
+  s.points.push_back({in, t, -in});
+  if (s.points.size() > 3) s.points.erase(s.points.begin());
+  s.log.push_back("step " + std::to_string(s.step) + (s.step % 2 ? " odd" : ""));
+  if (s.log.size() > 4) s.log.erase(s.log.begin());
+  s.seen.push_back(static_cast<std::int64_t>(in * 1000) % 2 == 0);
+  if (s.seen.size() > 7) s.seen.erase(s.seen.begin());
+  s.sparse[(s.step * 7919) % 101] += in;
+  s.by_id[static_cast<std::int32_t>(s.step % 4)] = {{in, t, 1}, static_cast<std::int32_t>(s.step), s.step % 2 == 1};
 }
 
 std::uint64_t digest(const State& s) {
@@ -116,7 +140,21 @@ std::uint64_t digest(const State& s) {
   }
   h = example::fnv1a(s.name.data(), s.name.size(), h);
   const double m = s.maybe.value_or(-1);
-  return example::fnv1a(&m, sizeof m, h);
+  h = example::fnv1a(&m, sizeof m, h);
+  h = example::fnv1a(s.field.data(), s.field.size() * sizeof(double), h);
+  h = example::fnv1a(s.points.data(), s.points.size() * sizeof(s.points[0]), h);
+  for (const std::string& l : s.log) h = example::fnv1a(l.data(), l.size() + 1, h);
+  for (bool b : s.seen) h = example::fnv1a(&b, 1, h);
+  std::map<std::int64_t, double> sparse(s.sparse.begin(), s.sparse.end());  // (in key order: a hash map's order is not its value)
+  for (const auto& [k, x] : sparse) {
+    h = example::fnv1a(&k, sizeof k, h);
+    h = example::fnv1a(&x, sizeof x, h);
+  }
+  for (const auto& [k, p] : s.by_id) {
+    h = example::fnv1a(&k, sizeof k, h);
+    particle(p);
+  }
+  return h;
 }
 
 }  // namespace
@@ -133,6 +171,8 @@ int run(int argc, char** argv) {
 
   mpisnap::Session snap{MPI_COMM_WORLD};
   State s;
+  s.rank = static_cast<std::size_t>(rank);
+  s.ranks = static_cast<std::size_t>(size);
   s.parts[0].id = 10 * rank;
   s.parts[1].id = 10 * rank + 1;
   if (snap.restore(s) && rank == 0)

@@ -242,7 +242,7 @@ TEST(Archive, CArrayOfAnotherSizeIsAClearError) {
   const Node from_large = to_tree(large);
   const Node from_small = to_tree(small);
   for (auto [tree, what] : {std::pair{&from_large, "holds 5 elements but 3 are loaded"},
-                            std::pair{&from_small, "holds 3 elements but more are loaded"}}) {
+                            std::pair{&from_small, "holds 3 elements but 5 are loaded"}}) {
     std::string e;
     try {
       if (tree == &from_large) from_tree(*tree, small);

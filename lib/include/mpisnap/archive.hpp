@@ -12,6 +12,12 @@
 //  - a std::vector of a plain struct     -> Table: one record per element, copied as one block,
 //                                          laid out as the struct's serialize() describes it
 //                                          (detail::record_layout; one HDF5 compound dataset)
+//  - a C array of numbers or plain structs of any rank, a mpisnap::array_view (array_view.hpp)
+//                                       -> one Array or Table with its shape (an N-D dataset); a
+//                                          record that is one unnamed block of numbers (a
+//                                          std::array<double, 3>) adds a dimension instead
+//  - a std::map / std::unordered_map     -> a Group of role "map" holding `keys` and `values`, each
+//                                          saved as a vector of them would be (a column)
 //  - a size tag of any other container  -> the Group's size.
 // Loading checks names and exact types: a field stored as int32 does not load into an int64.
 #pragma once
@@ -22,9 +28,14 @@
 #include <array>
 #include <complex>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
+
+#include <cereal/types/vector.hpp>
 
 #include <mpisnap/error.hpp>
 #include <mpisnap/tree.hpp>
@@ -103,6 +114,27 @@ template <class T>
 inline constexpr bool plain_record_v = std::is_class_v<T> && std::is_trivially_copyable_v<T> &&
                                        std::is_default_constructible_v<T>;
 
+// An element stored as part of one block: a number or a plain struct.
+template <class T>
+inline constexpr bool block_element_v = std::is_arithmetic_v<T> || plain_record_v<T>;
+
+// A record that is nothing but one unnamed run of numbers (a std::array<double, 3>): a block of such
+// records is a block of numbers with one more dimension, not a table of one member.
+inline bool single_block(const RecordLayout& l) noexcept {
+  return l.ok && l.fields.size() == 1 && l.fields[0].name == "value0" && l.fields[0].offset == 0 &&
+         l.fields[0].count * size_of(l.fields[0].type) == l.record_bytes;
+}
+
+// The extents of a C array type, outermost first.
+template <class A, std::size_t... I>
+std::vector<std::uint64_t> extents_of(std::index_sequence<I...>) {
+  return {static_cast<std::uint64_t>(std::extent_v<A, I>)...};
+}
+template <class A>
+std::vector<std::uint64_t> extents_of() {
+  return extents_of<A>(std::make_index_sequence<std::rank_v<A>>());
+}
+
 template <class T>
 RecordLayout probe_layout() {
   static_assert(plain_record_v<T>);
@@ -136,6 +168,13 @@ class MPISNAP_API TreeOutputArchive : public cereal::OutputArchive<TreeOutputArc
   void saveSize(std::uint64_t size);
   // `count` records laid out as `layout` (a vector of plain structs), copied as one block.
   void saveTable(const detail::RecordLayout& layout, const void* data, std::size_t count);
+  // The block just saved (Array or Table) has these dimensions (row-major, their product its count;
+  // one dimension is left implicit) and lies at `offset` in a global array of `extent` (both
+  // optional, of the same rank). A char block (a string) keeps no shape.
+  void shapeLast(const std::vector<std::uint64_t>& dims, const std::vector<std::uint64_t>& offset = {},
+                 const std::vector<std::uint64_t>& extent = {});
+  // The group being saved stands for `role` ("map").
+  void setRole(const char* role);
   // Once per reason: says why a vector of structs is stored one group per element.
   static void note_per_element(const std::string& why);
 
@@ -162,8 +201,14 @@ class MPISNAP_API TreeInputArchive : public cereal::InputArchive<TreeInputArchiv
   void loadScalar(ScalarType type, void* value, std::size_t bytes);
   void loadBinary(ScalarType type, void* data, std::size_t bytes);
   void loadSize(std::uint64_t& size);
-  // The container being loaded was saved as a table (its node is one).
+  // The container being loaded was saved as a table / as one block of numbers (its node is one).
   bool atTable() const noexcept;
+  bool atArray() const noexcept;
+  // The group being loaded has a child of that name.
+  bool hasChild(const char* name) const noexcept;
+  // The block loaded last (loadBinary, loadTable) has these dimensions: an error if it was saved
+  // with others (a block saved in one dimension, as before shapes, loads into any of its count).
+  void checkShape(const std::vector<std::uint64_t>& dims);
   // Its `count` records into `data`, laid out as `layout` (this program's struct): a copy when the
   // layouts are the same, else member by member by name (each of the same type and size).
   void loadTable(const detail::RecordLayout& layout, void* data, std::size_t count);
@@ -184,6 +229,7 @@ class MPISNAP_API TreeInputArchive : public cereal::InputArchive<TreeInputArchiv
 
   std::vector<Frame> stack_;
   const char* next_name_ = nullptr;
+  const Node* last_block_ = nullptr;
 };
 
 // ---- cereal glue: which types open nodes, and how leaves are saved and loaded
@@ -320,69 +366,201 @@ inline void CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, cereal::SizeTag<T>& 
 inline void CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive&, std::nullptr_t const&) {}
 inline void CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive&, std::nullptr_t&) {}
 
-// ---- vectors of plain structs: one table (an HDF5 compound dataset), not a group per element
+// ---- blocks: numbers and plain structs saved as one Array or Table with a shape
 
+namespace detail {
+// `n` elements at `data`, of the dimensions `dims` (product n): numbers as one Array, plain structs
+// as one Table (or, a record of one run of numbers, an Array of one more dimension), a struct whose
+// layout does not qualify one group per element (with a note).
+template <class T>
+void save_block(TreeOutputArchive& ar, const T* data, std::size_t n, std::vector<std::uint64_t> dims,
+                std::vector<std::uint64_t> offset = {}, std::vector<std::uint64_t> extent = {}) {
+  if constexpr (std::is_arithmetic_v<T>) {
+    ar.saveBinary(scalar_type_of<T>(), data, n * sizeof(T));
+  } else {
+    const RecordLayout& layout = record_layout<T>();
+    if (!layout.ok) {
+      TreeOutputArchive::note_per_element(layout.why);
+      for (std::size_t i = 0; i < n; ++i) ar(data[i]);
+      return;
+    }
+    if (single_block(layout)) {
+      ar.saveBinary(layout.fields[0].type, data, n * sizeof(T));
+      dims.push_back(layout.fields[0].count);
+      if (!offset.empty()) {
+        offset.push_back(0);
+        extent.push_back(layout.fields[0].count);
+      }
+    } else {
+      ar.saveTable(layout, data, n);
+    }
+  }
+  ar.shapeLast(dims, offset, extent);
+}
+
+template <class T>
+void load_block(TreeInputArchive& ar, T* data, std::size_t n, std::vector<std::uint64_t> dims) {
+  if constexpr (std::is_arithmetic_v<T>) {
+    ar.loadBinary(scalar_type_of<T>(), data, n * sizeof(T));
+  } else {
+    const RecordLayout& layout = record_layout<T>();
+    if (ar.atTable()) {
+      ar.loadTable(layout, data, n);
+    } else if (single_block(layout) && ar.atArray()) {
+      ar.loadBinary(layout.fields[0].type, data, n * sizeof(T));
+      dims.push_back(layout.fields[0].count);
+    } else {  // one group per element (format 1.1, or a struct that does not qualify)
+      for (std::size_t i = 0; i < n; ++i) ar(data[i]);
+      return;
+    }
+  }
+  ar.checkShape(dims);
+}
+}  // namespace detail
+
+// A std::vector of plain structs: a table (an HDF5 compound dataset), not a group per element.
 template <class T, class A>
 inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar,
                                                                               const std::vector<T, A>& v) {
   ar(cereal::make_size_tag(static_cast<cereal::size_type>(v.size())));
-  const detail::RecordLayout& layout = detail::record_layout<T>();
-  if (layout.ok) {
-    ar.saveTable(layout, v.data(), v.size());
-    return;
-  }
-  TreeOutputArchive::note_per_element(layout.why);
-  for (const T& e : v) ar(e);
+  detail::save_block(ar, v.data(), v.size(), {v.size()});
 }
-
 template <class T, class A>
 inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar,
                                                                               std::vector<T, A>& v) {
   cereal::size_type n = 0;
   ar(cereal::make_size_tag(n));
   v.resize(static_cast<std::size_t>(n));
-  if (ar.atTable()) {
-    ar.loadTable(detail::record_layout<T>(), v.data(), v.size());
-    return;
-  }
-  for (T& e : v) ar(e);  // saved one group per element (format 1.1, or a struct that did not qualify)
+  detail::load_block(ar, v.data(), v.size(), {v.size()});
 }
 
-// Fixed-size arrays of plain structs (C arrays, std::array): a table of N records, no size tag.
-template <class T>
-inline void save_records(TreeOutputArchive& ar, const T* data, std::size_t n) {
-  const detail::RecordLayout& layout = detail::record_layout<T>();
-  if (layout.ok) {
-    ar.saveTable(layout, data, n);
+// std::vector<bool> (no data() to copy from): one block of bools, as any other vector of numbers.
+template <class A>
+inline void CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar, const std::vector<bool, A>& v) {
+  ar(cereal::make_size_tag(static_cast<cereal::size_type>(v.size())));
+  std::unique_ptr<bool[]> copy(new bool[v.size()]);
+  for (std::size_t i = 0; i < v.size(); ++i) copy[i] = v[i];
+  ar.saveBinary(ScalarType::Bool, copy.get(), v.size());
+}
+template <class A>
+inline void CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, std::vector<bool, A>& v) {
+  cereal::size_type n = 0;
+  ar(cereal::make_size_tag(n));
+  v.assign(static_cast<std::size_t>(n), false);
+  if (!ar.atArray()) {  // one value per element (cereal's layout: formats up to 1.2)
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      bool b = false;
+      ar(b);
+      v[i] = b;
+    }
     return;
   }
-  TreeOutputArchive::note_per_element(layout.why);
-  for (std::size_t i = 0; i < n; ++i) ar(data[i]);
+  std::unique_ptr<bool[]> copy(new bool[v.size()]);
+  ar.loadBinary(ScalarType::Bool, copy.get(), v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = copy[i];
 }
-template <class T>
-inline void load_records(TreeInputArchive& ar, T* data, std::size_t n) {
-  if (ar.atTable()) {
-    ar.loadTable(detail::record_layout<T>(), data, n);
-    return;
-  }
-  for (std::size_t i = 0; i < n; ++i) ar(data[i]);
+
+// C arrays of numbers or plain structs, of any rank: one block with the array's shape.
+template <class T, std::size_t N>
+inline std::enable_if_t<detail::block_element_v<std::remove_all_extents_t<T>>> CEREAL_SAVE_FUNCTION_NAME(
+    TreeOutputArchive& ar, const T (&a)[N]) {
+  using E = std::remove_all_extents_t<T>;
+  detail::save_block(ar, reinterpret_cast<const E*>(&a), sizeof(a) / sizeof(E), detail::extents_of<T[N]>());
 }
 template <class T, std::size_t N>
-inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar, const T (&a)[N]) {
-  save_records(ar, a, N);
+inline std::enable_if_t<detail::block_element_v<std::remove_all_extents_t<T>>> CEREAL_LOAD_FUNCTION_NAME(
+    TreeInputArchive& ar, T (&a)[N]) {
+  using E = std::remove_all_extents_t<T>;
+  detail::load_block(ar, reinterpret_cast<E*>(&a), sizeof(a) / sizeof(E), detail::extents_of<T[N]>());
 }
-template <class T, std::size_t N>
-inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, T (&a)[N]) {
-  load_records(ar, a, N);
-}
+// std::array of plain structs (of numbers cereal itself saves one block): one block of N.
 template <class T, std::size_t N>
 inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar,
                                                                               const std::array<T, N>& a) {
-  save_records(ar, a.data(), N);
+  detail::save_block(ar, a.data(), N, {N});
 }
 template <class T, std::size_t N>
 inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, std::array<T, N>& a) {
-  load_records(ar, a.data(), N);
+  detail::load_block(ar, a.data(), N, {N});
+}
+
+// ---- maps: a group of role "map" with two columns, `keys` and `values`, each saved as a vector of
+// them would be (numbers and plain structs one dataset; strings one string dataset).
+
+namespace detail {
+template <class Map, bool Keys>
+struct MapColumn {
+  const Map& map;
+};
+template <class Map, bool Keys>
+using column_t = std::conditional_t<Keys, typename Map::key_type, typename Map::mapped_type>;
+
+template <class Map>
+void save_map(TreeOutputArchive& ar, const Map& m) {
+  ar.setRole("map");
+  ar(cereal::make_nvp("keys", MapColumn<Map, true>{m}), cereal::make_nvp("values", MapColumn<Map, false>{m}));
+}
+
+template <class Map>
+void load_map(TreeInputArchive& ar, Map& m) {
+  using K = typename Map::key_type;
+  using V = typename Map::mapped_type;
+  m.clear();
+  if (!ar.hasChild("keys")) {  // one group per pair (cereal's layout: formats up to 1.2)
+    cereal::size_type n = 0;
+    ar(cereal::make_size_tag(n));
+    for (cereal::size_type i = 0; i < n; ++i) {
+      K k{};
+      V v{};
+      ar(cereal::make_map_item(k, v));
+      m.emplace(std::move(k), std::move(v));
+    }
+    return;
+  }
+  std::vector<K> keys;
+  std::vector<V> values;
+  ar(cereal::make_nvp("keys", keys), cereal::make_nvp("values", values));
+  if (keys.size() != values.size())
+    throw Error("mpisnap: a map of the checkpointed state holds " + std::to_string(keys.size()) + " keys but " +
+                std::to_string(values.size()) + " values");
+  for (std::size_t i = 0; i < keys.size(); ++i) m.emplace(std::move(keys[i]), std::move(values[i]));
+}
+}  // namespace detail
+
+template <class Map, bool Keys>
+inline void CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar, const detail::MapColumn<Map, Keys>& c) {
+  using E = detail::column_t<Map, Keys>;
+  const std::size_t n = c.map.size();
+  ar(cereal::make_size_tag(static_cast<cereal::size_type>(n)));
+  auto pick = [](const auto& kv) -> const E& {
+    if constexpr (Keys) return kv.first;
+    else return kv.second;
+  };
+  if constexpr (detail::block_element_v<E>) {
+    std::unique_ptr<E[]> column(new E[n]);
+    std::size_t i = 0;
+    for (const auto& kv : c.map) column[i++] = pick(kv);
+    detail::save_block(ar, column.get(), n, {n});
+  } else {
+    for (const auto& kv : c.map) ar(pick(kv));
+  }
+}
+
+template <class K, class V, class C, class A>
+inline void CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar, const std::map<K, V, C, A>& m) {
+  detail::save_map(ar, m);
+}
+template <class K, class V, class C, class A>
+inline void CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, std::map<K, V, C, A>& m) {
+  detail::load_map(ar, m);
+}
+template <class K, class V, class H, class E, class A>
+inline void CEREAL_SAVE_FUNCTION_NAME(TreeOutputArchive& ar, const std::unordered_map<K, V, H, E, A>& m) {
+  detail::save_map(ar, m);
+}
+template <class K, class V, class H, class E, class A>
+inline void CEREAL_LOAD_FUNCTION_NAME(TreeInputArchive& ar, std::unordered_map<K, V, H, E, A>& m) {
+  detail::load_map(ar, m);
 }
 
 // ---- the layout probe's glue: nodes for classes, leaves for numbers and binary blocks (in the
@@ -456,9 +634,9 @@ inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe& ar, const cereal::Siz
 template <class T>
 inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe& ar, const std::complex<T>& c) {
   const T* parts = reinterpret_cast<const T*>(&c);
-  ar.setNextName("real");
+  ar.setNextName("r");  // (h5py's names: it reads a compound of r and i as numpy complex numbers)
   ar.leaf(detail::scalar_type_of<T>(), &parts[0], sizeof(T));
-  ar.setNextName("imag");
+  ar.setNextName("i");
   ar.leaf(detail::scalar_type_of<T>(), &parts[1], sizeof(T));
 }
 inline void CEREAL_SAVE_FUNCTION_NAME(detail::LayoutProbe&, std::nullptr_t const&) {}
@@ -483,15 +661,18 @@ void from_tree(const Node& root, T& state) {
 
 }  // namespace mpisnap
 
-// cereal serializes C arrays with one non-member serialize(); for a C array of plain structs the
-// tree archives' save/load (a table) is the one to use: say so, for those arrays only.
+// cereal serializes C arrays with one non-member serialize(); for a C array of numbers or plain
+// structs the tree archives' save/load (one block with its shape) is the one to use: say so, for
+// those arrays only.
 namespace cereal {
 template <class T, std::size_t N>
 struct specialize<mpisnap::TreeOutputArchive, T[N], specialization::non_member_load_save>
-    : std::conditional_t<mpisnap::detail::plain_record_v<T>, std::true_type, std::false_type> {};
+    : std::conditional_t<mpisnap::detail::block_element_v<std::remove_all_extents_t<T>>, std::true_type,
+                         std::false_type> {};
 template <class T, std::size_t N>
 struct specialize<mpisnap::TreeInputArchive, T[N], specialization::non_member_load_save>
-    : std::conditional_t<mpisnap::detail::plain_record_v<T>, std::true_type, std::false_type> {};
+    : std::conditional_t<mpisnap::detail::block_element_v<std::remove_all_extents_t<T>>, std::true_type,
+                         std::false_type> {};
 }  // namespace cereal
 
 CEREAL_REGISTER_ARCHIVE(mpisnap::TreeOutputArchive)

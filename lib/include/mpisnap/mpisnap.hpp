@@ -24,6 +24,7 @@
 #include <string>
 
 #include <mpisnap/archive.hpp>
+#include <mpisnap/array_view.hpp>
 #include <mpisnap/config.hpp>
 #include <mpisnap/error.hpp>
 #include <mpisnap/tree.hpp>

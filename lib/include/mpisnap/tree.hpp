@@ -109,6 +109,14 @@ struct MPISNAP_API Node {
   std::vector<Node> children;        // Group members
   std::vector<Field> fields;         // Table: the members of a record, by offset
   std::uint32_t record_bytes = 0;    // Table: sizeof the struct (members + padding)
+  // Array and Table: the dimensions, row-major, when there are two or more (their product is
+  // `count`); empty for one dimension of `count`. With them, optionally, where this block lies in a
+  // global array (per dimension: offset and that array's extent), for tools that assemble it.
+  std::vector<std::uint64_t> shape;
+  std::vector<std::uint64_t> global_offset;
+  std::vector<std::uint64_t> global_extent;
+  // Group: what it stands for when that is not just a struct ("map": children `keys` and `values`).
+  std::string role;
 
   std::size_t payload_bytes() const noexcept { return data.size(); }
   // Bytes of every payload in the subtree.

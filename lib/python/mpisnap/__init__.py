@@ -5,15 +5,17 @@
     g.nranks, g.checkpoint_id, g.safe_point
     s = g.state(2)                             # rank 2's state: the names its serialize() used
     s["balance"], s["grid"]                    # numbers, numpy arrays, str, nested dicts, lists
+    field = g.assemble("u")                    # the blocks of every rank put together (array_view's global())
     for m in g.messages:                       # the channel state: messages in flight at the cut
         m.comm, m.source, m.source_world, m.dest, m.tag, m.payload
         m.as_("<i8")                           # the payload as the sender's datatype (numpy dtype)
 
 A state maps to Python as the files store it (README, "Files"): a named value or array is a numpy
-scalar or array (booleans as bool, strings as str), a struct is a dict of its members, a vector of
-plain structs (a table) is a numpy structured array, another container of structs (a group with a
-size) is a list. Only committed checkpoints (those with a manifest) are
-opened. This module does not check the files' checksums: `mpisnap verify DIR` does.
+scalar or array of its shape (booleans as bool, complex numbers as complex), a string is a str and a
+list of strings a list of str, a struct is a dict of its members, a vector of plain structs (a
+table) is a numpy structured array, a map is a dict, another container (a group with a size) is a
+list. Only committed checkpoints (those with a manifest) are opened. This module does not check the
+files' checksums: `mpisnap verify DIR` does.
 """
 import os
 
@@ -25,7 +27,8 @@ __all__ = ["checkpoints", "open", "GlobalState", "Message", "MpisnapError"]
 _SIZE_ATTR = "mpisnap_size"
 _TYPE_ATTR = "mpisnap_type"
 _LENGTH_ATTR = "mpisnap_length"
-_FIELDS_ATTR = "mpisnap_fields"  # a table's bool and char members ("name<TAB>type" lines)
+_FIELDS_ATTR = "mpisnap_fields"  # a table's char (and, before format 1.3, bool) members ("name<TAB>type" lines)
+_ROLE_ATTR = "mpisnap_role"  # "map": a group of two columns, keys and values
 
 
 class MpisnapError(Exception):
@@ -65,6 +68,8 @@ def _leaf(ds):
     kind = ds.attrs.get(_TYPE_ATTR)
     if isinstance(kind, bytes):
         kind = kind.decode()
+    if h5py.check_string_dtype(ds.dtype) is not None and ds.dtype.kind == "O":  # a list of strings
+        return [bytes(v).decode("utf-8", errors="surrogateescape") for v in ds[()]]
     if ds.dtype.kind == "S":  # a string: HDF5 fixed-length, its true length in an attribute
         n = int(ds.attrs.get(_LENGTH_ATTR, 0))
         return bytes(ds[()])[:n].decode("utf-8", errors="surrogateescape")
@@ -73,7 +78,7 @@ def _leaf(ds):
         fields = ds.attrs.get(_FIELDS_ATTR, b"")
         fields = fields.decode() if isinstance(fields, bytes) else str(fields)
         bools = {line.split("\t")[0] for line in fields.splitlines() if line.endswith("\tbool")}
-        if bools:  # stored as uint8 (HDF5 has no bool): give them back as bool
+        if bools:  # stored as uint8 before format 1.3 (now an enum h5py reads as bool): give them back as bool
             dtype = np.dtype({"names": list(ds.dtype.names),
                               "formats": [np.dtype((bool, ds.dtype[n].shape)) if n in bools else ds.dtype[n]
                                           for n in ds.dtype.names],
@@ -88,9 +93,19 @@ def _leaf(ds):
     return _scalar(value) if np.ndim(value) == 0 else np.asarray(value)
 
 
+def _items(column):
+    """A map's column as a list of Python values."""
+    if isinstance(column, np.ndarray):
+        return [_scalar(v) for v in column] if column.dtype.names is None and column.ndim == 1 else list(column)
+    return list(column)
+
+
 def _node(obj):
     if isinstance(obj, h5py.Dataset):
         return _leaf(obj)
+    role = obj.attrs.get(_ROLE_ATTR)
+    if (role.decode() if isinstance(role, bytes) else role) == "map":
+        return dict(zip(_items(_node(obj["keys"])), _items(_node(obj["values"]))))
     names = list(obj.keys())  # creation order: the files track it
     if _SIZE_ATTR in obj.attrs and all(n == f"value{i}" for i, n in enumerate(names)):
         return [_node(obj[n]) for n in names]
@@ -182,6 +197,31 @@ class GlobalState:
             with self._file(rank) as f:
                 self._states[rank] = _node(f["state"])
         return self._states[rank]
+
+    def assemble(self, path):
+        """The global array whose blocks the ranks saved at `path` (below the state, e.g. "u" or
+        "grid/u") with their place in it (mpisnap::array_view's global()): one numpy array of the
+        global extent, each rank's block copied to its offset. Parts no rank covers are zero."""
+        out = None
+        for r in range(self.nranks):
+            with self._file(r) as f:
+                key = "state/" + path.strip("/")
+                if key not in f or not isinstance(f[key], h5py.Dataset):
+                    raise MpisnapError(f"rank {r} of checkpoint {self.checkpoint_id} has no dataset state/{path}")
+                ds = f[key]
+                if "global_offset" not in ds.attrs or "global_extent" not in ds.attrs:
+                    raise MpisnapError(f"rank {r}'s state/{path} has no global_offset/global_extent "
+                                       f"(save it through mpisnap::array_view(...).global(offset, extent))")
+                offset = [int(x) for x in ds.attrs["global_offset"]]
+                extent = tuple(int(x) for x in ds.attrs["global_extent"])
+                block = ds[()]
+                if out is None:
+                    out = np.zeros(extent, dtype=block.dtype)
+                elif out.shape != extent or out.dtype != block.dtype:
+                    raise MpisnapError(f"rank {r}'s state/{path} is part of a {extent} {block.dtype} array, "
+                                       f"rank 0's of a {out.shape} {out.dtype} one")
+                out[tuple(slice(o, o + n) for o, n in zip(offset, block.shape))] = block
+        return out
 
     def states(self):
         """Every rank's state, by rank."""

@@ -92,7 +92,7 @@ void TreeOutputArchive::finishNode() {
   // A container that holds nothing but one binary block (or table) becomes it, under its own name.
   if (frame.only_binary && n.children.size() == 1 &&
       (n.children[0].kind == Node::Kind::Array || n.children[0].kind == Node::Kind::Table) &&
-      (!n.has_size || n.size == n.children[0].count)) {
+      (!n.has_size || n.size == (n.children[0].shape.empty() ? n.children[0].count : n.children[0].shape[0]))) {
     Node array = std::move(n.children[0]);
     array.name = std::move(n.name);
     n = std::move(array);
@@ -131,6 +131,36 @@ void TreeOutputArchive::saveTable(const detail::RecordLayout& layout, const void
   leaf.data = buffers_ ? buffers_->take(bytes) : state::fresh_buffer(bytes);
   if (bytes) std::memcpy(leaf.data.data(), data, bytes);
 }
+
+namespace {
+std::string dims_text(const std::vector<std::uint64_t>& dims) {
+  std::string s;
+  for (std::uint64_t d : dims) s += (s.empty() ? "" : " x ") + std::to_string(d);
+  return s.empty() ? "(none)" : s;
+}
+}  // namespace
+
+void TreeOutputArchive::shapeLast(const std::vector<std::uint64_t>& dims, const std::vector<std::uint64_t>& offset,
+                                  const std::vector<std::uint64_t>& extent) {
+  Node& parent = *stack_.back().node;
+  if (parent.children.empty() ||
+      (parent.children.back().kind != Node::Kind::Array && parent.children.back().kind != Node::Kind::Table))
+    throw Error("mpisnap: internal: a shape was given with no block saved before it");
+  Node& b = parent.children.back();
+  std::uint64_t n = 1;
+  for (std::uint64_t d : dims) n *= d;
+  if (n != b.count)
+    throw Error("mpisnap: the shape " + dims_text(dims) + " of '" + b.name + "' does not hold its " +
+                std::to_string(b.count) + " elements");
+  if (b.type == ScalarType::Char && b.kind == Node::Kind::Array) return;  // a string
+  if (dims.size() > 1) b.shape = dims;
+  if (!offset.empty()) {
+    b.global_offset = offset;
+    b.global_extent = extent;
+  }
+}
+
+void TreeOutputArchive::setRole(const char* role) { stack_.back().node->role = role; }
 
 void TreeOutputArchive::note_per_element(const std::string& why) {
   static std::mutex mutex;
@@ -239,20 +269,41 @@ void TreeInputArchive::loadBinary(ScalarType type, void* data, std::size_t bytes
   } else {
     leaf = &select_child();
   }
+  last_block_ = leaf;
   if (leaf->kind != Node::Kind::Array) fail("field '" + leaf->name + "' is not an array");
   if (leaf->type != type)
     fail("array '" + leaf->name + "' was saved as " + to_string(leaf->type) + " but is loaded as " +
          to_string(type));
-  if (leaf->data.size() != bytes)
-    fail("array '" + leaf->name + "' holds " + std::to_string(leaf->data.size()) +
-         " bytes but " + std::to_string(bytes) + " are loaded");
+  if (leaf->data.size() != bytes) {
+    const std::size_t each = size_of(type);
+    fail("array '" + leaf->name + "' holds " + std::to_string(leaf->data.size() / each) + " elements but " +
+         std::to_string(bytes / each) + " are loaded");
+  }
   if (bytes) std::memcpy(data, leaf->data.data(), bytes);
 }
 
 bool TreeInputArchive::atTable() const noexcept { return stack_.back().node->kind == Node::Kind::Table; }
+bool TreeInputArchive::atArray() const noexcept { return stack_.back().node->kind == Node::Kind::Array; }
+
+bool TreeInputArchive::hasChild(const char* name) const noexcept {
+  const Node& n = *stack_.back().node;
+  if (n.kind != Node::Kind::Group) return false;
+  for (const Node& c : n.children)
+    if (c.name == name) return true;
+  return false;
+}
+
+void TreeInputArchive::checkShape(const std::vector<std::uint64_t>& dims) {
+  const Node* b = last_block_;
+  if (!b) fail("internal: a shape was checked with no block loaded");
+  if (b->shape.empty()) return;  // saved in one dimension (every block before format 1.3): its count was checked
+  if (b->shape != dims)
+    fail("'" + b->name + "' was saved with the shape " + dims_text(b->shape) + " but is loaded as " + dims_text(dims));
+}
 
 void TreeInputArchive::loadTable(const detail::RecordLayout& layout, void* data, std::size_t count) {
   const Node& t = *stack_.back().node;
+  last_block_ = &t;
   if (!layout.ok)
     fail("it was saved as a table of records, but this program's element type cannot be one (" + layout.why + ")");
   if (t.count != count) fail("table '" + t.name + "' holds " + std::to_string(t.count) + " records, not " + std::to_string(count));
@@ -264,6 +315,10 @@ void TreeInputArchive::loadTable(const detail::RecordLayout& layout, void* data,
   // Another layout (members moved, added or removed): member by member, by name.
   for (const Field& f : layout.fields) {
     auto it = std::find_if(t.fields.begin(), t.fields.end(), [&](const Field& g) { return g.name == f.name; });
+    // A complex number's parts were "real" and "imag" in format 1.2.
+    const char* before = f.name == "r" ? "real" : f.name == "i" ? "imag" : nullptr;
+    if (it == t.fields.end() && before)
+      it = std::find_if(t.fields.begin(), t.fields.end(), [&](const Field& g) { return g.name == before; });
     if (it == t.fields.end()) fail("table '" + t.name + "' has no member '" + f.name + "'");
     if (it->type != f.type || it->count != f.count)
       fail("member '" + f.name + "' of table '" + t.name + "' was saved as " + std::to_string(it->count) + " x " +
@@ -277,7 +332,7 @@ void TreeInputArchive::loadTable(const detail::RecordLayout& layout, void* data,
 void TreeInputArchive::loadSize(std::uint64_t& size) {
   const Node& n = *stack_.back().node;
   if (n.kind == Node::Kind::Array || n.kind == Node::Kind::Table) {
-    size = n.count;
+    size = n.shape.empty() ? n.count : n.shape[0];
   } else if (n.has_size) {
     size = n.size;
   } else {

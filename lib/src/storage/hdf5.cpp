@@ -74,6 +74,25 @@ void write_attr_u64(hid_t obj, const char* name, std::uint64_t v, const std::str
   check(H5Awrite(a.get(), H5T_NATIVE_UINT64, &v), "H5Awrite", context + " attribute " + name);
 }
 
+void write_attr_u64s(hid_t obj, const char* name, const std::vector<std::uint64_t>& v, const std::string& context) {
+  const hsize_t dims[1] = {v.size()};
+  Handle sp = space(check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", context));
+  Handle a = attribute(check(H5Acreate2(obj, name, H5T_NATIVE_UINT64, sp.get(), H5P_DEFAULT, H5P_DEFAULT),
+                             "H5Acreate2", context + " attribute " + name));
+  if (!v.empty()) check(H5Awrite(a.get(), H5T_NATIVE_UINT64, v.data()), "H5Awrite", context + " attribute " + name);
+}
+
+std::vector<std::uint64_t> read_attr_u64s(hid_t obj, const char* name, const std::string& context) {
+  Handle a = attribute(check(H5Aopen(obj, name, H5P_DEFAULT), "H5Aopen", context + " attribute " + name));
+  Handle sp = space(check(H5Aget_space(a.get()), "H5Aget_space", context + " attribute " + name));
+  const hssize_t n = H5Sget_simple_extent_npoints(sp.get());
+  if (n < 0 || n > 64) throw Error("mpisnap: attribute " + std::string(name) + " of " + context + " has " +
+                                   std::to_string(n) + " values");
+  std::vector<std::uint64_t> v(static_cast<std::size_t>(n));
+  if (n) check(H5Aread(a.get(), H5T_NATIVE_UINT64, v.data()), "H5Aread", context + " attribute " + name);
+  return v;
+}
+
 void write_attr_string(hid_t obj, const char* name, const std::string& v, const std::string& context) {
   Handle t = type(check(H5Tcopy(H5T_C_S1), "H5Tcopy", context));
   check(H5Tset_size(t.get(), v.empty() ? 1 : v.size()), "H5Tset_size", context);

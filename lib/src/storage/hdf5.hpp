@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include <mpisnap/error.hpp>
@@ -86,6 +87,9 @@ std::optional<RawExtent> raw_extent(hid_t dataset, hid_t mem_type, std::uint64_t
 // Scalar attributes on any object.
 void write_attr_u64(hid_t obj, const char* name, std::uint64_t v, const std::string& context);
 void write_attr_string(hid_t obj, const char* name, const std::string& v, const std::string& context);
+// A one-dimensional attribute of unsigned 64-bit numbers (dimensions, offsets).
+void write_attr_u64s(hid_t obj, const char* name, const std::vector<std::uint64_t>& v, const std::string& context);
+std::vector<std::uint64_t> read_attr_u64s(hid_t obj, const char* name, const std::string& context);
 bool has_attr(hid_t obj, const char* name);
 std::uint64_t read_attr_u64(hid_t obj, const char* name, const std::string& context);
 std::string read_attr_string(hid_t obj, const char* name, const std::string& context);

@@ -12,10 +12,34 @@
 namespace mpisnap::storage {
 namespace {
 
-constexpr const char* kTypeAttr = "mpisnap_type";      // "bool" or "char" where HDF5's type is ambiguous
+constexpr const char* kTypeAttr = "mpisnap_type";      // "char" where HDF5's type is ambiguous ("bool" before 1.3)
+constexpr const char* kRoleAttr = "mpisnap_role";      // a group's Node::role ("map")
+constexpr const char* kOffsetAttr = "global_offset";   // a block's place in a global array (Node::global_offset)
+constexpr const char* kExtentAttr = "global_extent";   //   and that array's dimensions
 constexpr const char* kSizeAttr = "mpisnap_size";      // a container's cereal size tag
 constexpr const char* kLengthAttr = "mpisnap_length";  // characters in a string dataset
 constexpr std::size_t kRawMin = std::size_t{1} << 20;  // smaller arrays: H5Dwrite/H5Dread and one hash pass
+
+// Booleans as h5py writes numpy's: an 8-bit enum of FALSE = 0 and TRUE = 1, which h5py reads as bool
+// (and HDF5's tools show by name). Made once; predefined types need no closing, nor does this one.
+hid_t bool_type() {
+  static const hid_t type = [] {
+    const hid_t t = h5::check(H5Tenum_create(H5T_NATIVE_INT8), "H5Tenum_create", "the bool type");
+    for (signed char v : {0, 1})
+      h5::check(H5Tenum_insert(t, v ? "TRUE" : "FALSE", &v), "H5Tenum_insert", "the bool type");
+    return t;
+  }();
+  return type;
+}
+
+bool is_bool_enum(hid_t t) {
+  if (H5Tget_class(t) != H5T_ENUM || H5Tget_size(t) != 1 || H5Tget_nmembers(t) != 2) return false;
+  for (unsigned i = 0; i < 2; ++i) {
+    signed char v = -1;
+    if (H5Tget_member_value(t, i, &v) < 0 || v != static_cast<signed char>(i)) return false;
+  }
+  return true;
+}
 
 hid_t native_type(ScalarType t) {
   switch (t) {
@@ -29,10 +53,16 @@ hid_t native_type(ScalarType t) {
     case ScalarType::UInt64: return H5T_NATIVE_UINT64;
     case ScalarType::Float32: return H5T_NATIVE_FLOAT;
     case ScalarType::Float64: return H5T_NATIVE_DOUBLE;
-    case ScalarType::Bool: return H5T_NATIVE_UINT8;
+    case ScalarType::Bool: return bool_type();
     case ScalarType::Char: return H5T_NATIVE_CHAR;
   }
   return H5T_NATIVE_UINT8;
+}
+
+// A block's dataset dimensions: its shape, or one of `count`.
+std::vector<hsize_t> dims_of(const Node& n) {
+  if (n.shape.empty()) return {static_cast<hsize_t>(n.count)};
+  return {n.shape.begin(), n.shape.end()};
 }
 
 // The digest covers structure as well as content.
@@ -50,6 +80,14 @@ void digest_node(Xxh64& d, const std::string& path, const Node& n, std::uint64_t
       const std::uint64_t where[3] = {f.offset, static_cast<std::uint64_t>(f.type), f.count};
       d.update(where, sizeof where);
     }
+  }
+  // What format 1.3 added, only where present (so the digests of older files are what they were).
+  if (!n.shape.empty() || !n.global_offset.empty() || !n.global_extent.empty() || !n.role.empty()) {
+    for (const auto* v : {&n.shape, &n.global_offset, &n.global_extent}) {
+      d.update_u64(v->size());
+      if (!v->empty()) d.update(v->data(), v->size() * sizeof(std::uint64_t));
+    }
+    d.update(n.role.data(), n.role.size());
   }
   d.update_u64(data_hash);
 }
@@ -101,14 +139,13 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
     sp = h5::space(h5::check(H5Screate(H5S_SCALAR), "H5Screate", ctx));
   } else if (n.kind == Node::Kind::Scalar) {
     sp = h5::space(h5::check(H5Screate(H5S_SCALAR), "H5Screate", ctx));
-  } else if (n.kind == Node::Kind::Table) {
-    ty = table_type(n, ctx);
-    mem_type = ty.get();
-    const hsize_t dims[1] = {n.count};
-    sp = h5::space(h5::check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", ctx));
   } else {
-    const hsize_t dims[1] = {n.count};
-    sp = h5::space(h5::check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", ctx));
+    if (n.kind == Node::Kind::Table) {
+      ty = table_type(n, ctx);
+      mem_type = ty.get();
+    }
+    const std::vector<hsize_t> dims = dims_of(n);
+    sp = h5::space(h5::check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "H5Screate_simple", ctx));
   }
   // A large array gets its space when it is created (and no fill value written into it), so its
   // bytes can be written straight to their place in the file.
@@ -138,10 +175,14 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
   if (n.kind == Node::Kind::Table) {
     std::string kinds;
     for (const Field& f : n.fields)
-      if (f.type == ScalarType::Bool || f.type == ScalarType::Char) kinds += f.name + "\t" + to_string(f.type) + "\n";
+      if (f.type == ScalarType::Char) kinds += f.name + "\t" + to_string(f.type) + "\n";
     if (!kinds.empty()) h5::write_attr_string(ds.get(), kFieldsAttr, kinds, ctx);
-  } else if (n.type == ScalarType::Bool) h5::write_attr_string(ds.get(), kTypeAttr, "bool", ctx);
+  }
   if (n.type == ScalarType::Char && n.kind == Node::Kind::Scalar) h5::write_attr_string(ds.get(), kTypeAttr, "char", ctx);
+  if (!n.global_offset.empty()) {
+    h5::write_attr_u64s(ds.get(), kOffsetAttr, n.global_offset, ctx);
+    h5::write_attr_u64s(ds.get(), kExtentAttr, n.global_extent, ctx);
+  }
   const std::uint64_t h = raw_hash ? *raw_hash : Xxh64::hash(n.data.data(), n.data.size());
   h5::write_attr_u64(ds.get(), kChecksumAttr, h, ctx);
   ds.close(ctx);
@@ -150,15 +191,76 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
   w.stats.bytes += n.data.size();
 }
 
+// A container of strings (a group of char arrays value0, value1, ...: a std::vector<std::string>, a
+// map's keys) is one dataset of variable-length strings, as h5py writes a list of str. Strings with a
+// NUL byte inside (which such a dataset cannot hold) keep the group.
+bool is_string_list(const Node& g) {
+  if (g.kind != Node::Kind::Group || !g.has_size || g.size != g.children.size() || g.children.empty() || !g.role.empty())
+    return false;
+  for (std::size_t i = 0; i < g.children.size(); ++i) {
+    const Node& c = g.children[i];
+    if (!is_string_array(c) || !c.shape.empty() || !c.global_offset.empty() || c.name != "value" + std::to_string(i) ||
+        std::memchr(c.data.data(), 0, c.data.size()) != nullptr)
+      return false;
+  }
+  return true;
+}
+
+h5::Handle vlen_string_type(H5T_cset_t cset, const std::string& ctx) {
+  h5::Handle t = h5::type(h5::check(H5Tcopy(H5T_C_S1), "H5Tcopy", ctx));
+  h5::check(H5Tset_size(t.get(), H5T_VARIABLE), "H5Tset_size", ctx);
+  h5::check(H5Tset_cset(t.get(), cset), "H5Tset_cset", ctx);
+  return t;
+}
+
+// The dataset's checksum covers every string with its length.
+std::uint64_t strings_hash(const Node& g) {
+  Xxh64 h;
+  for (const Node& c : g.children) {
+    h.update_u64(c.data.size());
+    h.update(c.data.data(), c.data.size());
+  }
+  return h.digest();
+}
+
+// The digest sees the group and its strings, as it would had they been written one dataset each.
+void digest_strings(Walk& w, const std::string& path, const Node& g) {
+  digest_node(w.digest, path, g, 0);
+  for (const Node& c : g.children) digest_node(w.digest, path + "/" + c.name, c, Xxh64::hash(c.data.data(), c.data.size()));
+  w.stats.datasets += 1;
+  for (const Node& c : g.children) w.stats.bytes += c.data.size();
+}
+
+void write_strings(hid_t where, const Node& g, const std::string& path, Walk& w) {
+  const std::string ctx = w.file + ":" + path;
+  h5::Handle ty = vlen_string_type(H5T_CSET_UTF8, ctx);
+  const hsize_t dims[1] = {g.children.size()};
+  h5::Handle sp = h5::space(h5::check(H5Screate_simple(1, dims, nullptr), "H5Screate_simple", ctx));
+  h5::Handle ds = h5::dataset(h5::check(
+      H5Dcreate2(where, g.name.c_str(), ty.get(), sp.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "H5Dcreate2", ctx));
+  std::vector<std::string> text;
+  std::vector<const char*> ptrs;
+  text.reserve(g.children.size());
+  for (const Node& c : g.children) text.emplace_back(reinterpret_cast<const char*>(c.data.data()), c.data.size());
+  for (const std::string& t : text) ptrs.push_back(t.c_str());
+  h5::check(H5Dwrite(ds.get(), ty.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dwrite", ctx);
+  h5::write_attr_u64(ds.get(), kChecksumAttr, strings_hash(g), ctx);
+  ds.close(ctx);
+  digest_strings(w, path, g);
+}
+
 void write_group(hid_t where, const Node& node, const std::string& path, Walk& w) {
   for (const Node& c : node.children) {
     const std::string child_path = path + "/" + c.name;
-    if (c.kind == Node::Kind::Group) {
+    if (is_string_list(c)) {
+      write_strings(where, c, child_path, w);
+    } else if (c.kind == Node::Kind::Group) {
       const std::string ctx = w.file + ":" + child_path;
       h5::Handle gcpl = h5::ordered_group_plist();
       h5::Handle g = h5::group(h5::check(H5Gcreate2(where, c.name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
                                          "H5Gcreate2", ctx));
       if (c.has_size) h5::write_attr_u64(g.get(), kSizeAttr, c.size, ctx);
+      if (!c.role.empty()) h5::write_attr_string(g.get(), kRoleAttr, c.role, ctx);
       digest_node(w.digest, child_path, c, 0);
       write_group(g.get(), c, child_path, w);
       g.close(ctx);
@@ -180,6 +282,7 @@ herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* out) {
 }
 
 ScalarType scalar_type_from(hid_t type, const std::string& ctx) {
+  if (is_bool_enum(type)) return ScalarType::Bool;
   const H5T_class_t cls = H5Tget_class(type);
   const std::size_t size = H5Tget_size(type);
   if (cls == H5T_FLOAT) {
@@ -198,6 +301,55 @@ ScalarType scalar_type_from(hid_t type, const std::string& ctx) {
   throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
 }
 
+// A dataset of variable-length strings: back to the group of char arrays it was written from.
+Node read_strings(hid_t ds, hid_t file_type, hid_t space, const std::string& name, const std::string& path, Walk& w) {
+  const std::string ctx = w.file + ":" + path;
+  if (H5Sget_simple_extent_ndims(space) != 1)
+    throw Error("mpisnap: dataset " + ctx + " is a list of strings that is not one-dimensional");
+  hsize_t dims[1] = {0};
+  H5Sget_simple_extent_dims(space, dims, nullptr);
+  h5::Handle mem = vlen_string_type(H5Tget_cset(file_type), ctx);
+  std::vector<char*> ptrs(dims[0], nullptr);
+  Node g;
+  g.name = name;
+  g.kind = Node::Kind::Group;
+  g.has_size = true;
+  g.size = dims[0];
+  if (dims[0]) {
+    h5::check(H5Dread(ds, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dread", ctx);
+    for (std::size_t i = 0; i < ptrs.size(); ++i) {
+      Node c;
+      c.name = "value" + std::to_string(i);
+      c.kind = Node::Kind::Array;
+      c.type = ScalarType::Char;
+      const std::size_t len = ptrs[i] ? std::strlen(ptrs[i]) : 0;
+      c.count = len;
+      c.data.resize(len);
+      if (len) std::memcpy(c.data.data(), ptrs[i], len);
+      g.children.push_back(std::move(c));
+    }
+    H5Dvlen_reclaim(mem.get(), space, H5P_DEFAULT, ptrs.data());
+  }
+  if (!h5::has_attr(ds, kChecksumAttr)) throw Error("mpisnap: dataset " + ctx + " has no checksum attribute");
+  const std::uint64_t expected = h5::read_attr_u64(ds, kChecksumAttr, ctx);
+  const std::uint64_t actual = strings_hash(g);
+  if (expected != actual)
+    throw Error("mpisnap: checksum mismatch in " + ctx + " (stored " + std::to_string(expected) + ", computed " +
+                std::to_string(actual) + "): the file is corrupt");
+  digest_strings(w, path, g);
+  return g;
+}
+
+// The dimensions of a dataset of rank >= 1: its count, and its shape when there are several.
+void read_dims(hid_t space, int rank, Node& n, const std::string& ctx) {
+  if (rank > 32) throw Error("mpisnap: dataset " + ctx + " has " + std::to_string(rank) + " dimensions");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  n.count = 1;
+  for (hsize_t d : dims) n.count *= d;
+  if (rank > 1) n.shape.assign(dims.begin(), dims.end());
+}
+
 Node read_leaf(hid_t where, const std::string& name, const std::string& path, Walk& w) {
   const std::string ctx = w.file + ":" + path;
   h5::Handle ds = h5::dataset(h5::check(H5Dopen2(where, name.c_str(), H5P_DEFAULT), "H5Dopen2", ctx));
@@ -207,8 +359,10 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
   n.name = name;
   std::optional<std::uint64_t> raw_hash;  // computed while reading
   const int rank = h5::check(H5Sget_simple_extent_ndims(sp.get()), "H5Sget_simple_extent_ndims", ctx);
+  if (H5Tget_class(ty.get()) == H5T_STRING && H5Tis_variable_str(ty.get()) > 0)
+    return read_strings(ds.get(), ty.get(), sp.get(), name, path, w);
   if (H5Tget_class(ty.get()) == H5T_COMPOUND) {
-    if (rank != 1) throw Error("mpisnap: dataset " + ctx + " is a table that is not one-dimensional");
+    if (rank < 1) throw Error("mpisnap: dataset " + ctx + " is a table of no dimension");
     n.kind = Node::Kind::Table;
     n.record_bytes = static_cast<std::uint32_t>(H5Tget_size(ty.get()));
     std::string kinds = h5::has_attr(ds.get(), kFieldsAttr) ? h5::read_attr_string(ds.get(), kFieldsAttr, ctx) : "";
@@ -238,9 +392,7 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
         throw Error("mpisnap: dataset " + ctx + ": member " + f.name + " lies outside its record");
       n.fields.push_back(std::move(f));
     }
-    hsize_t dims[1] = {0};
-    H5Sget_simple_extent_dims(sp.get(), dims, nullptr);
-    n.count = dims[0];
+    read_dims(sp.get(), rank, n, ctx);
     n.data.resize(n.count * n.record_bytes);
     // The file's own type is the struct's layout (written so): read as it is, no conversion.
     const auto extent = raw_candidate(n) ? h5::raw_extent(ds.get(), ty.get(), n.data.size()) : std::nullopt;
@@ -272,23 +424,29 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
     if (rank == 0) {
       n.kind = Node::Kind::Scalar;
       n.count = 1;
-    } else if (rank == 1) {
-      hsize_t dims[1] = {0};
-      H5Sget_simple_extent_dims(sp.get(), dims, nullptr);
-      n.kind = Node::Kind::Array;
-      n.count = dims[0];
     } else {
-      throw Error("mpisnap: dataset " + ctx + " has " + std::to_string(rank) + " dimensions; expected 0 or 1");
+      n.kind = Node::Kind::Array;
+      read_dims(sp.get(), rank, n, ctx);
     }
     n.data.resize(n.count * size_of(n.type));
+    // (booleans before format 1.3 are bytes marked by an attribute: read as the bytes they are)
+    const hid_t mem = n.type == ScalarType::Bool && !is_bool_enum(ty.get()) ? H5T_NATIVE_UINT8 : native_type(n.type);
     // Large arrays bypass HDF5's read: read in pieces (from the disk straight into the buffer when
     // they can be), each hashed while the next one is read.
-    const auto extent = raw_candidate(n) ? h5::raw_extent(ds.get(), native_type(n.type), n.data.size()) : std::nullopt;
+    const auto extent = raw_candidate(n) ? h5::raw_extent(ds.get(), mem, n.data.size()) : std::nullopt;
     if (extent)
       raw_hash = read_hashed({extent->fd, w.file, w.direct_io}, extent->offset, n.data.data(), n.data.size(), ctx).hash;
     else if (!n.data.empty())
-      h5::check(H5Dread(ds.get(), native_type(n.type), H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()),
+      h5::check(H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()),
                 "H5Dread", ctx);
+  }
+  if (h5::has_attr(ds.get(), kOffsetAttr) || h5::has_attr(ds.get(), kExtentAttr)) {
+    n.global_offset = h5::read_attr_u64s(ds.get(), kOffsetAttr, ctx);
+    n.global_extent = h5::read_attr_u64s(ds.get(), kExtentAttr, ctx);
+    const std::size_t r = n.shape.empty() ? 1 : n.shape.size();
+    if (n.global_offset.size() != r || n.global_extent.size() != r)
+      throw Error("mpisnap: dataset " + ctx + " has global_offset/global_extent of another rank than its own " +
+                  std::to_string(r));
   }
   if (!h5::has_attr(ds.get(), kChecksumAttr))
     throw Error("mpisnap: dataset " + ctx + " has no checksum attribute");
@@ -328,6 +486,7 @@ void read_group(hid_t where, Node& into, const std::string& path, Walk& w) {
         g.has_size = true;
         g.size = h5::read_attr_u64(gh.get(), kSizeAttr, file + ":" + child_path);
       }
+      if (h5::has_attr(gh.get(), kRoleAttr)) g.role = h5::read_attr_string(gh.get(), kRoleAttr, file + ":" + child_path);
       digest_node(w.digest, child_path, g, 0);
       read_group(gh.get(), g, child_path, w);
       into.children.push_back(std::move(g));

@@ -1,5 +1,8 @@
 #include "storage/background_writer.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <stdexcept>
 
 #include "storage/hdf5.hpp"
@@ -16,6 +19,19 @@ std::string BackgroundWriter::Job::error_text() const {
     return "unknown error";
   }
 }
+
+namespace {
+// A rank hands its snapshot to the writer inside the application's pause. Woken as a normal thread,
+// the writer would preempt the rank's own thread right there wherever the ranks fill the cores (the
+// scheduler favours the thread it wakes), and the pause would last a time slice of writing. So the
+// writer waits for work as SCHED_BATCH (Linux: no wake-up preference, nothing else) and writes as a
+// normal thread, whose wake-ups after each I/O keep the write at the rate of the disk. Where the
+// policy is refused, nothing changes.
+void set_waking_politely(bool polite) {
+  sched_param none{};
+  pthread_setschedparam(pthread_self(), polite ? SCHED_BATCH : SCHED_OTHER, &none);
+}
+}  // namespace
 
 BackgroundWriter::BackgroundWriter() : thread_([this] { run(); }) {}
 
@@ -46,11 +62,14 @@ void BackgroundWriter::drain() {
 
 void BackgroundWriter::run() {
   h5::quiet_this_thread();
+
   for (;;) {
     Ticket job;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      set_waking_politely(true);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      set_waking_politely(false);
       if (queue_.empty()) return;  // stop requested and nothing left
       job = std::move(queue_.front());
       queue_.pop_front();

@@ -27,6 +27,7 @@
 
 #include <array>
 #include <complex>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -113,6 +114,20 @@ class MPISNAP_API LayoutProbe : public cereal::OutputArchive<LayoutProbe> {
 template <class T>
 inline constexpr bool plain_record_v = std::is_class_v<T> && std::is_trivially_copyable_v<T> &&
                                        std::is_default_constructible_v<T>;
+
+// Memory about to receive `bytes` copied from a restored block (a vector's fresh storage): its pages
+// mapped in one call when it is large (faulting them in one at a time costs a restart more than
+// the copy). Advice only.
+MPISNAP_API void map_for_copy(void* p, std::size_t bytes) noexcept;
+
+// Builds `v` from `count` elements at `first` in one pass (no zeroing first).
+template <class T, class A>
+void assign_block(std::vector<T, A>& v, const T* first, std::size_t count) {
+  v.clear();
+  v.reserve(count);
+  map_for_copy(v.data(), count * sizeof(T));
+  v.assign(first, first + count);
+}
 
 // An element stored as part of one block: a number or a plain struct.
 template <class T>
@@ -206,6 +221,11 @@ class MPISNAP_API TreeInputArchive : public cereal::InputArchive<TreeInputArchiv
   bool atArray() const noexcept;
   // The group being loaded has a child of that name.
   bool hasChild(const char* name) const noexcept;
+  // The block being loaded, when it holds exactly `count` elements laid out as the program's (`bytes`
+  // of numbers of `type`; or records of `layout`): its bytes, to be copied by the caller (taken:
+  // as loadBinary / loadTable would). Null otherwise (then load as usual).
+  const void* sameBlock(ScalarType type, std::size_t bytes);
+  const void* sameTable(const detail::RecordLayout& layout, std::size_t count);
   // The block loaded last (loadBinary, loadTable) has these dimensions: an error if it was saved
   // with others (a block saved in one dimension, as before shapes, loads into any of its count).
   void checkShape(const std::vector<std::uint64_t>& dims);
@@ -430,8 +450,36 @@ inline std::enable_if_t<detail::plain_record_v<T>> CEREAL_LOAD_FUNCTION_NAME(Tre
                                                                               std::vector<T, A>& v) {
   cereal::size_type n = 0;
   ar(cereal::make_size_tag(n));
-  v.resize(static_cast<std::size_t>(n));
+  const std::size_t count = static_cast<std::size_t>(n);
+  // Saved as this program lays it out: the vector is built from the block in one pass (no zeroing
+  // first, which a restart of a large vector would pay on top of the copy).
+  const detail::RecordLayout& layout = detail::record_layout<T>();
+  const void* same = detail::single_block(layout) ? ar.sameBlock(layout.fields[0].type, count * sizeof(T))
+                                                  : ar.sameTable(layout, count);
+  if (same && reinterpret_cast<std::uintptr_t>(same) % alignof(T) == 0) {
+    detail::assign_block(v, static_cast<const T*>(same), count);
+    if (detail::single_block(layout)) ar.checkShape({count, layout.fields[0].count});
+    else ar.checkShape({count});
+    return;
+  }
+  v.resize(count);
   detail::load_block(ar, v.data(), v.size(), {v.size()});
+}
+
+// A std::vector of numbers (cereal saves it as one block): built from the block in one pass.
+template <class T, class A>
+inline std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>> CEREAL_LOAD_FUNCTION_NAME(
+    TreeInputArchive& ar, std::vector<T, A>& v) {
+  cereal::size_type n = 0;
+  ar(cereal::make_size_tag(n));
+  const std::size_t count = static_cast<std::size_t>(n);
+  const void* same = ar.sameBlock(detail::scalar_type_of<T>(), count * sizeof(T));
+  if (same && reinterpret_cast<std::uintptr_t>(same) % alignof(T) == 0) {
+    detail::assign_block(v, static_cast<const T*>(same), count);
+    return;
+  }
+  v.resize(count);
+  ar(cereal::binary_data(v.data(), count * sizeof(T)));
 }
 
 // std::vector<bool> (no data() to copy from): one block of bools, as any other vector of numbers.

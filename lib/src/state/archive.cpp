@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 
+#include "common/pages.hpp"
 #include "state/buffer_pool.hpp"
 
 namespace mpisnap {
@@ -282,6 +283,25 @@ void TreeInputArchive::loadBinary(ScalarType type, void* data, std::size_t bytes
   if (bytes) std::memcpy(data, leaf->data.data(), bytes);
 }
 
+const void* TreeInputArchive::sameBlock(ScalarType type, std::size_t bytes) {
+  Frame& top = stack_.back();
+  const Node& n = *top.node;
+  if (n.kind != Node::Kind::Array || top.binary_taken || n.type != type || n.data.size() != bytes || bytes == 0)
+    return nullptr;  // (an empty block loads the usual way)
+  top.binary_taken = true;
+  last_block_ = &n;
+  return n.data.data();
+}
+
+const void* TreeInputArchive::sameTable(const detail::RecordLayout& layout, std::size_t count) {
+  const Node& t = *stack_.back().node;
+  if (t.kind != Node::Kind::Table || !layout.ok || count == 0 || t.count != count ||
+      t.record_bytes != layout.record_bytes || t.fields != layout.fields)
+    return nullptr;
+  last_block_ = &t;
+  return t.data.data();
+}
+
 bool TreeInputArchive::atTable() const noexcept { return stack_.back().node->kind == Node::Kind::Table; }
 bool TreeInputArchive::atArray() const noexcept { return stack_.back().node->kind == Node::Kind::Array; }
 
@@ -343,6 +363,10 @@ void TreeInputArchive::loadSize(std::uint64_t& size) {
 }  // namespace mpisnap
 
 namespace mpisnap::detail {
+
+void map_for_copy(void* p, std::size_t bytes) noexcept {
+  if (bytes >= (std::size_t{1} << 20)) map_pages(p, bytes);
+}
 
 // ---------------------------------------------------------------- the layout probe
 

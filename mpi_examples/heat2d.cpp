@@ -26,10 +26,13 @@ namespace {
 struct State {
   std::int64_t iter = 0;
   std::vector<double> u, v;  // (rows + 2) x n, row-major, halo rows first and last
+  std::size_t rows2 = 0, n = 0;  // (not saved: the shape the grids have)
 
+  // The grids as 2-D datasets ((rows + 2) x n), as heat2d_c (mpi_examples/c/heat2d.c) writes them.
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(CEREAL_NVP(iter), CEREAL_NVP(u), CEREAL_NVP(v));
+    ar(CEREAL_NVP(iter), cereal::make_nvp("u", mpisnap::view(u, {rows2, n})),
+       cereal::make_nvp("v", mpisnap::view(v, {rows2, n})));
   }
 };
 
@@ -60,6 +63,8 @@ int run(int argc, char** argv) {
   mpisnap::Session snap{MPI_COMM_WORLD, config};
 
   State s;
+  s.rows2 = static_cast<std::size_t>(rows + 2);
+  s.n = width;
   s.u.assign(static_cast<std::size_t>(rows + 2) * width, 0.0);
   if (rank == 0)
     for (std::size_t j = 0; j < width; ++j) s.u[width + j] = 1.0;  // the hot top edge (first real row)

@@ -54,6 +54,11 @@ Session::~Session() {
   if (Runtime* rt = Runtime::get()) rt->session_ended();
 }
 
+const Node* Session::pending_state() const {
+  const Runtime* rt = Runtime::get();
+  return rt ? rt->restorable_state() : nullptr;
+}
+
 const Node* Session::begin_restore() {
   return at_boundary(config_.exceptions, [] { return runtime("Session::restore()").restorable_state(); });
 }

@@ -2,7 +2,8 @@
 # Installs the build into a private prefix, builds tests/consumer/project against it four times
 # (CMake's find_package; the same from a project that lists MPI's libraries first, which the target's
 # link options put right; the same from an old project with an old cmake_minimum_required and no C++
-# standard, tests/consumer/old_project; pkg-config, with no rpath or environment of our own), and runs
+# standard, tests/consumer/old_project; pkg-config, with no rpath or environment of our own) and the C
+# API's tests/consumer/c_project twice (a C-only CMake project; mpicc with pkg-config), and runs
 # each: interrupted once, then resumed to the same answer. Then the installed mpisnap-run and mpisnap
 # as the README's batch script uses them, and a binary linked MPI-first, which must be refused.
 set -euo pipefail
@@ -19,14 +20,19 @@ cp "$work/old/consumer" "$work/consumer-old-project"
 cmake -S "$source_dir/../mpi_first_project" -B "$work/mpi-first" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/mpi-first" >/dev/null
 cp "$work/mpi-first/consumer" "$work/consumer-cmake-mpi-first"
+cmake -S "$source_dir/../c_project" -B "$work/c" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/c" >/dev/null
+cp "$work/c/consumer" "$work/consumer-c-cmake"
 
 libdir=$(dirname "$(find "$work/prefix" -name 'libmpisnap.so' | head -n 1)")
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 mpicxx -std=c++17 "$source_dir/consumer.cpp" -o "$work/consumer-pkgconfig" $(pkg-config --cflags --libs mpisnap)
+mpicc "$source_dir/../c_project/consumer.c" -o "$work/consumer-c-pkgconfig" $(pkg-config --cflags --libs mpisnap)
 
 run() { "$mpiexec" --oversubscribe -np 2 "$@"; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 MPISNAP_EVERY=5
-for exe in "$work/build/consumer" "$work/consumer-old-project" "$work/consumer-cmake-mpi-first" "$work/consumer-pkgconfig"; do
+for exe in "$work/build/consumer" "$work/consumer-old-project" "$work/consumer-cmake-mpi-first" "$work/consumer-pkgconfig" \
+           "$work/consumer-c-cmake" "$work/consumer-c-pkgconfig"; do
   export MPISNAP_DIR="$work/ckpt-$(basename "$exe")"
   reference=$(MPISNAP_EVERY=0 run "$exe" 20)
   first=$(run "$exe" 20 12)
@@ -36,7 +42,7 @@ for exe in "$work/build/consumer" "$work/consumer-old-project" "$work/consumer-c
   [[ "$second" == *"resumed=1 step=20"* ]]
   [[ "${second#*total=}" == "${reference#*total=}" ]]
 done
-echo "consumer: find_package (new and old project) and pkg-config builds resume to the reference answer"
+echo "consumer: find_package (new and old project, a C project) and pkg-config builds (C++ and C) resume to the reference answer"
 
 # The README's batch script, from the installed package alone: mpisnap-run and mpisnap from PATH.
 export MPISNAP_DIR="$work/ckpt-run"

@@ -321,6 +321,23 @@ def api_misuse(s):
     s.c.that(rc == 1, f"MPISNAP_EXCEPTIONS=1: the program caught the error (status {rc})")
 
 
+def capi_misuse(s):
+    # The C API: argument errors come back as codes with messages (and the session goes on); a
+    # checkpoint restored into a buffer of another shape ends the job with status 70 by default and
+    # comes back as MPISNAP_ERR_SESSION with MPISNAP_ERRORS_RETURN, the message naming both shapes.
+    rc, out, err = s.bank(exe=s.a.capi, args=["args"], timeout=60)
+    s.c.that(rc == 0 and "args: ok" in out, f"every argument error returned its code and message (exit {rc}):\n{err}")
+    rc, _, _ = s.bank(exe=s.a.capi, args=["write"], extra_env={"MPISNAP_EVERY": 2}, timeout=60)
+    s.c.that(rc == 0 and committed(s.ck), f"the writing run left checkpoints (exit {rc}, {committed(s.ck)})")
+    shapes = "'u' was saved with the shape 4 x 3 but is loaded as 3 x 4"
+    rc, _, err = s.bank(exe=s.a.capi, args=["reshape"], timeout=60)
+    expect_error(s, rc, err, shapes, "rank")
+    s.c.that(rc == 70, f"reshape: status 70 (got {rc})")
+    rc, out, err = s.bank(exe=s.a.capi, args=["reshape_return"], timeout=60)
+    s.c.that(rc == 0 and "returned 4: " in out and shapes in out,
+             f"with MPISNAP_ERRORS_RETURN, mpisnap_restore returned MPISNAP_ERR_SESSION and the message (exit {rc}):\n{out}{err}")
+
+
 def forgotten_restore(s):
     # A program that never calls restore(): its first run checkpoints; the second finds them and must
     # refuse at its first safe point instead of starting over and pruning them away; with
@@ -439,7 +456,7 @@ SCENARIOS = {
     "mixed_files": lambda s: corruption(s, mixed_files),
     "deleted_manifest": deleted_manifest, "none_valid": none_valid,
     "wrong_rank_count": wrong_rank_count, "other_program": other_program,
-    "bad_environment": bad_environment, "api_misuse": api_misuse, "forgotten_restore": forgotten_restore,
+    "bad_environment": bad_environment, "api_misuse": api_misuse, "capi_misuse": capi_misuse, "forgotten_restore": forgotten_restore,
     "two_jobs": two_jobs, "tiny_disk": tiny_disk,
 }
 
@@ -450,6 +467,7 @@ def main():
     ap.add_argument("--bank", required=True)
     ap.add_argument("--ring", required=True)
     ap.add_argument("--misuse", required=True)
+    ap.add_argument("--capi", required=True)
     ap.add_argument("--cli", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("scenario", choices=sorted(SCENARIOS))

@@ -130,6 +130,11 @@ class MPISNAP_API Session {
   // Commits made inside MPI_Finalize are not reported (read them offline).
   void on_commit(std::function<void(const Committed&)> hook);
 
+  // The state tree restore() is about to load (null when there is no checkpoint to restore, or it
+  // was restored): what the checkpoint holds under each name, to size buffers first (the C API's
+  // mpisnap_stored_shape reads it).
+  const Node* pending_state() const;
+
   bool resumed() const noexcept { return info_.resumed; }
   const ResumeInfo& resume_info() const noexcept { return info_; }
   // Safe points passed so far, counting those before the restored checkpoint.

@@ -42,7 +42,7 @@ def run(cmd, env=None, timeout=1800):
 
 
 def mpirun(np, argv, env=None, timeout=1800):
-    cmd = ["mpirun", "-np", str(np)]
+    cmd = ["mpirun.openmpi", "-np", str(np)]
     if np > 2:
         cmd.append("--oversubscribe")
     for k, v in (env or {}).items():
@@ -402,7 +402,7 @@ def main():
         pass
     emit(f"Written by `bash scripts/bench.sh{' --quick' if Q else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
          f"{os.cpu_count()} cores ({cpu}), {platform.release()}, Open MPI "
-         f"{run(['mpirun', '--version']).splitlines()[0].split()[-1]}, Release build. Every baseline is measured in "
+         f"{run(['mpirun.openmpi', '--version']).splitlines()[0].split()[-1]}, Release build. Every baseline is measured in "
          "the same run as the number it is compared with. The machine is shared: expect a few percent of noise.")
     emit()
     p2p()

@@ -17,7 +17,8 @@ if ! command -v valgrind >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq --no-install-recommends valgrind || echo "bench: no valgrind; the instruction-count rows are skipped"
 fi
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPI_C_COMPILER=mpicc.openmpi -DMPI_CXX_COMPILER=mpicxx.openmpi \
+  -DMPIEXEC_EXECUTABLE="$(command -v mpiexec.openmpi)" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target bench_p2p bench_p2p_snapshots bench_triple bench_checkpoint heat2d mpisnap >/dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 exec python3 scripts/bench.py --build "$build" "${args[@]}"

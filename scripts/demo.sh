@@ -9,13 +9,16 @@ root=$PWD
 
 bash scripts/install-deps.sh
 build=${MPISNAP_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+# Open MPI, named explicitly (with MPICH installed beside it, Debian's alternatives decide what a bare
+# mpicc or mpirun means).
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPI_C_COMPILER=mpicc.openmpi -DMPI_CXX_COMPILER=mpicxx.openmpi \
+  -DMPIEXEC_EXECUTABLE="$(command -v mpiexec.openmpi)" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target bank >/dev/null
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d /tmp/mpisnap-demo-XXXXXX)
 app=("$build/mpi_examples/bank" --steps 600 --work-us 4000)
-run=(mpirun --oversubscribe --bind-to none -np 4 "${app[@]}")
+run=(mpirun.openmpi --oversubscribe --bind-to none -np 4 "${app[@]}")
 
 echo "== 1. a run that is never killed (the reference answer)"
 MPISNAP_DIR="$work/reference" "${run[@]}" | grep '^RESULT' | tee "$work/reference.txt"

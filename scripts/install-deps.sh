@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   openmpi-bin libopenmpi-dev
+  mpich libmpich-dev
   libhdf5-dev hdf5-tools
   libcereal-dev
   libgtest-dev googletest

@@ -21,7 +21,8 @@ while [ $# -gt 0 ]; do
 done
 if [ ! -x "$build/tests/oracle/oracle" ]; then
   bash scripts/install-deps.sh
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPI_C_COMPILER=mpicc.openmpi -DMPI_CXX_COMPILER=mpicxx.openmpi \
+    -DMPIEXEC_EXECUTABLE="$(command -v mpiexec.openmpi)" >/dev/null
   cmake --build "$build" -j"$(nproc)" --target oracle >/dev/null
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -39,7 +40,7 @@ while [ "$total_ckpt" -lt "$target" ]; do
       mode=(--every "$every" --interval 0.05 --sigusr1-ms 20 --work-us 500)
     fi
     out=$(MPISNAP_DIR="$work/run" MPISNAP_TEST_CHAOS=${chaos:-} timeout 900 \
-      mpirun --oversubscribe --bind-to none -np "$np" "$build/tests/oracle/oracle" --steps "$steps" --seed "$seed" \
+      mpirun.openmpi --oversubscribe --bind-to none -np "$np" "$build/tests/oracle/oracle" --steps "$steps" --seed "$seed" \
       "${mode[@]}" --fresh 1 2>&1) || {
       echo "$out" | grep -E "VIOLATION|oracle:" | head -20
       echo "oracle-long: run np $np seed $seed FAILED"

@@ -323,7 +323,7 @@ int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* 
   for (;;) {
     if (busy_ || slow_recv_) progress();
     int flag = 0;
-    const int rc = PMPI_Test(req, &flag, status);
+    const int rc = mpi::test_for(ntargets > 0 ? targets[0].comm->errors_to() : MPI_COMM_NULL, req, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
     if (poll_blocking_ && (++spins & 63u) == 0) idle_check(targets, ntargets, ep);
   }

@@ -146,12 +146,15 @@ class Runtime {
     bool describable = true;   // false: it waits on requests the library cannot describe (never stuck)
   };
 
-  // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe: its handle is
-  // the address of this record (the application only passes it back to MPI_Mrecv/MPI_Imrecv).
+  // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe under a handle
+  // of the library's (the application only passes it back to MPI_Mrecv/MPI_Imrecv): held_handle().
   struct HeldMessage {
     RecordedMessage msg;
     mpi::CommEntry* comm = nullptr;
+    std::uint32_t id = 0;  // where handles are integers (MPICH): the handle
   };
+  MPI_Message held_handle(const HeldMessage& h) const noexcept;
+  std::uint32_t next_held_id_ = 0;
 
   // --- setup and communicators (runtime.cpp, runtime_comms.cpp)
   void setup_world();

@@ -5,6 +5,7 @@
 // there must stay the same as the corresponding branch here. Everything else is the window
 // (channel/receive_window.*) or a blocking loop that keeps the protocol moving (wait_until).
 #include <algorithm>
+#include <type_traits>
 #include <cstring>
 #include <vector>
 
@@ -257,9 +258,27 @@ int Runtime::Iprobe(int source, int tag, MPI_Comm comm, int* flag, MPI_Status* s
   return PMPI_Iprobe(source, tag, e->current, flag, status);
 }
 
+namespace {
+// A library handle for a held message. Where MPI's handles are pointers (Open MPI), the record's
+// address; where they are integers (MPICH), a number below 2^26: MPICH's own handles carry a nonzero
+// kind in their top two bits (and MPI_MESSAGE_NULL is 0x2c000000), so they never equal one.
+template <class Handle>
+Handle library_handle(const void* record, std::uint32_t id) {
+  if constexpr (std::is_pointer_v<Handle>) {
+    (void)id;
+    return reinterpret_cast<Handle>(const_cast<void*>(record));
+  } else {
+    (void)record;
+    return static_cast<Handle>(id);
+  }
+}
+}  // namespace
+
+MPI_Message Runtime::held_handle(const HeldMessage& h) const noexcept { return library_handle<MPI_Message>(&h, h.id); }
+
 std::unique_ptr<Runtime::HeldMessage> Runtime::take_held(MPI_Message m) {
   auto it = std::find_if(held_messages_.begin(), held_messages_.end(),
-                         [m](const auto& h) { return reinterpret_cast<MPI_Message>(h.get()) == m; });
+                         [this, m](const auto& h) { return held_handle(*h) == m; });
   if (it == held_messages_.end()) return nullptr;
   std::unique_ptr<HeldMessage> owned = std::move(*it);
   held_messages_.erase(it);
@@ -289,7 +308,11 @@ int Runtime::Improbe(int source, int tag, MPI_Comm comm, int* flag, MPI_Message*
       break;
     case channel::ReceiveWindow::Taken::Queued:
       *flag = 1;
-      *message = reinterpret_cast<MPI_Message>(held.get());
+      do next_held_id_ = next_held_id_ % ((1u << 26) - 1) + 1;  // 1 .. 2^26 - 1, cycling, none held twice
+      while (std::any_of(held_messages_.begin(), held_messages_.end(),
+                         [this](const auto& h) { return h->id == next_held_id_; }));
+      held->id = next_held_id_;
+      *message = held_handle(*held);
       held_messages_.push_back(std::move(held));
       break;
   }

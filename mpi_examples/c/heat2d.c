@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
     MPI_Irecv(&u[(size_t)(rows + 1) * width], (int)n, MPI_DOUBLE, down, 0, MPI_COMM_WORLD, &reqs[1]);
     MPI_Isend(&u[width], (int)n, MPI_DOUBLE, up, 0, MPI_COMM_WORLD, &reqs[2]);
     MPI_Isend(&u[(size_t)rows * width], (int)n, MPI_DOUBLE, down, 1, MPI_COMM_WORLD, &reqs[3]);
-    MPI_Waitall(4, reqs, MPI_STATUSES_IGNORE);
+    MPI_Status statuses[4];
+    MPI_Waitall(4, reqs, statuses);
     for (long long i = 1; i <= rows; ++i) {
       const long long global = row0 + i - 1;
       for (long long j = 0; j < n; ++j) {

@@ -7,7 +7,17 @@
 # each: interrupted once, then resumed to the same answer. Then the installed mpisnap-run and mpisnap
 # as the README's batch script uses them, and a binary linked MPI-first, which must be refused.
 set -euo pipefail
+shopt -s extglob
 build_dir=$1 source_dir=$2 work=$3 mpiexec=$4
+# The MPI family of the build: its own compiler wrappers and launcher options (a bare mpicc is what
+# Debian's alternatives chose, which need not be the build's MPI).
+if [[ "$(basename "$mpiexec") $(basename "$(readlink -f "$mpiexec")")" == *@(mpich|hydra)* ]]; then
+  family=mpich mpicc=mpicc.mpich mpicxx=mpicxx.mpich launch=("$mpiexec" -n 2)
+  mpi_compile=$(mpicxx.mpich -compile_info | cut -d' ' -f2-) mpi_link=$(mpicxx.mpich -link_info | cut -d' ' -f2-)
+else
+  family=openmpi mpicc=mpicc.openmpi mpicxx=mpicxx.openmpi launch=("$mpiexec" --oversubscribe -np 2)
+  mpi_compile=$(mpicxx.openmpi --showme:compile) mpi_link=$(mpicxx.openmpi --showme:link)
+fi
 rm -rf "$work"
 mkdir -p "$work"
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
@@ -17,7 +27,10 @@ cmake -S "$source_dir/../old_project" -B "$work/old" -DCMAKE_PREFIX_PATH="$work/
   || { cat "$work/old.log"; exit 1; }
 cmake --build "$work/old" >/dev/null
 cp "$work/old/consumer" "$work/consumer-old-project"
-cmake -S "$source_dir/../mpi_first_project" -B "$work/mpi-first" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+# (this project finds MPI itself before mpisnap: it names the build's MPI, which the others get from
+# the package, whatever Debian's alternatives chose)
+cmake -S "$source_dir/../mpi_first_project" -B "$work/mpi-first" -DCMAKE_PREFIX_PATH="$work/prefix" \
+  -DMPI_C_COMPILER="$(command -v "$mpicc")" -DMPI_CXX_COMPILER="$(command -v "$mpicxx")" >/dev/null
 cmake --build "$work/mpi-first" >/dev/null
 cp "$work/mpi-first/consumer" "$work/consumer-cmake-mpi-first"
 cmake -S "$source_dir/../c_project" -B "$work/c" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
@@ -26,10 +39,10 @@ cp "$work/c/consumer" "$work/consumer-c-cmake"
 
 libdir=$(dirname "$(find "$work/prefix" -name 'libmpisnap.so' | head -n 1)")
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-mpicxx -std=c++17 "$source_dir/consumer.cpp" -o "$work/consumer-pkgconfig" $(pkg-config --cflags --libs mpisnap)
-mpicc "$source_dir/../c_project/consumer.c" -o "$work/consumer-c-pkgconfig" $(pkg-config --cflags --libs mpisnap)
+$mpicxx -std=c++17 "$source_dir/consumer.cpp" -o "$work/consumer-pkgconfig" $(pkg-config --cflags --libs mpisnap)
+$mpicc "$source_dir/../c_project/consumer.c" -o "$work/consumer-c-pkgconfig" $(pkg-config --cflags --libs mpisnap)
 
-run() { "$mpiexec" --oversubscribe -np 2 "$@"; }
+run() { "${launch[@]}" "$@"; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 MPISNAP_EVERY=5
 for exe in "$work/build/consumer" "$work/consumer-old-project" "$work/consumer-cmake-mpi-first" "$work/consumer-pkgconfig" \
            "$work/consumer-c-cmake" "$work/consumer-c-pkgconfig"; do
@@ -47,7 +60,7 @@ echo "consumer: find_package (new and old project, a C project) and pkg-config b
 # The README's batch script, from the installed package alone: mpisnap-run and mpisnap from PATH.
 export MPISNAP_DIR="$work/ckpt-run"
 PATH="$work/prefix/bin:$PATH" mpisnap-run --retries 1 --log "$work/run.log" -- \
-  "$mpiexec" --oversubscribe -np 2 "$work/consumer-pkgconfig" 20 >/dev/null
+  "${launch[@]}" "$work/consumer-pkgconfig" 20 >/dev/null
 PATH="$work/prefix/bin:$PATH" mpisnap ls "$MPISNAP_DIR" | grep -q committed
 grep -q "attempt 1: finished" "$work/run.log"
 echo "consumer: the installed mpisnap-run and mpisnap run the job and list its checkpoints"
@@ -70,7 +83,6 @@ PY
 # Linked the wrong way round (MPI's libraries before libmpisnap, as a build that appends mpisnap
 # after \${MPI_CXX_LIBRARIES} does): nothing would be intercepted. The Session must refuse, say how
 # to fix the link, and end the job with status 70.
-mpi_compile=$(mpicxx --showme:compile) mpi_link=$(mpicxx --showme:link)
 g++ -std=c++17 $mpi_compile $(pkg-config --cflags mpisnap) "$source_dir/consumer.cpp" -o "$work/consumer-mpi-first" \
   $mpi_link $(pkg-config --libs mpisnap) -Wl,-rpath,"$libdir"
 export MPISNAP_DIR="$work/ckpt-mpi-first"

@@ -8,7 +8,20 @@ import time
 ROOT_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
 
 
+def is_mpich(mpiexec_path):
+    """Whether this launcher is MPICH's (hydra), which takes no Open MPI options."""
+    names = (os.path.basename(mpiexec_path), os.path.basename(os.path.realpath(mpiexec_path)))
+    return any("mpich" in n or "hydra" in n for n in names)
+
+
+def env_option(mpiexec_path, name, value):
+    """The launcher's option that sets an environment variable in every rank."""
+    return ["-genv", name, value] if is_mpich(mpiexec_path) else ["-x", f"{name}={value}"]
+
+
 def mpiexec(mpiexec_path, np):
+    if is_mpich(mpiexec_path):
+        return [mpiexec_path, "-n", str(np)]
     return [mpiexec_path, "--oversubscribe", "--bind-to", "none", "-np", str(np)]
 
 

@@ -19,7 +19,7 @@ def main():
         runs = {
             "plain": (mu.mpiexec(a.mpiexec, np) + [a.plain], mu.environment()),
             "linked": (mu.mpiexec(a.mpiexec, np) + [a.linked], mu.environment()),
-            "preloaded": (mu.mpiexec(a.mpiexec, np) + ["-x", "LD_PRELOAD=" + a.library, a.plain],
+            "preloaded": (mu.mpiexec(a.mpiexec, np) + mu.env_option(a.mpiexec, "LD_PRELOAD", a.library) + [a.plain],
                           mu.environment()),
         }
         outputs = {}

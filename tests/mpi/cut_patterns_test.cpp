@@ -364,9 +364,13 @@ bool run_phases(Session& snap, Step& s, bool resumed, bool stop) {
     MPI_Comm_rank(c, &r);
     MPI_Comm_size(c, &n);
     const int right = (r + 1) % n, left = (r + n - 1) % n;
+    MPI_Request sent = MPI_REQUEST_NULL;
+    std::int64_t v = (p + 1) * 1000 + world_rank();
     if (!resumed) {
-      const std::int64_t v = (p + 1) * 1000 + world_rank();
-      MPI_Send(&v, 1, MPI_INT64_T, right, p, c);  // in flight at the checkpoint below
+      // In flight at the checkpoint below. Sent without waiting for it there: on a communicator of one
+      // rank this is a message to self, which a blocking send need not complete before it is received
+      // (MPICH's does not); the snapshot drains it, and the wait after the receive (or the flush) ends.
+      MPI_Isend(&v, 1, MPI_INT64_T, right, p, c, &sent);
       const std::int64_t w = -v;
       MPI_Send(&w, 1, MPI_INT64_T, (world_rank() + 1) % world_size(), 77, keep);
       s.step = p;
@@ -375,6 +379,7 @@ bool run_phases(Session& snap, Step& s, bool resumed, bool stop) {
     resumed = false;
     if (stop && p == kStopAfter) {
       snap.flush();
+      MPI_Wait(&sent, MPI_STATUS_IGNORE);
       return false;
     }
     std::int64_t got = 0, got_keep = 0;
@@ -382,6 +387,7 @@ bool run_phases(Session& snap, Step& s, bool resumed, bool stop) {
     MPI_Recv(&got, 1, MPI_INT64_T, left, p, c, &st);
     const int keep_left = (world_rank() + world_size() - 1) % world_size();
     MPI_Recv(&got_keep, 1, MPI_INT64_T, keep_left, 77, keep, &st);
+    MPI_Wait(&sent, MPI_STATUS_IGNORE);
     EXPECT_EQ(got, (p + 1) * 1000 + left_neighbour_in_world(c)) << "phase " << p;
     EXPECT_EQ(got_keep, -((p + 1) * 1000 + keep_left)) << "phase " << p;
     s.sum += got;

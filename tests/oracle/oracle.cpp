@@ -188,7 +188,10 @@ class Oracle {
         std::int64_t* b = bufs.back().data();
         s_.sent.insert(s_.sent.end(), {p.id, static_cast<std::uint64_t>(c.world[static_cast<std::size_t>(p.dst)]), s_.safe_points});
         MPI_Request r = MPI_REQUEST_NULL;
-        switch (p.kind) {
+        // A standard send to self may complete only once it is received (MPICH's does), and most are
+        // received steps later: those go buffered. (Issend is received in the same step.)
+        const int kind = p.dst == c.rank && p.kind != kIssend ? kBsend : p.kind;
+        switch (kind) {
           case kSend: MPI_Send(b, p.words, MPI_INT64_T, p.dst, p.tag, c.comm); break;
           case kIsend: MPI_Isend(b, p.words, MPI_INT64_T, p.dst, p.tag, c.comm, &r); break;
           case kIssend: MPI_Issend(b, p.words, MPI_INT64_T, p.dst, p.tag, c.comm, &r); break;

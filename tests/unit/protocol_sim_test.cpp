@@ -82,7 +82,7 @@ class FakeMessagePort final : public channel::MessagePort {
     std::memcpy(b.data(), &m.id, sizeof m.id);
     return b;
   }
-  int mrecv(void* buf, int count, MPI_Datatype, MPI_Message* msg, MPI_Status* st) override {
+  int mrecv(void* buf, int count, MPI_Datatype, MPI_Message* msg, MPI_Status* st, MPI_Comm) override {
     const FakeMessage m = take_matched(*msg);
     EXPECT_GE(count, static_cast<int>(sizeof m.id));
     std::memcpy(buf, &m.id, sizeof m.id);
@@ -94,7 +94,7 @@ class FakeMessagePort final : public channel::MessagePort {
     real_.push_back({h, buf, source, tag, color_of(comm), false, {}});
     *req = fake_handle<MPI_Request>(1000000 + h);
   }
-  int test(MPI_Request* req, bool* done, MPI_Status* st) override {
+  int test(MPI_Request* req, bool* done, MPI_Status* st, MPI_Comm) override {
     settle();
     auto it = real_of(*req);
     *done = it->matched;

@@ -26,14 +26,15 @@ class MessagePort {
   // Receives a matched message as its packed bytes.
   virtual Bytes mrecv_bytes(MPI_Message* msg, const MPI_Status& st) = 0;
   // Receives a matched message into a receive buffer; returns MPI's code, fills `st`.
-  virtual int mrecv(void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st) = 0;
+  // (`errors_to`: the application's communicator, whose error handler a failure goes to)
+  virtual int mrecv(void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st, MPI_Comm errors_to) = 0;
 
   // A real receive (once the window closed), its completion test, and its cancellation: cancel
   // returns true when the receive was cancelled, false when it had matched already (then `st`
   // describes the message it received).
   virtual void irecv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm,
                      MPI_Request* req) = 0;
-  virtual int test(MPI_Request* req, bool* done, MPI_Status* st) = 0;
+  virtual int test(MPI_Request* req, bool* done, MPI_Status* st, MPI_Comm errors_to) = 0;
   virtual bool cancel(MPI_Request* req, MPI_Status* st) = 0;
 
   // Unpacks a recorded message into a receive buffer and fills `st` as MPI would (MPI_ERROR left

@@ -45,8 +45,9 @@ Bytes MpiMessagePort::mrecv_bytes(MPI_Message* msg, const MPI_Status& st) {
   return bytes;
 }
 
-int MpiMessagePort::mrecv(void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st) {
-  return PMPI_Mrecv(buf, count, type, msg, st);
+int MpiMessagePort::mrecv(void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st,
+                          MPI_Comm errors_to) {
+  return mpi::mrecv_for(errors_to, buf, count, type, msg, st);
 }
 
 void MpiMessagePort::irecv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm,
@@ -54,9 +55,9 @@ void MpiMessagePort::irecv(void* buf, int count, MPI_Datatype type, int source, 
   mpi::check(PMPI_Irecv(buf, count, type, source, tag, comm, req), "PMPI_Irecv(window)");
 }
 
-int MpiMessagePort::test(MPI_Request* req, bool* done, MPI_Status* st) {
+int MpiMessagePort::test(MPI_Request* req, bool* done, MPI_Status* st, MPI_Comm errors_to) {
   int flag = 0;
-  const int rc = PMPI_Test(req, &flag, st);
+  const int rc = mpi::test_for(errors_to, req, &flag, st);
   *done = flag != 0;
   return rc;
 }

@@ -20,9 +20,9 @@ class MpiMessagePort final : public MessagePort {
   bool iprobe(int source, int tag, MPI_Comm comm, MPI_Status* st) override;
   bool improbe(int source, int tag, MPI_Comm comm, MPI_Message* msg, MPI_Status* st) override;
   Bytes mrecv_bytes(MPI_Message* msg, const MPI_Status& st) override;
-  int mrecv(void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st) override;
+  int mrecv(void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st, MPI_Comm errors_to) override;
   void irecv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Request* req) override;
-  int test(MPI_Request* req, bool* done, MPI_Status* st) override;
+  int test(MPI_Request* req, bool* done, MPI_Status* st, MPI_Comm errors_to) override;
   bool cancel(MPI_Request* req, MPI_Status* st) override;
   int deliver(const RecordedMessage& m, void* buf, int count, MPI_Datatype type, MPI_Comm comm,
               MPI_Status* st) override;

@@ -90,7 +90,7 @@ PendingRecv* ReceiveWindow::earliest_match(const mpi::CommEntry& comm, int sourc
 }
 
 void ReceiveWindow::receive_into(PendingRecv& p, MPI_Message msg, const MPI_Status& st) {
-  p.error = port_.mrecv(p.buf, p.count, p.type, &msg, &p.status);
+  p.error = port_.mrecv(p.buf, p.count, p.type, &msg, &p.status, p.comm->errors_to());
   if (p.comm->valid_peer(st.MPI_SOURCE)) ++p.comm->received[static_cast<std::size_t>(st.MPI_SOURCE)];
   p.done = true;
 }
@@ -156,7 +156,7 @@ void ReceiveWindow::pass() {
     if (p->done) continue;
     if (p->inner != MPI_REQUEST_NULL) {
       bool flag = false;
-      p->error = port_.test(&p->inner, &flag, &p->status);
+      p->error = port_.test(&p->inner, &flag, &p->status, p->comm->errors_to());
       if (flag) {
         if (p->comm->valid_peer(p->status.MPI_SOURCE))
           ++p->comm->received[static_cast<std::size_t>(p->status.MPI_SOURCE)];

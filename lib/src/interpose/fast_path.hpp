@@ -122,7 +122,7 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
   int rc = PMPI_Irecv(buf, count, type, source, tag, e->current, &req);
   if (rc != MPI_SUCCESS) return rc;
   int flag = 0;
-  rc = PMPI_Test(&req, &flag, st);
+  rc = mpi::test_for(e->errors_to(), &req, &flag, st);
   if (rc == MPI_SUCCESS && !flag) return slow<&Runtime::finish_recv>(&req, e, source, tag, st);
   e->count_receipt(rc, *st);
   return rc;

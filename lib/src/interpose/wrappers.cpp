@@ -3,7 +3,10 @@
 // message on stderr and MPI_Abort (see Runtime::fatal).
 #include <mpi.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "interpose/fast_path.hpp"
@@ -68,7 +71,41 @@ extern "C" {
   }
 #include "interpose/calls.def"
 
+namespace {
+// This library was compiled against one MPI family's mpi.h: its handles, constants and structs are
+// that family's. Linked or preloaded into a program of the other family (the wrong package
+// installed, LD_PRELOAD of the wrong build), every call would pass one MPI's handles to the other:
+// refuse before MPI starts, naming both. (MPI_Get_library_version may be called before MPI_Init.)
+void refuse_another_mpi() {
+#if defined(OPEN_MPI)
+  const char* built_for = "Open MPI";
+  const char* marks[] = {"Open MPI"};
+#elif defined(MPICH_VERSION)
+  const char* built_for = "MPICH";
+  const char* marks[] = {"MPICH", "Intel(R) MPI", "MVAPICH", "CRAY MPICH"};  // (the MPICH family's own names)
+#else
+  const char* built_for = nullptr;
+  const char* marks[] = {""};
+#endif
+  if (!built_for) return;
+  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  if (PMPI_Get_library_version(version, &len) != MPI_SUCCESS) return;
+  for (const char* m : marks)
+    if (std::strstr(version, m)) return;
+  std::string first_line(version, std::min<std::size_t>(std::strcspn(version, "\n"), sizeof version));
+  std::fprintf(stderr,
+               "mpisnap: this libmpisnap was built for %s, but the program runs on another MPI (\"%s\"): use an "
+               "mpisnap built for that MPI (configured with its compiler wrapper: -DMPI_C_COMPILER=mpicc.mpich or "
+               "mpicc.openmpi)\n",
+               built_for, first_line.c_str());
+  std::fflush(stderr);
+  std::_Exit(70);
+}
+}  // namespace
+
 int MPI_Init(int* argc, char*** argv) {
+  refuse_another_mpi();
   const int rc = PMPI_Init(argc, argv);
   if (rc == MPI_SUCCESS) {
     Runtime::note_init(MPI_THREAD_SINGLE);
@@ -78,6 +115,7 @@ int MPI_Init(int* argc, char*** argv) {
 }
 
 int MPI_Init_thread(int* argc, char*** argv, int required, int* provided) {
+  refuse_another_mpi();
   const int rc = PMPI_Init_thread(argc, argv, required, provided);
   if (rc == MPI_SUCCESS) {
     Runtime::note_init(*provided);

@@ -32,6 +32,9 @@ struct CommEntry {
   // Its colors' error handler is MPI_ERRORS_ARE_FATAL: an error in a call on them ends the job,
   // so a blocking receive may be counted before it returns (interpose/fast_path.hpp).
   bool errors_fatal = false;
+  // Where the error of a receive the library completes for the application must go (mpi::test_for):
+  // nowhere special when errors are fatal (any handler that sees it ends the job), else `app`'s handler.
+  MPI_Comm errors_to() const noexcept { return errors_fatal ? MPI_COMM_NULL : app; }
 
   // Per peer (communicator rank), in the current epoch:
   std::vector<std::uint64_t> sent;         // messages sent on `current`

@@ -36,4 +36,31 @@ int world_rank() noexcept {
   return r;
 }
 
+#if defined(MPICH_VERSION)
+namespace {
+// Runs `call` (a PMPI call that completes a receive) with MPI_COMM_WORLD's handler returning, and
+// gives its error to `app`'s handler.
+template <class Call>
+int with_errors_to(MPI_Comm app, Call&& call) {
+  if (app == MPI_COMM_NULL) return call();
+  MPI_Errhandler world = MPI_ERRHANDLER_NULL;
+  PMPI_Comm_get_errhandler(MPI_COMM_WORLD, &world);
+  PMPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  const int rc = call();
+  PMPI_Comm_set_errhandler(MPI_COMM_WORLD, world);
+  PMPI_Errhandler_free(&world);
+  if (rc != MPI_SUCCESS) PMPI_Comm_call_errhandler(app, rc);
+  return rc;
+}
+}  // namespace
+
+int test_for(MPI_Comm app, MPI_Request* req, int* flag, MPI_Status* st) {
+  return with_errors_to(app, [&] { return PMPI_Test(req, flag, st); });
+}
+
+int mrecv_for(MPI_Comm app, void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st) {
+  return with_errors_to(app, [&] { return PMPI_Mrecv(buf, count, type, msg, st); });
+}
+#endif
+
 }  // namespace mpisnap::mpi

@@ -23,6 +23,24 @@ int world_rank() noexcept;  // -1 before MPI_Init
 bool consumed_despite_error(int rc) noexcept;
 inline bool message_consumed(int rc) noexcept { return rc == MPI_SUCCESS || consumed_despite_error(rc); }
 
+// PMPI_Test of a request the library completes for a blocking call it turned into a non-blocking one
+// (Recv as Irecv + polling, a window's receive), with the error going where the blocking call's
+// would: to `app`'s error handler. Open MPI raises a completion's error on the request's
+// communicator, whose handler the colors copy from `app`; MPICH raises it on MPI_COMM_WORLD's
+// (a truncated receive would end the job where `app` returns errors), so there the test runs with
+// world's handler returning and `app`'s is called with the error.
+// The same for a matched receive (an error of MPI_Mrecv goes to MPI_COMM_WORLD's handler in MPICH).
+// `app` is MPI_COMM_NULL where errors are fatal anyway (CommEntry::errors_to): the plain call.
+#if defined(MPICH_VERSION)
+int test_for(MPI_Comm app, MPI_Request* req, int* flag, MPI_Status* st);
+int mrecv_for(MPI_Comm app, void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st);
+#else
+inline int test_for(MPI_Comm, MPI_Request* req, int* flag, MPI_Status* st) { return PMPI_Test(req, flag, st); }
+inline int mrecv_for(MPI_Comm, void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st) {
+  return PMPI_Mrecv(buf, count, type, msg, st);
+}
+#endif
+
 // A handle to `t` that stays valid until released: predefined types as they are, others duplicated
 // (`*owned` says whether the caller must PMPI_Type_free the result).
 MPI_Datatype retain_type(MPI_Datatype t, bool* owned);

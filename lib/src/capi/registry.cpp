@@ -153,7 +153,9 @@ std::vector<std::int64_t> Registry::stored_shape(const Node& root, const char* n
   return out;  // (a Scalar, or a lone complex number's group: one value)
 }
 
-void Registry::save(TreeOutputArchive& ar) const {
+// Each buffer as one value or an array_view of its shape (saving: with its global place), by name.
+template <class Archive>
+void Registry::each(Archive& ar) const {
   for (const Entry& e : entries_)
     with_type(e.type, [&](auto zero) {
       using T = decltype(zero);
@@ -168,18 +170,7 @@ void Registry::save(TreeOutputArchive& ar) const {
     });
 }
 
-void Registry::load(TreeInputArchive& ar) {
-  for (Entry& e : entries_)
-    with_type(e.type, [&](auto zero) {
-      using T = decltype(zero);
-      T* p = static_cast<T*>(e.data);
-      if (e.scalar) {
-        ar(cereal::make_nvp(e.name.c_str(), *p));
-        return;
-      }
-      array_view<T> v(p, e.dims);
-      ar(cereal::make_nvp(e.name.c_str(), v));
-    });
-}
+void Registry::save(TreeOutputArchive& ar) const { each(ar); }
+void Registry::load(TreeInputArchive& ar) { each(ar); }
 
 }  // namespace mpisnap::capi

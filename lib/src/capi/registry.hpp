@@ -51,6 +51,8 @@ class Registry {
     std::vector<std::size_t> global_offset, global_extent;  // likewise
   };
   Entry& find(const char* name, const char* call);
+  template <class Archive>
+  void each(Archive& ar) const;  // (the buffers are the program's: a const registry still fills them)
 
   std::vector<Entry> entries_;
 };

@@ -200,7 +200,7 @@ bool is_string_list(const Node& g) {
   for (std::size_t i = 0; i < g.children.size(); ++i) {
     const Node& c = g.children[i];
     if (!is_string_array(c) || !c.shape.empty() || !c.global_offset.empty() || c.name != "value" + std::to_string(i) ||
-        std::memchr(c.data.data(), 0, c.data.size()) != nullptr)
+        (!c.data.empty() && std::memchr(c.data.data(), 0, c.data.size()) != nullptr))
       return false;
   }
   return true;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config gfortran
   openmpi-bin libopenmpi-dev
   mpich libmpich-dev
   libhdf5-dev hdf5-tools

@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
 #include "common/diagnostics.hpp"
+#include "interpose/fortran.hpp"
 #include "mpi/mpi_collective_port.hpp"
 #include "mpi/pmpi.hpp"
 #include "storage/fault_injection.hpp"
@@ -80,7 +82,11 @@ void check_interposition() {
   std::string elsewhere;
   const char* where = nullptr;
   int count = 0;
-  for (const char* name : names) {
+  std::vector<const char*> all(std::begin(names), std::end(names));
+  // (and the Fortran entry points: MPI's own Fortran libraries call PMPI_* directly; a program without
+  // them resolves these to the library's)
+  for (const char* const* f = fortran::entry_names(); *f; ++f) all.push_back(*f);
+  for (const char* name : all) {
     void* f = dlsym(RTLD_DEFAULT, name);
     Dl_info info{};
     if (!f || !dladdr(f, &info) || info.dli_fbase == self.dli_fbase) continue;
@@ -91,10 +97,10 @@ void check_interposition() {
   throw diag::error(std::to_string(count) + " MPI function(s) of this program (" + elsewhere +
                     (count > 3 ? ", ..." : "") + ") resolve to " + (where && *where ? where : "the program itself") +
                     ", not to mpisnap's wrappers in " + self.dli_fname +
-                    ": the program was linked with the MPI library before libmpisnap, so mpisnap cannot see its "
-                    "messages and its checkpoints would not be consistent. Link libmpisnap first (CMake: "
-                    "target_link_libraries(app PRIVATE mpisnap::mpisnap) before or instead of MPI's libraries; "
-                    "by hand: -lmpisnap before -lmpi), or run with LD_PRELOAD=" + self.dli_fname);
+                    ": the program was linked with the MPI library (or MPI's Fortran libraries) before libmpisnap, so "
+                    "mpisnap cannot see its messages and its checkpoints would not be consistent. Link libmpisnap first "
+                    "(CMake: target_link_libraries(app PRIVATE mpisnap::mpisnap) before or instead of MPI's libraries; "
+                    "by hand: -lmpisnap before -lmpi and -lmpi_mpifh), or run with LD_PRELOAD=" + self.dli_fname);
 }
 
 }  // namespace

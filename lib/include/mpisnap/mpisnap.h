@@ -77,6 +77,9 @@ enum mpisnap_error {
  * verifies on every rank. */
 MPISNAP_C_API int mpisnap_init(MPI_Comm comm, mpisnap_session** session);
 MPISNAP_C_API int mpisnap_init_flags(MPI_Comm comm, int flags, mpisnap_session** session);
+/* For the Fortran module (`use mpisnap`): comm as a Fortran handle (MPI_Comm_f2c), or MPI_COMM_WORLD
+ * when world is nonzero. */
+MPISNAP_C_API int mpisnap_init_fortran(MPI_Fint comm, int world, int flags, mpisnap_session** session);
 /* Frees the handle and sets *session to NULL (before or after MPI_Finalize; MPI_Finalize finishes the
  * checkpoints in flight). */
 MPISNAP_C_API int mpisnap_finalize(mpisnap_session** session);

@@ -80,6 +80,10 @@ int mpisnap_init_flags(MPI_Comm comm, int flags, mpisnap_session** session) {
   });
 }
 
+int mpisnap_init_fortran(MPI_Fint comm, int world, int flags, mpisnap_session** session) {
+  return mpisnap_init_flags(world ? MPI_COMM_WORLD : PMPI_Comm_f2c(comm), flags, session);
+}
+
 int mpisnap_finalize(mpisnap_session** session) {
   return guarded([&] {
     need(session, "the session pointer", "mpisnap_finalize");

@@ -74,6 +74,12 @@ class Runtime {
   // Session, outside any member of the runtime it destroys.
   [[noreturn]] static void stop();
   int Comm_idup(MPI_Comm comm, MPI_Comm* newcomm, MPI_Request* request);
+  // MPI-4's MPI_Isendrecv(_replace) (interpose/mpi4.cpp, where the MPI has them): the library's Irecv
+  // and Isend behind one generalized request (runtime_requests.cpp).
+  int Isendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype, int dest, int sendtag, void* recvbuf,
+                int recvcount, MPI_Datatype recvtype, int source, int recvtag, MPI_Comm comm, MPI_Request* request);
+  int Isendrecv_replace(void* buf, int count, MPI_Datatype datatype, int dest, int sendtag, int source, int recvtag,
+                        MPI_Comm comm, MPI_Request* request);
   void count_collective(MPI_Comm comm);
   // When snapshots or triggers are possible, every blocking call polls (see calls.def).
   bool blocking_calls_poll() const noexcept { return poll_blocking_; }
@@ -291,6 +297,12 @@ class Runtime {
   bool peek_complete(MPI_Request req);
   bool test_one(MPI_Request* req, MPI_Status* st, int* rc);
   bool test_persistent(PersistentOp& op, MPI_Status* st, int* rc);
+  // A pair's receive and send complete (each tested once more if not yet): then the generalized
+  // request is completed, its status the receive's. False while either is pending.
+  bool settle_pair(MPI_Request handle, requests::PairOp& op);
+  int start_pair(std::unique_ptr<requests::PairOp> op, const void* sendbuf, int sendcount, MPI_Datatype sendtype,
+                 int dest, int sendtag, void* recvbuf, int recvcount, MPI_Datatype recvtype, int source, int recvtag,
+                 MPI_Comm comm, MPI_Request* request);
   int start_persistent(PersistentOp& op);
   int persistent_init(PersistentOp::Kind kind, const void* sbuf, void* rbuf, int count, MPI_Datatype type, int peer,
                       int tag, MPI_Comm comm, MPI_Request* request);

@@ -3,7 +3,8 @@
 //   FastRecv    a real receive: counted against its communicator when it completes;
 //   Emulated    a generalized request the receive window completes;
 //   Persistent  the proxy of a persistent operation (the handle stays valid after completion);
-//   CommIdup    MPI_Comm_idup: the new communicator's colors are started when it completes (runtime_comms.cpp).
+//   CommIdup    MPI_Comm_idup: the new communicator's colors are started when it completes (runtime_comms.cpp);
+//   Pair        MPI_Isendrecv(_replace): a generalized request completed once its receive and send are.
 // Requests the library does not track (sends, collectives, I/O, the application's own generalized
 // requests) are tested with PMPI directly. The fast paths call the PMPI function itself when none
 // of the requests is tracked and no snapshot is in progress.
@@ -24,6 +25,15 @@ void empty_status(MPI_Status* st) {
   PMPI_Status_set_elements_x(st, MPI_BYTE, 0);
   PMPI_Status_set_cancelled(st, 0);
 }
+
+// The generalized request of an MPI_Isendrecv: its status is the receive's; it cannot be cancelled
+// once started (MPI_Cancel then has no effect, as the standard allows); the PairOp is the table's.
+int pair_query(void* extra, MPI_Status* st) {
+  *st = static_cast<const requests::PairOp*>(extra)->status;
+  return MPI_SUCCESS;
+}
+int pair_free(void*) { return MPI_SUCCESS; }
+int pair_cancel(void*, int) { return MPI_SUCCESS; }
 
 }  // namespace
 
@@ -106,6 +116,16 @@ bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
     return flag || *rc != MPI_SUCCESS;
   }
   if (info->kind == RequestInfo::Persistent) return test_persistent(*info->persistent, st, rc);
+  if (info->kind == RequestInfo::Pair) {
+    requests::PairOp& op = *info->pair;
+    if (!settle_pair(*req, op)) return false;
+    const MPI_Request handle = *req;
+    const int own = op.rc;
+    *rc = PMPI_Wait(req, st);  // (completed: the status comes from pair_query)
+    if (*rc == MPI_SUCCESS) *rc = own;
+    requests_.remove(handle);
+    return true;
+  }
   const RequestInfo copy = *info;
   const MPI_Request handle = *req;
   *rc = PMPI_Test(req, &flag, st);
@@ -116,8 +136,69 @@ bool Runtime::test_one(MPI_Request* req, MPI_Status* st, int* rc) {
   return true;
 }
 
+bool Runtime::settle_pair(MPI_Request handle, requests::PairOp& op) {
+  if (op.completed) return true;
+  int rc = MPI_SUCCESS;
+  if (op.recv != MPI_REQUEST_NULL) {
+    if (!test_one(&op.recv, &op.status, &rc)) return false;
+    if (op.rc == MPI_SUCCESS) op.rc = rc;
+  }
+  if (op.send != MPI_REQUEST_NULL) {
+    MPI_Status st;
+    if (!test_one(&op.send, &st, &rc)) return false;
+    if (op.rc == MPI_SUCCESS) op.rc = rc;
+  }
+  op.status.MPI_ERROR = op.rc;
+  mpi::check(PMPI_Grequest_complete(handle), "PMPI_Grequest_complete");
+  op.completed = true;
+  return true;
+}
+
+int Runtime::Isendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype, int dest, int sendtag, void* recvbuf,
+                       int recvcount, MPI_Datatype recvtype, int source, int recvtag, MPI_Comm comm,
+                       MPI_Request* request) {
+  return start_pair(std::make_unique<requests::PairOp>(), sendbuf, sendcount, sendtype, dest, sendtag, recvbuf,
+                    recvcount, recvtype, source, recvtag, comm, request);
+}
+
+int Runtime::Isendrecv_replace(void* buf, int count_, MPI_Datatype datatype, int dest, int sendtag, int source,
+                               int recvtag, MPI_Comm comm, MPI_Request* request) {
+  // What goes out is packed first; the receive then lands in the buffer itself.
+  auto op = std::make_unique<requests::PairOp>();
+  int size = 0;
+  int rc = PMPI_Pack_size(count_, datatype, comm, &size);
+  if (rc != MPI_SUCCESS) return rc;
+  op->packed.resize(static_cast<std::size_t>(size));
+  int pos = 0;
+  rc = PMPI_Pack(buf, count_, datatype, op->packed.data(), size, &pos, comm);
+  if (rc != MPI_SUCCESS) return rc;
+  const void* packed = op->packed.data();
+  return start_pair(std::move(op), packed, pos, MPI_PACKED, dest, sendtag, buf, count_, datatype, source, recvtag,
+                    comm, request);
+}
+
+int Runtime::start_pair(std::unique_ptr<requests::PairOp> op, const void* sendbuf, int sendcount,
+                        MPI_Datatype sendtype, int dest, int sendtag, void* recvbuf, int recvcount,
+                        MPI_Datatype recvtype, int source, int recvtag, MPI_Comm comm, MPI_Request* request) {
+  int rc = Irecv(recvbuf, recvcount, recvtype, source, recvtag, comm, &op->recv);
+  if (rc != MPI_SUCCESS) return rc;
+  rc = Isend(sendbuf, sendcount, sendtype, dest, sendtag, comm, &op->send);
+  if (rc != MPI_SUCCESS) {  // the receive is posted: take it back before failing
+    Cancel(&op->recv);
+    Wait(&op->recv, MPI_STATUS_IGNORE);
+    return rc;
+  }
+  mpi::check(PMPI_Grequest_start(pair_query, pair_free, pair_cancel, op.get(), request), "PMPI_Grequest_start");
+  requests_.add_pair(*request, std::move(op));
+  return MPI_SUCCESS;
+}
+
 bool Runtime::peek_complete(MPI_Request req) {
   if (req == MPI_REQUEST_NULL) return true;
+  if (const requests::RequestInfo* info = requests_.find(req); info && info->kind == RequestInfo::Pair) {
+    const requests::PairOp& op = *info->pair;
+    return op.completed || (peek_complete(op.recv) && peek_complete(op.send));
+  }
   MPI_Request probe = req;
   if (PersistentOp* persistent = requests_.persistent(req)) {
     PersistentOp& op = *persistent;
@@ -165,6 +246,14 @@ int Runtime::Request_get_status(MPI_Request request, int* flag, MPI_Status* stat
     return MPI_SUCCESS;
   }
   if (busy_ || slow_recv_ || spin_poll_due()) progress();
+  if (const RequestInfo* info = requests_.find(request); info && info->kind == RequestInfo::Pair) {
+    // (completes the generalized request once both halves are done; MPI then reports it complete)
+    if (!peek_complete(request) || !settle_pair(request, *info->pair)) {
+      *flag = 0;
+      return MPI_SUCCESS;
+    }
+    return PMPI_Request_get_status(request, flag, status);
+  }
   PersistentOp* persistent = requests_.persistent(request);
   if (!persistent) return PMPI_Request_get_status(request, flag, status);
   PersistentOp& op = *persistent;
@@ -202,6 +291,7 @@ int Runtime::Request_free(MPI_Request* request) {
   switch (info->kind) {
     case RequestInfo::FastRecv:
     case RequestInfo::Emulated:
+    case RequestInfo::Pair:
       if (!peek_complete(handle))
         throw diag::error(
             "MPI_Request_free on a receive that has not completed is not supported (mpisnap could not "

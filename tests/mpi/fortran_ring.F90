@@ -7,7 +7,7 @@
 ! Each step every rank receives the token its left neighbour sent at the end of the previous step --
 ! so at every safe point one message per ring channel is in flight -- by a rotating choice of MPI_Recv,
 ! MPI_Iprobe + MPI_Recv, MPI_Irecv + MPI_Waitany, MPI_Mprobe + MPI_Mrecv, and MPI_Irecv +
-! MPI_Testall; every fourth step an MPI_Sendrecv runs the other way, every fifth an MPI_Allreduce,
+! MPI_Testall; every fourth step an MPI_Sendrecv runs the other way, every fifth an MPI_Allreduce (in place),
 ! every seventh a communicator is split, used and freed. Each status is checked (source, tag, count),
 ! Waitany's index too. The state (a scalar, 1-D, 2-D and 3-D arrays of every type the module takes)
 ! is protected with `use mpisnap` and restored; RESULT prints a hash of it.
@@ -174,7 +174,8 @@ program fortran_ring
       acc(2) = acc(2) + other(1) * 1.0e-3_c_double
     end if
     if (mod(k, 5_int64) == 4) then
-      call MPI_Allreduce(acc(3), sum, 1, MPI_DOUBLE_PRECISION, MPI_SUM, MPI_COMM_WORLD, ierr)
+      sum = acc(3)  ! (MPI_IN_PLACE: Fortran's sentinel is not C's; the library converts it)
+      call MPI_Allreduce(MPI_IN_PLACE, sum, 1, MPI_DOUBLE_PRECISION, MPI_SUM, MPI_COMM_WORLD, ierr)
       acc(4) = acc(4) + sum * 1.0e-6_c_double
     end if
     if (mod(k, 7_int64) == 6) then  ! a communicator made, used and freed between two safe points

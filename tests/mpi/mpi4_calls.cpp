@@ -2,7 +2,12 @@
 // a ring whose message crosses every safe point, sent with MPI_Send_c / MPI_Isend_c and received
 // with MPI_Recv, or sent with MPI_Send and received with MPI_Recv_c / MPI_Irecv_c, checkpoints every
 // 2 safe points: had a large-count form bypassed the library, the two sides would use different
-// handles and the job would hang (the deadlock check ends it); it prints "mpi4 counts: ok". Mode `isendrecv`: MPI_Isendrecv is refused with status 70 and its name.
+// handles and the job would hang (the deadlock check ends it); it prints "mpi4 counts: ok". Mode
+// `isendrecv`: a ring where each step's MPI_Isendrecv (or MPI_Isendrecv_replace, or the large-count
+// forms) sends the next token and receives the one the left neighbour sent in the step before, so
+// a token is in flight at every safe point (checkpoints every 2); completed by MPI_Wait,
+// MPI_Test polling, MPI_Waitany or MPI_Request_get_status + MPI_Wait in turn; every status checked;
+// prints "mpi4 isendrecv: ok".
 #include <mpi.h>
 
 #include <cstdio>
@@ -31,13 +36,66 @@ int main(int argc, char** argv) {
   Step s;
   snap.restore(s);
   if (!std::strcmp(mode, "isendrecv")) {
-    long long out = rank, in = -1;
-    MPI_Request r;
-    MPI_Isendrecv(&out, 1, MPI_LONG_LONG, right, 1, &in, 1, MPI_LONG_LONG, left, 1, MPI_COMM_WORLD, &r);
-    MPI_Wait(&r, MPI_STATUS_IGNORE);
-    std::printf("mpi4 isendrecv: not refused\n");
+    long long token = 0, got = -1;
+    if (s.i == 0) MPI_Send(&token, 1, MPI_LONG_LONG, right, 3, MPI_COMM_WORLD);  // the first token (eager)
+    while (s.i < 16) {  // (a restarted run resumes after the step its checkpoint followed)
+      token = (s.i + 1) * 1000 + rank;  // what this step sends; it receives left's token of step i - 1
+      MPI_Request r;
+      MPI_Status st;
+      long long expected = s.i == 0 ? 0 : s.i * 1000 + left;
+      switch (s.i % 4) {
+        case 0:
+          MPI_Isendrecv(&token, 1, MPI_LONG_LONG, right, 3, &got, 1, MPI_LONG_LONG, left, 3, MPI_COMM_WORLD, &r);
+          MPI_Wait(&r, &st);
+          break;
+        case 1: {
+          got = token;  // replaced by what arrives
+          MPI_Isendrecv_replace(&got, 1, MPI_LONG_LONG, right, 3, left, 3, MPI_COMM_WORLD, &r);
+          int flag = 0;
+          while (!flag) MPI_Test(&r, &flag, &st);
+          break;
+        }
+        case 2: {
+          MPI_Isendrecv_c(&token, 1, MPI_LONG_LONG, right, 3, &got, 1, MPI_LONG_LONG, MPI_ANY_SOURCE, MPI_ANY_TAG,
+                          MPI_COMM_WORLD, &r);
+          MPI_Request both[2] = {MPI_REQUEST_NULL, r};
+          int index = -1;
+          MPI_Waitany(2, both, &index, &st);
+          if (index != 1 || both[1] != MPI_REQUEST_NULL) {
+            std::printf("mpi4 isendrecv: Waitany gave index %d\n", index);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+          }
+          break;
+        }
+        default: {
+          got = token;
+          MPI_Isendrecv_replace_c(&got, 1, MPI_LONG_LONG, right, 3, left, 3, MPI_COMM_WORLD, &r);
+          int flag = 0;
+          while (!flag) MPI_Request_get_status(r, &flag, MPI_STATUS_IGNORE);
+          MPI_Wait(&r, &st);
+          if (r != MPI_REQUEST_NULL) MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+      }
+      int n = -1;
+      MPI_Get_count(&st, MPI_LONG_LONG, &n);
+      if (got != expected || st.MPI_SOURCE != left || st.MPI_TAG != 3 || n != 1) {
+        std::printf("mpi4 isendrecv: rank %d step %lld got %lld from %d tag %d count %d, expected %lld from %d\n", rank,
+                    s.i, got, st.MPI_SOURCE, st.MPI_TAG, n, expected, left);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+      s.sum += got;
+      ++s.i;
+      snap.checkpoint_point(s);
+    }
+    MPI_Recv(&got, 1, MPI_LONG_LONG, left, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);  // the last token
+    if (got != 16000 + left) {
+      std::printf("mpi4 isendrecv: the last token is %lld, expected %d\n", got, 16000 + left);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    snap.flush();
+    if (rank == 0) std::printf("mpi4 isendrecv: ok (%lld)\n", s.sum);
     MPI_Finalize();
-    return 1;
+    return 0;
   }
   long long outs[12] = {}, in = 0;  // (one buffer per send: a freed send request may still read it)
   for (; s.i < 12; ++s.i) {

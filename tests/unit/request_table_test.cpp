@@ -83,6 +83,35 @@ TEST(RequestTable, PersistentOperationsAreOwnedAndLeaveWithTheirProxy) {
   EXPECT_EQ(t.persistent_ops(), 0u);
 }
 
+// MPI_Isendrecv's generalized request: pending until completed, never a real receive (MPI's own
+// wait must not complete it), not a receive target (its wait is not described to deadlock
+// detection); removing it destroys the operation.
+TEST(RequestTable, PairsArePendingOwnedAndNeverWaitedForByMpi) {
+  RequestTable t;
+  mpi::CommEntry c;
+  t.add_receive(req(1), &c, 2, 5);  // the pair's receive, tracked on its own
+  auto op = std::make_unique<PairOp>();
+  op->recv = req(1);
+  op->send = req(2);
+  PairOp* raw = op.get();
+  PairOp& added = t.add_pair(req(3), std::move(op));
+  EXPECT_EQ(&added, raw);
+  ASSERT_NE(t.find(req(3)), nullptr);
+  EXPECT_EQ(t.find(req(3))->kind, RequestInfo::Pair);
+  EXPECT_EQ(t.find(req(3))->pair, raw);
+  EXPECT_EQ(t.persistent(req(3)), nullptr);
+  EXPECT_TRUE(t.is_active(req(3)));
+  EXPECT_EQ(t.pending(), 2u);
+  const MPI_Request pair_only[] = {req(3)};
+  EXPECT_FALSE(t.only_real_receives(1, pair_only));
+  std::vector<WaitTarget> targets;
+  t.receive_targets(1, pair_only, targets);
+  EXPECT_TRUE(targets.empty());
+  t.remove(req(3));
+  EXPECT_EQ(t.find(req(3)), nullptr);
+  EXPECT_EQ(t.pending(), 1u);
+}
+
 TEST(RequestTable, ActiveAndPendingFollowMpiRules) {
   RequestTable t;
   mpi::CommEntry c;

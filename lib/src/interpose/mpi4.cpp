@@ -4,8 +4,9 @@
 //  - the large-count forms (MPI_Send_c, ...) go to the wrappers of their int forms when the counts
 //    fit an int (every message the library can record does), and are refused beyond;
 //  - MPI_Comm_idup_with_info is MPI_Comm_idup (info is hints, which an implementation may ignore);
-//  - MPI_Isendrecv(_replace) and partitioned communication are refused with a message naming the
-//    call and what to use instead.
+//  - MPI_Isendrecv(_replace) are the library's MPI_Irecv and MPI_Isend behind one generalized
+//    request (Runtime::Isendrecv), their large-count forms likewise when the counts fit an int;
+//  - partitioned communication is refused with a message naming the call and what to use instead.
 // Before a Session (or after MPI_Finalize) each goes to MPI's own.
 #include <mpi.h>
 
@@ -118,16 +119,16 @@ int MPI_Comm_idup_with_info(MPI_Comm comm, MPI_Info info, MPI_Comm* newcomm, MPI
   return MPI_Comm_idup(comm, newcomm, request);  // (the hints in `info` are not passed on)
 }
 
-#define MPISNAP_REFUSED(call, instead)                                                                           \
-  refuse(std::string(call) + " is not supported while an mpisnap Session runs (its messages would bypass the " \
-                             "snapshot's cut): " instead)
-
 int MPI_Isendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype, int dest, int sendtag, void* recvbuf,
                   int recvcount, MPI_Datatype recvtype, int source, int recvtag, MPI_Comm comm, MPI_Request* request) {
-  if (!Runtime::get())
+  Runtime* rt = Runtime::get();
+  if (!rt)
     return PMPI_Isendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
                           comm, request);
-  MPISNAP_REFUSED("MPI_Isendrecv", "use MPI_Irecv and MPI_Isend");
+  return mpisnap::guarded([&] {
+    return rt->Isendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
+                         comm, request);
+  });
 }
 
 int MPI_Isendrecv_c(const void* sendbuf, MPI_Count sendcount, MPI_Datatype sendtype, int dest, int sendtag, void* recvbuf,
@@ -136,21 +137,31 @@ int MPI_Isendrecv_c(const void* sendbuf, MPI_Count sendcount, MPI_Datatype sendt
   if (!Runtime::get())
     return PMPI_Isendrecv_c(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
                             comm, request);
-  MPISNAP_REFUSED("MPI_Isendrecv_c", "use MPI_Irecv and MPI_Isend");
+  need_int_count("MPI_Isendrecv_c", sendcount);
+  need_int_count("MPI_Isendrecv_c", recvcount);
+  return MPI_Isendrecv(sendbuf, static_cast<int>(sendcount), sendtype, dest, sendtag, recvbuf,
+                       static_cast<int>(recvcount), recvtype, source, recvtag, comm, request);
 }
 
 int MPI_Isendrecv_replace(void* buf, int count, MPI_Datatype type, int dest, int sendtag, int source, int recvtag,
                           MPI_Comm comm, MPI_Request* request) {
-  if (!Runtime::get()) return PMPI_Isendrecv_replace(buf, count, type, dest, sendtag, source, recvtag, comm, request);
-  MPISNAP_REFUSED("MPI_Isendrecv_replace", "use MPI_Sendrecv_replace, or MPI_Irecv and MPI_Isend with a second buffer");
+  Runtime* rt = Runtime::get();
+  if (!rt) return PMPI_Isendrecv_replace(buf, count, type, dest, sendtag, source, recvtag, comm, request);
+  return mpisnap::guarded(
+      [&] { return rt->Isendrecv_replace(buf, count, type, dest, sendtag, source, recvtag, comm, request); });
 }
 
 int MPI_Isendrecv_replace_c(void* buf, MPI_Count count, MPI_Datatype type, int dest, int sendtag, int source, int recvtag,
                             MPI_Comm comm, MPI_Request* request) {
   if (!Runtime::get())
     return PMPI_Isendrecv_replace_c(buf, count, type, dest, sendtag, source, recvtag, comm, request);
-  MPISNAP_REFUSED("MPI_Isendrecv_replace_c", "use MPI_Sendrecv_replace, or MPI_Irecv and MPI_Isend with a second buffer");
+  need_int_count("MPI_Isendrecv_replace_c", count);
+  return MPI_Isendrecv_replace(buf, static_cast<int>(count), type, dest, sendtag, source, recvtag, comm, request);
 }
+
+#define MPISNAP_REFUSED(call, instead)                                                                           \
+  refuse(std::string(call) + " is not supported while an mpisnap Session runs (its messages would bypass the " \
+                             "snapshot's cut): " instead)
 
 int MPI_Psend_init(const void* buf, int partitions, MPI_Count count, MPI_Datatype type, int dest, int tag, MPI_Comm comm,
                    MPI_Info info, MPI_Request* request) {

@@ -34,16 +34,28 @@ PersistentOp& RequestTable::add_persistent(MPI_Request r, std::unique_ptr<Persis
   return ref;
 }
 
+PairOp& RequestTable::add_pair(MPI_Request r, std::unique_ptr<PairOp> op) {
+  PairOp& ref = *op;
+  RequestInfo info;
+  info.kind = RequestInfo::Pair;
+  info.pair = &ref;
+  pairs_.emplace(&ref, std::move(op));
+  map_.put(r, info);
+  return ref;
+}
+
 void RequestTable::remove(MPI_Request r) {
   RequestInfo* info = find(r);
   if (!info) return;
   if (info->kind == RequestInfo::Persistent) ops_.erase(info->persistent);
+  if (info->kind == RequestInfo::Pair) pairs_.erase(info->pair);
   map_.erase(r);
 }
 
 void RequestTable::clear() {
   map_ = {};
   ops_.clear();
+  pairs_.clear();
   noted_.clear();
 }
 

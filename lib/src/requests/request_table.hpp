@@ -4,7 +4,9 @@
 //   FastRecv    a real receive (or matched receive): counted against its communicator when it completes;
 //   Emulated    a generalized request the receive window completes;
 //   Persistent  the proxy of a persistent operation (the handle stays valid after completion);
-//   CommIdup    MPI_Comm_idup: the new communicator is registered when it completes.
+//   CommIdup    MPI_Comm_idup: the new communicator is registered when it completes;
+//   Pair        MPI_Isendrecv(_replace): a generalized request completed once its receive and its
+//               send (the library's own) both completed.
 //
 // Requests the library does not track (sends, collectives, I/O, the application's own generalized
 // requests) are not in it: find() returns null for them and they go to PMPI. The table answers the
@@ -53,12 +55,24 @@ struct PersistentOp {
   ~PersistentOp();
 };
 
+// MPI_Isendrecv(_replace): the application holds a generalized request; behind it, a receive and a
+// send made through the library's own calls (so each is colored and counted like any other).
+struct PairOp {
+  MPI_Request recv = MPI_REQUEST_NULL;
+  MPI_Request send = MPI_REQUEST_NULL;
+  MPI_Status status{};        // the receive's: the pair's status
+  int rc = MPI_SUCCESS;       // the first error of the two
+  bool completed = false;     // the generalized request was completed (MPI_Grequest_complete)
+  std::vector<char> packed;   // MPI_Isendrecv_replace: what is sent, packed before the receive lands
+};
+
 struct RequestInfo {
-  enum Kind : std::uint8_t { FastRecv, Emulated, Persistent, CommIdup } kind = FastRecv;
+  enum Kind : std::uint8_t { FastRecv, Emulated, Persistent, CommIdup, Pair } kind = FastRecv;
   mpi::CommEntry* comm = nullptr;  // FastRecv, Emulated: the receive's communicator (FastRecv: null, count nothing)
   int source = 0;
   int tag = 0;
   PersistentOp* persistent = nullptr;
+  PairOp* pair = nullptr;
   MPI_Comm* idup_out = nullptr;
   std::uint64_t idup_id = 0;  // CommIdup: the new communicator's id (0: agree on one when it completes)
 };
@@ -100,7 +114,9 @@ class RequestTable {
   void add_idup(MPI_Request r, MPI_Comm* out, std::uint64_t id);
   // Takes ownership of `op`, the operation behind the proxy `r`.
   PersistentOp& add_persistent(MPI_Request r, std::unique_ptr<PersistentOp> op);
-  // Forgets `r` (a completed request: its handle is gone); a persistent one's operation is destroyed.
+  // Takes ownership of `op`, the receive and send behind the generalized request `r`.
+  PairOp& add_pair(MPI_Request r, std::unique_ptr<PairOp> op);
+  // Forgets `r` (a completed request: its handle is gone); a persistent or pair operation is destroyed.
   void remove(MPI_Request r);
   // Every entry and persistent operation (MPI_Finalize).
   void clear();
@@ -150,6 +166,7 @@ class RequestTable {
   mpi::FlatMap<MPI_Request, RequestInfo> map_;
   // Every persistent operation the application holds (RequestInfo::persistent points into it).
   std::unordered_map<const PersistentOp*, std::unique_ptr<PersistentOp>> ops_;
+  std::unordered_map<const PairOp*, std::unique_ptr<PairOp>> pairs_;
   std::vector<Noted> noted_;  // note_direct's scratch, kept so that a wait allocates nothing once warm
 };
 

@@ -80,6 +80,12 @@ class Runtime {
                 int recvcount, MPI_Datatype recvtype, int source, int recvtag, MPI_Comm comm, MPI_Request* request);
   int Isendrecv_replace(void* buf, int count, MPI_Datatype datatype, int dest, int sendtag, int source, int recvtag,
                         MPI_Comm comm, MPI_Request* request);
+  // MPI-4's constructors from groups (MPI_Comm_create_from_group, MPI_Intercomm_create_from_groups):
+  // no parent communicator; the new one is registered as any other (`rc`: the constructor's).
+  int made_from_groups(int rc, MPI_Comm* newcomm) {
+    if (rc == MPI_SUCCESS && *newcomm != MPI_COMM_NULL) register_comm(*newcomm, -1, CommCounters::kFromGroups);
+    return rc;
+  }
   void count_collective(MPI_Comm comm);
   // When snapshots or triggers are possible, every blocking call polls (see calls.def).
   bool blocking_calls_poll() const noexcept { return poll_blocking_; }

@@ -7,7 +7,10 @@
 // forms) sends the next token and receives the one the left neighbour sent in the step before, so
 // a token is in flight at every safe point (checkpoints every 2); completed by MPI_Wait,
 // MPI_Test polling, MPI_Waitany or MPI_Request_get_status + MPI_Wait in turn; every status checked;
-// prints "mpi4 isendrecv: ok".
+// prints "mpi4 isendrecv: ok". Mode `fromgroups`: communicators made by MPI_Comm_create_from_group
+// (all ranks) and MPI_Intercomm_create_from_groups (even ranks with odd ones) carry a ring's token
+// and an exchange across each safe point (checkpoints every 2): had the library not registered them,
+// their first point-to-point call would stop the job; prints "mpi4 fromgroups: ok".
 #include <mpi.h>
 
 #include <cstdio>
@@ -24,7 +27,8 @@ struct Step {
 };
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
+  int provided = 0;  // (MPI_THREAD_MULTIPLE under MPIR_CVAR_ASYNC_PROGRESS=1: MPICH's progress thread)
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided);
   const char* mode = argc > 1 ? argv[1] : "counts";
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -35,6 +39,51 @@ int main(int argc, char** argv) {
   mpisnap::Session snap{MPI_COMM_WORLD, cfg};
   Step s;
   snap.restore(s);
+  if (!std::strcmp(mode, "fromgroups")) {
+    MPI_Group world_group, even, odd;
+    MPI_Comm_group(MPI_COMM_WORLD, &world_group);
+    MPI_Comm all, inter;
+    MPI_Comm_create_from_group(world_group, "mpisnap.all", MPI_INFO_NULL, MPI_ERRORS_ARE_FATAL, &all);
+    const int half = (size + 1) / 2;  // evens, then odds
+    int ranges[1][3] = {{0, size - 1, 2}};
+    MPI_Group_range_incl(world_group, 1, ranges, &even);
+    ranges[0][0] = 1;
+    MPI_Group_range_incl(world_group, 1, ranges, &odd);
+    const bool is_even = rank % 2 == 0;
+    MPI_Intercomm_create_from_groups(is_even ? even : odd, 0, is_even ? odd : even, 0, "mpisnap.inter", MPI_INFO_NULL,
+                                     MPI_ERRORS_ARE_FATAL, &inter);
+    int local = 0, remote_size = 0;
+    MPI_Comm_rank(inter, &local);
+    MPI_Comm_remote_size(inter, &remote_size);
+    long long token = 0, got = -1;
+    if (s.i == 0) MPI_Send(&token, 1, MPI_LONG_LONG, right, 5, all);
+    while (s.i < 10) {
+      MPI_Recv(&got, 1, MPI_LONG_LONG, left, 5, all, MPI_STATUS_IGNORE);
+      if (got != (s.i == 0 ? 0 : s.i * 100 + left)) {
+        std::printf("mpi4 fromgroups: rank %d step %lld got %lld\n", rank, s.i, got);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+      // Over the intercommunicator: each rank of one side with the same local rank on the other.
+      long long mine = s.i * 10 + rank, theirs = -1;
+      if (local < remote_size)
+        MPI_Sendrecv(&mine, 1, MPI_LONG_LONG, local, 6, &theirs, 1, MPI_LONG_LONG, local, 6, inter, MPI_STATUS_IGNORE);
+      s.sum += got + (theirs > 0 ? theirs : 0);
+      ++s.i;
+      token = s.i * 100 + rank;
+      MPI_Send(&token, 1, MPI_LONG_LONG, right, 5, all);  // eager: in flight at the safe point
+      snap.checkpoint_point(s);
+    }
+    MPI_Recv(&got, 1, MPI_LONG_LONG, left, 5, all, MPI_STATUS_IGNORE);
+    MPI_Comm_free(&inter);
+    MPI_Comm_free(&all);
+    MPI_Group_free(&even);
+    MPI_Group_free(&odd);
+    MPI_Group_free(&world_group);
+    snap.flush();
+    if (rank == 0) std::printf("mpi4 fromgroups: ok (%lld, %d per side)\n", s.sum, half);
+    MPI_Finalize();
+    return 0;
+  }
   if (!std::strcmp(mode, "isendrecv")) {
     long long token = 0, got = -1;
     if (s.i == 0) MPI_Send(&token, 1, MPI_LONG_LONG, right, 3, MPI_COMM_WORLD);  // the first token (eager)

@@ -35,6 +35,9 @@ struct CommCounters {
   // members had when it was made. A restarted run that makes a communicator with the same parent
   // id, members and slot gives it this id back, so the messages recorded on it reach it.
   static constexpr std::uint64_t kNoParent = ~std::uint64_t{0};
+  // The lineage of a communicator made from groups (MPI-4's MPI_Comm_create_from_group,
+  // MPI_Intercomm_create_from_groups), which have no parent: named by members and slot alone.
+  static constexpr std::uint64_t kFromGroups = ~std::uint64_t{0} - 1;
   std::uint64_t parent = kNoParent;
   std::uint64_t slot = 0;
   std::vector<std::int32_t> local_world_ranks;  // intercommunicator: the local group (else empty)

@@ -4,6 +4,7 @@
 //  - the large-count forms (MPI_Send_c, ...) go to the wrappers of their int forms when the counts
 //    fit an int (every message the library can record does), and are refused beyond;
 //  - MPI_Comm_idup_with_info is MPI_Comm_idup (info is hints, which an implementation may ignore);
+//  - MPI_Comm_create_from_group and MPI_Intercomm_create_from_groups register what they make;
 //  - MPI_Isendrecv(_replace) are the library's MPI_Irecv and MPI_Isend behind one generalized
 //    request (Runtime::Isendrecv), their large-count forms likewise when the counts fit an int;
 //  - partitioned communication is refused with a message naming the call and what to use instead.
@@ -157,6 +158,30 @@ int MPI_Isendrecv_replace_c(void* buf, MPI_Count count, MPI_Datatype type, int d
     return PMPI_Isendrecv_replace_c(buf, count, type, dest, sendtag, source, recvtag, comm, request);
   need_int_count("MPI_Isendrecv_replace_c", count);
   return MPI_Isendrecv_replace(buf, static_cast<int>(count), type, dest, sendtag, source, recvtag, comm, request);
+}
+
+int MPI_Comm_create_from_group(MPI_Group group, const char* stringtag, MPI_Info info, MPI_Errhandler errhandler,
+                               MPI_Comm* newcomm) {
+  Runtime* rt = Runtime::get();
+  const int rc = PMPI_Comm_create_from_group(group, stringtag, info, errhandler, newcomm);
+  if (!rt) {
+    if (rc == MPI_SUCCESS) mpisnap::guarded([&] { Runtime::note_comm_created_before_session(*newcomm); return 0; });
+    return rc;
+  }
+  return mpisnap::guarded([&] { return rt->made_from_groups(rc, newcomm); });
+}
+
+int MPI_Intercomm_create_from_groups(MPI_Group local_group, int local_leader, MPI_Group remote_group, int remote_leader,
+                                     const char* stringtag, MPI_Info info, MPI_Errhandler errhandler,
+                                     MPI_Comm* newintercomm) {
+  Runtime* rt = Runtime::get();
+  const int rc = PMPI_Intercomm_create_from_groups(local_group, local_leader, remote_group, remote_leader, stringtag,
+                                                   info, errhandler, newintercomm);
+  if (!rt) {
+    if (rc == MPI_SUCCESS) mpisnap::guarded([&] { Runtime::note_comm_created_before_session(*newintercomm); return 0; });
+    return rc;
+  }
+  return mpisnap::guarded([&] { return rt->made_from_groups(rc, newintercomm); });
 }
 
 #define MPISNAP_REFUSED(call, instead)                                                                           \

@@ -118,7 +118,10 @@ int MPI_Init_thread(int* argc, char*** argv, int required, int* provided) {
   refuse_another_mpi();
   const int rc = PMPI_Init_thread(argc, argv, required, provided);
   if (rc == MPI_SUCCESS) {
-    Runtime::note_init(*provided);
+    // What the program may do is what it asked for: an MPI may provide more (MPICH with
+    // MPIR_CVAR_ASYNC_PROGRESS=1 provides MPI_THREAD_MULTIPLE to a program that asked for SINGLE,
+    // for its own progress thread). The levels are ordered (MPI 4.0, 11.6.1).
+    Runtime::note_init(std::min(required, *provided));
     after_init();
   }
   return rc;

@@ -1,8 +1,10 @@
 #include "channel/mpi_message_port.hpp"
 
 #include <memory>
+#include <string>
 
 #include "channel/receive_window.hpp"
+#include "common/diagnostics.hpp"
 #include "mpi/pmpi.hpp"
 
 namespace mpisnap::channel {
@@ -40,6 +42,10 @@ bool MpiMessagePort::improbe(int source, int tag, MPI_Comm comm, MPI_Message* ms
 Bytes MpiMessagePort::mrecv_bytes(MPI_Message* msg, const MPI_Status& st) {
   int n = 0;
   mpi::check(PMPI_Get_count(&st, MPI_BYTE, &n), "PMPI_Get_count");
+  if (n == MPI_UNDEFINED || n < 0)  // (more bytes than an int holds)
+    throw diag::error("a message of more than 2 GiB from rank " + std::to_string(st.MPI_SOURCE) +
+                " (tag " + std::to_string(st.MPI_TAG) + ") is in flight across a checkpoint: mpisnap records "
+                "messages in flight of at most INT_MAX bytes; send it in parts of less than 2 GiB");
   Bytes bytes(static_cast<std::size_t>(n));
   mpi::check(PMPI_Mrecv(bytes.data(), n, MPI_PACKED, msg, MPI_STATUS_IGNORE), "PMPI_Mrecv(packed)");
   return bytes;

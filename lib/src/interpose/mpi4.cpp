@@ -1,8 +1,8 @@
 // MPI-4 point-to-point calls that an MPI may have and calls.def does not wrap (MPICH 4 has them;
 // Open MPI 4.1 does not). None may bypass the cut: a message sent past the library would travel on
 // the application's own handle, which carries no traffic once a Session runs.
-//  - the large-count forms (MPI_Send_c, ...) go to the wrappers of their int forms when the counts
-//    fit an int (every message the library can record does), and are refused beyond;
+//  - the large-count forms (MPI_Send_c, ...) go to the wrappers of their int forms, a count beyond
+//    INT_MAX as one element of a contiguous datatype (class Count);
 //  - MPI_Comm_idup_with_info is MPI_Comm_idup (info is hints, which an implementation may ignore);
 //  - MPI_Comm_create_from_group and MPI_Intercomm_create_from_groups register what they make;
 //  - MPI_Isendrecv(_replace) are the library's MPI_Irecv and MPI_Isend behind one generalized
@@ -27,11 +27,33 @@ namespace {
 
 bool fits(MPI_Count n) { return n >= 0 && n <= INT_MAX; }
 
-void need_int_count(const char* call, MPI_Count n) {
-  if (!fits(n))
-    refuse(std::string(call) + " with a count of " + std::to_string(static_cast<long long>(n)) +
-           " elements: mpisnap carries point-to-point messages of at most INT_MAX elements (use a larger datatype)");
-}
+// A count beyond INT_MAX goes through the int forms as one element of a contiguous datatype of that
+// many elements: the same type signature, so it matches whatever the other side posts, and the
+// status counts bytes, so MPI_Get_count_c in the element type gives the elements received. The
+// datatype is freed once the call has it (MPI keeps it while an operation uses it).
+class Count {
+ public:
+  Count(const char* call, MPI_Count n, MPI_Datatype type) : count_(static_cast<int>(n)), type_(type) {
+    if (fits(n)) return;
+    if (n < 0) refuse(std::string(call) + ": a negative count (" + std::to_string(static_cast<long long>(n)) + ")");
+    if (PMPI_Type_contiguous_c(n, type, &big_) != MPI_SUCCESS || PMPI_Type_commit(&big_) != MPI_SUCCESS)
+      refuse(std::string(call) + ": no datatype of " + std::to_string(static_cast<long long>(n)) + " elements");
+    count_ = 1;
+    type_ = big_;
+  }
+  ~Count() {
+    if (big_ != MPI_DATATYPE_NULL) PMPI_Type_free(&big_);
+  }
+  Count(const Count&) = delete;
+  Count& operator=(const Count&) = delete;
+  int count() const { return count_; }
+  MPI_Datatype type() const { return type_; }
+
+ private:
+  int count_;
+  MPI_Datatype type_;
+  MPI_Datatype big_ = MPI_DATATYPE_NULL;
+};
 
 }  // namespace
 
@@ -41,15 +63,15 @@ extern "C" {
 #define MPISNAP_SEND_C(name)                                                                                       \
   int MPI_##name##_c(const void* buf, MPI_Count count, MPI_Datatype type, int dest, int tag, MPI_Comm comm) {      \
     if (!Runtime::get()) return PMPI_##name##_c(buf, count, type, dest, tag, comm);                                \
-    need_int_count("MPI_" #name "_c", count);                                                                      \
-    return MPI_##name(buf, static_cast<int>(count), type, dest, tag, comm);                                         \
+    const Count n("MPI_" #name "_c", count, type);                                                                 \
+    return MPI_##name(buf, n.count(), n.type(), dest, tag, comm);                                                   \
   }
 #define MPISNAP_ISEND_C(name)                                                                                      \
   int MPI_##name##_c(const void* buf, MPI_Count count, MPI_Datatype type, int dest, int tag, MPI_Comm comm,         \
                      MPI_Request* request) {                                                                        \
     if (!Runtime::get()) return PMPI_##name##_c(buf, count, type, dest, tag, comm, request);                       \
-    need_int_count("MPI_" #name "_c", count);                                                                      \
-    return MPI_##name(buf, static_cast<int>(count), type, dest, tag, comm, request);                                \
+    const Count n("MPI_" #name "_c", count, type);                                                                 \
+    return MPI_##name(buf, n.count(), n.type(), dest, tag, comm, request);                                          \
   }
 MPISNAP_SEND_C(Send)
 MPISNAP_SEND_C(Ssend)
@@ -68,33 +90,33 @@ MPISNAP_ISEND_C(Rsend_init)
 
 int MPI_Recv_c(void* buf, MPI_Count count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
   if (!Runtime::get()) return PMPI_Recv_c(buf, count, type, source, tag, comm, status);
-  need_int_count("MPI_Recv_c", count);
-  return MPI_Recv(buf, static_cast<int>(count), type, source, tag, comm, status);
+  const Count n("MPI_Recv_c", count, type);
+  return MPI_Recv(buf, n.count(), n.type(), source, tag, comm, status);
 }
 
 int MPI_Irecv_c(void* buf, MPI_Count count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Request* request) {
   if (!Runtime::get()) return PMPI_Irecv_c(buf, count, type, source, tag, comm, request);
-  need_int_count("MPI_Irecv_c", count);
-  return MPI_Irecv(buf, static_cast<int>(count), type, source, tag, comm, request);
+  const Count n("MPI_Irecv_c", count, type);
+  return MPI_Irecv(buf, n.count(), n.type(), source, tag, comm, request);
 }
 
 int MPI_Recv_init_c(void* buf, MPI_Count count, MPI_Datatype type, int source, int tag, MPI_Comm comm,
                     MPI_Request* request) {
   if (!Runtime::get()) return PMPI_Recv_init_c(buf, count, type, source, tag, comm, request);
-  need_int_count("MPI_Recv_init_c", count);
-  return MPI_Recv_init(buf, static_cast<int>(count), type, source, tag, comm, request);
+  const Count n("MPI_Recv_init_c", count, type);
+  return MPI_Recv_init(buf, n.count(), n.type(), source, tag, comm, request);
 }
 
 int MPI_Mrecv_c(void* buf, MPI_Count count, MPI_Datatype type, MPI_Message* message, MPI_Status* status) {
   if (!Runtime::get()) return PMPI_Mrecv_c(buf, count, type, message, status);
-  need_int_count("MPI_Mrecv_c", count);
-  return MPI_Mrecv(buf, static_cast<int>(count), type, message, status);
+  const Count n("MPI_Mrecv_c", count, type);
+  return MPI_Mrecv(buf, n.count(), n.type(), message, status);
 }
 
 int MPI_Imrecv_c(void* buf, MPI_Count count, MPI_Datatype type, MPI_Message* message, MPI_Request* request) {
   if (!Runtime::get()) return PMPI_Imrecv_c(buf, count, type, message, request);
-  need_int_count("MPI_Imrecv_c", count);
-  return MPI_Imrecv(buf, static_cast<int>(count), type, message, request);
+  const Count n("MPI_Imrecv_c", count, type);
+  return MPI_Imrecv(buf, n.count(), n.type(), message, request);
 }
 
 int MPI_Sendrecv_c(const void* sendbuf, MPI_Count sendcount, MPI_Datatype sendtype, int dest, int sendtag, void* recvbuf,
@@ -102,17 +124,16 @@ int MPI_Sendrecv_c(const void* sendbuf, MPI_Count sendcount, MPI_Datatype sendty
   if (!Runtime::get())
     return PMPI_Sendrecv_c(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
                            comm, status);
-  need_int_count("MPI_Sendrecv_c", sendcount);
-  need_int_count("MPI_Sendrecv_c", recvcount);
-  return MPI_Sendrecv(sendbuf, static_cast<int>(sendcount), sendtype, dest, sendtag, recvbuf, static_cast<int>(recvcount),
-                      recvtype, source, recvtag, comm, status);
+  const Count s("MPI_Sendrecv_c", sendcount, sendtype), r("MPI_Sendrecv_c", recvcount, recvtype);
+  return MPI_Sendrecv(sendbuf, s.count(), s.type(), dest, sendtag, recvbuf, r.count(), r.type(), source, recvtag, comm,
+                      status);
 }
 
 int MPI_Sendrecv_replace_c(void* buf, MPI_Count count, MPI_Datatype type, int dest, int sendtag, int source, int recvtag,
                            MPI_Comm comm, MPI_Status* status) {
   if (!Runtime::get()) return PMPI_Sendrecv_replace_c(buf, count, type, dest, sendtag, source, recvtag, comm, status);
-  need_int_count("MPI_Sendrecv_replace_c", count);
-  return MPI_Sendrecv_replace(buf, static_cast<int>(count), type, dest, sendtag, source, recvtag, comm, status);
+  const Count n("MPI_Sendrecv_replace_c", count, type);
+  return MPI_Sendrecv_replace(buf, n.count(), n.type(), dest, sendtag, source, recvtag, comm, status);
 }
 
 int MPI_Comm_idup_with_info(MPI_Comm comm, MPI_Info info, MPI_Comm* newcomm, MPI_Request* request) {
@@ -138,10 +159,9 @@ int MPI_Isendrecv_c(const void* sendbuf, MPI_Count sendcount, MPI_Datatype sendt
   if (!Runtime::get())
     return PMPI_Isendrecv_c(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
                             comm, request);
-  need_int_count("MPI_Isendrecv_c", sendcount);
-  need_int_count("MPI_Isendrecv_c", recvcount);
-  return MPI_Isendrecv(sendbuf, static_cast<int>(sendcount), sendtype, dest, sendtag, recvbuf,
-                       static_cast<int>(recvcount), recvtype, source, recvtag, comm, request);
+  const Count s("MPI_Isendrecv_c", sendcount, sendtype), r("MPI_Isendrecv_c", recvcount, recvtype);
+  return MPI_Isendrecv(sendbuf, s.count(), s.type(), dest, sendtag, recvbuf, r.count(), r.type(), source, recvtag, comm,
+                       request);
 }
 
 int MPI_Isendrecv_replace(void* buf, int count, MPI_Datatype type, int dest, int sendtag, int source, int recvtag,
@@ -156,8 +176,8 @@ int MPI_Isendrecv_replace_c(void* buf, MPI_Count count, MPI_Datatype type, int d
                             MPI_Comm comm, MPI_Request* request) {
   if (!Runtime::get())
     return PMPI_Isendrecv_replace_c(buf, count, type, dest, sendtag, source, recvtag, comm, request);
-  need_int_count("MPI_Isendrecv_replace_c", count);
-  return MPI_Isendrecv_replace(buf, static_cast<int>(count), type, dest, sendtag, source, recvtag, comm, request);
+  const Count n("MPI_Isendrecv_replace_c", count, type);
+  return MPI_Isendrecv_replace(buf, n.count(), n.type(), dest, sendtag, source, recvtag, comm, request);
 }
 
 int MPI_Comm_create_from_group(MPI_Group group, const char* stringtag, MPI_Info info, MPI_Errhandler errhandler,

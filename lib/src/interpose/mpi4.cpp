@@ -180,28 +180,32 @@ int MPI_Isendrecv_replace_c(void* buf, MPI_Count count, MPI_Datatype type, int d
   return MPI_Isendrecv_replace(buf, n.count(), n.type(), dest, sendtag, source, recvtag, comm, request);
 }
 
+}  // extern "C"
+
+namespace {
+// A communicator a constructor from groups made (`rc`: the constructor's): registered by the runtime,
+// or remembered for the Session to come.
+int registered_from_groups(int rc, MPI_Comm* newcomm) {
+  if (Runtime* rt = Runtime::get()) return mpisnap::guarded([&] { return rt->made_from_groups(rc, newcomm); });
+  if (rc == MPI_SUCCESS) mpisnap::guarded([&] { Runtime::note_comm_created_before_session(*newcomm); return 0; });
+  return rc;
+}
+}  // namespace
+
+extern "C" {
+
 int MPI_Comm_create_from_group(MPI_Group group, const char* stringtag, MPI_Info info, MPI_Errhandler errhandler,
                                MPI_Comm* newcomm) {
-  Runtime* rt = Runtime::get();
-  const int rc = PMPI_Comm_create_from_group(group, stringtag, info, errhandler, newcomm);
-  if (!rt) {
-    if (rc == MPI_SUCCESS) mpisnap::guarded([&] { Runtime::note_comm_created_before_session(*newcomm); return 0; });
-    return rc;
-  }
-  return mpisnap::guarded([&] { return rt->made_from_groups(rc, newcomm); });
+  return registered_from_groups(PMPI_Comm_create_from_group(group, stringtag, info, errhandler, newcomm), newcomm);
 }
 
 int MPI_Intercomm_create_from_groups(MPI_Group local_group, int local_leader, MPI_Group remote_group, int remote_leader,
                                      const char* stringtag, MPI_Info info, MPI_Errhandler errhandler,
                                      MPI_Comm* newintercomm) {
-  Runtime* rt = Runtime::get();
-  const int rc = PMPI_Intercomm_create_from_groups(local_group, local_leader, remote_group, remote_leader, stringtag,
-                                                   info, errhandler, newintercomm);
-  if (!rt) {
-    if (rc == MPI_SUCCESS) mpisnap::guarded([&] { Runtime::note_comm_created_before_session(*newintercomm); return 0; });
-    return rc;
-  }
-  return mpisnap::guarded([&] { return rt->made_from_groups(rc, newintercomm); });
+  return registered_from_groups(PMPI_Intercomm_create_from_groups(local_group, local_leader, remote_group,
+                                                                  remote_leader, stringtag, info, errhandler,
+                                                                  newintercomm),
+                                newintercomm);
 }
 
 #define MPISNAP_REFUSED(call, instead)                                                                           \

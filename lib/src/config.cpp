@@ -87,6 +87,23 @@ Config& Config::apply_environment() {
     if (k > 1000000) bad("MPISNAP_KEEP", v, "a sensible number of checkpoints to keep (<= 1000000)");
     keep = static_cast<unsigned>(k);
   }
+  if (const char* v = std::getenv("MPISNAP_LOCAL_DIR")) local_directory = v;
+  if (const char* v = std::getenv("MPISNAP_FLUSH")) {
+    const std::string f(v);
+    if (f == "stop") flush_every = 0;
+    else if (f == "every") flush_every = 1;
+    else {
+      const std::uint64_t k = parse_count("MPISNAP_FLUSH", v, 1);
+      if (k > 1000000) bad("MPISNAP_FLUSH", v, "every, stop or a number of checkpoints (<= 1000000)");
+      flush_every = static_cast<unsigned>(k);
+    }
+  }
+  if (const char* v = std::getenv("MPISNAP_KEEP_LOCAL")) {
+    const std::uint64_t k = parse_count("MPISNAP_KEEP_LOCAL", v, 1);
+    if (k > 1000000) bad("MPISNAP_KEEP_LOCAL", v, "a sensible number of checkpoints to keep (<= 1000000)");
+    keep_local = static_cast<unsigned>(k);
+  }
+  if (const char* v = std::getenv("MPISNAP_PARTNER")) partner = parse_bool("MPISNAP_PARTNER", v);
   if (const char* v = std::getenv("MPISNAP_VERBOSE")) verbose = parse_bool("MPISNAP_VERBOSE", v);
   if (const char* v = std::getenv("MPISNAP_REUSE_BUFFERS")) reuse_buffers = parse_bool("MPISNAP_REUSE_BUFFERS", v);
   if (const char* v = std::getenv("MPISNAP_DIRECT_IO")) direct_io = parse_bool("MPISNAP_DIRECT_IO", v);

@@ -162,9 +162,18 @@ void Runtime::setup_world() {
   message_port_ = std::make_unique<channel::MpiMessagePort>();
   window_ = std::make_unique<channel::ReceiveWindow>(*message_port_, comms_, *engine_, queue_);
   message_port_->attach(window_.get());
+  std::unique_ptr<storage::CheckpointStore> store;
+  if (config_.local_directory.empty()) {
+    store = std::make_unique<storage::DirectoryStore>(config_.directory, config_.direct_io);
+  } else {
+    tiers_ = std::make_unique<Tiers>(rank_, config_.partner);
+    store = std::make_unique<storage::TieredStore>(config_.directory, config_.local_directory, config_.direct_io,
+                                                   config_.keep_local);
+  }
+  checkpoint::Options options{config_.keep, config_.reuse_buffers, config_.verbose, diag::program_name()};
+  options.flush_every = config_.flush_every;
   pipeline_ = std::make_unique<checkpoint::Pipeline>(
-      std::make_unique<storage::DirectoryStore>(config_.directory, config_.direct_io), rank_, size_,
-      checkpoint::Options{config_.keep, config_.reuse_buffers, config_.verbose, diag::program_name()},
+      std::move(store), rank_, size_, options,
       [this](std::uint64_t round, bool committed) { triggers_->agreement().announce_commit(round, committed); });
 
   register_comm(MPI_COMM_WORLD, 0);
@@ -298,7 +307,7 @@ void Runtime::free_colors(mpi::CommEntry& e) {
 
 void Runtime::refresh_mode() noexcept {
   slow_recv_ = emulate_all_ || engine_->draining() || !queue_.empty() || window_->has_pending();
-  busy_ = engine_->active() || pipeline_->commits_pending();
+  busy_ = engine_->active() || pipeline_->commits_pending() || (tiers_ && tiers_->busy());
   no_window_ = !busy_ && !slow_recv_;
   direct_blocking_ = no_window_ && !poll_blocking_;
   comms_.set_gates(!busy_, !slow_recv_, !poll_blocking_);
@@ -313,10 +322,14 @@ void Runtime::progress() {
   if (pipeline_->current()) {
     using Phase = protocol::SnapshotEngine::Phase;
     if (engine_->phase() == Phase::Closed && pipeline_->awaiting_write()) on_channels_closed();
-    if (pipeline_->written())
+    if (pipeline_->written() && (!tiers_ || tiers_->partners_done(*pipeline_)))
       engine_->start_done(pipeline_->done_record(engine_->sent_before_total(), engine_->received_before_total()));
-    if (engine_->phase() == Phase::Complete) free_retired(pipeline_->close(engine_->finish()));
+    if (engine_->phase() == Phase::Complete) {
+      free_retired(pipeline_->close(engine_->finish()));
+      if (tiers_) tiers_->closed(*pipeline_);
+    }
   }
+  if (tiers_ && tiers_->busy()) tiers_->poll(*pipeline_);
   if (pipeline_->commits_pending()) pipeline_->poll();
   refresh_mode();
 }
@@ -466,6 +479,7 @@ bool Runtime::shutdown() {
   settle_all();
   agree_at_finalize();
   finish_all_snapshots();
+  if (tiers_) tiers_->finish(*pipeline_, [this] { progress(); });  // the newest checkpoint on the global tier
   const bool stopped = should_exit_;
   triggers_->restore_signals();
   agreement_port_->drain_sends();
@@ -479,6 +493,7 @@ bool Runtime::shutdown() {
     diag::say(std::to_string(st.checkpoints) + " checkpoint(s) this run, mean pause " +
               diag::fixed(st.total_pause_seconds / static_cast<double>(st.checkpoints), 4) + " s on rank 0");
   pipeline_.reset();
+  tiers_.reset();
   lease_.reset();  // after the last commit: the directory is free for the next job
   requests_.clear();
   held_messages_.clear();

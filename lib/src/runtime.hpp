@@ -30,6 +30,7 @@
 #include "requests/request_table.hpp"
 #include "storage/checkpoint_files.hpp"
 #include "storage/lease.hpp"
+#include "tiers.hpp"
 #include "triggers/triggers.hpp"
 
 namespace mpisnap {
@@ -355,6 +356,7 @@ class Runtime {
   std::unique_ptr<channel::ReceiveWindow> window_;
   std::unique_ptr<storage::Lease> lease_;  // rank 0: the directory's lease, renewed while the job runs
   std::unique_ptr<checkpoint::Pipeline> pipeline_;  // the store, the writer, snapshots on their way to commit
+  std::unique_ptr<Tiers> tiers_;  // two storage tiers (Config::local_directory): partner copies, decisions, the last flush
   std::uint64_t next_comm_id_ = 2;  // 0 = MPI_COMM_WORLD, 1 = MPI_COMM_SELF
 
   // Mode flags, recomputed by refresh_mode(): the fast path checks one of them per call.

@@ -36,7 +36,10 @@ void Runtime::take_directory() {
 
 void Runtime::discover_checkpoint() {
   mpi::MpiCollectivePort port(control_);
-  recovery::Options options{config_.fresh_if_corrupt, config_.fresh, diag::program_name(), config_.ignore_identity};
+  recovery::Options options{config_.fresh_if_corrupt, config_.fresh, diag::program_name(), config_.ignore_identity, {}};
+  if (tiers_) {
+    for (int r = 0; r < size_; ++r) options.leader_of.push_back(tiers_->nodes().leader(r));
+  }
   recovery::Recovery finder(port, pipeline_->store(), rank_, size_, options,
                             [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });  // lines carry their prefix
   const double t0 = PMPI_Wtime();

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A test on the simulated cluster (simcluster.py): brings the cluster up, runs a command with
-@MPIEXEC@ replaced by the cluster's mpiexec, brings it down whatever happened. Exits 77 (skip) where
+@MPIEXEC@ replaced by the cluster's mpiexec and @LOCALDIR@ by the path of the nodes' local storage, brings it down whatever happened. Exits 77 (skip) where
 namespaces cannot be made (not root, no `ip netns`)."""
 import argparse
 import os
@@ -27,7 +27,8 @@ def main():
     directory = os.path.join(a.workdir, f"cluster-{a.name}")
     try:
         wrapper = simcluster.up(a.name, a.nodes, a.slots, a.family, directory)
-        cmd = [wrapper if c == "@MPIEXEC@" else c for c in cmd]
+        local = simcluster.local_dir(directory)
+        cmd = [wrapper if c == "@MPIEXEC@" else local if c == "@LOCALDIR@" else c for c in cmd]
         sys.stdout.flush()
         return subprocess.run(cmd).returncode
     finally:

@@ -12,7 +12,10 @@ every process in its namespace (`kill_node`).
 
   simcluster.py up --name N --nodes 3 --slots 2 --family openmpi --dir D   -> D/mpiexec, D/agent.sh, D/hosts
   simcluster.py down --name N
-  simcluster.py kill-node --name N --node 2
+  simcluster.py kill-node --name N --node 2 [--dir D --wipe]
+
+Each node has its own local storage, D/local/node<i>, which its processes see at D/local/here (the
+agent bind-mounts it in the node's mount namespace): set MPISNAP_LOCAL_DIR=D/local/here.
 
 Needs root and `ip netns`; `up` exits with status 77 (ctest's skip) when either is missing."""
 import argparse
@@ -63,6 +66,22 @@ def down(name, nodes=16):
     sh("ip", "link", "del", n["bridge"], check=False)
 
 
+def local_dir(directory):
+    """The path at which every node sees its own node-local storage (MPISNAP_LOCAL_DIR)."""
+    return os.path.join(os.path.abspath(directory), "local", "here")
+
+
+def node_storage(directory, node):
+    return os.path.join(os.path.abspath(directory), "local", f"node{node}")
+
+
+def wipe_node(directory, node):
+    """A lost node's local storage is gone: its directory emptied."""
+    path = node_storage(directory, node)
+    for entry in os.listdir(path):
+        sh("rm", "-rf", os.path.join(path, entry))
+
+
 def kill_node(name, node, quiet=False):
     ns = names(name, node)["ns"][node - 1]
     r = sh("ip", "netns", "pids", ns, check=False)
@@ -96,14 +115,22 @@ def up(name, nodes, slots, family, directory):
         sh("ip", "-n", ns, "link", "set", "eth0", "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
     os.makedirs(directory, exist_ok=True)
+    # Node-local storage: every node sees its own directory local/node<i> at the one path local/here
+    # (a bind mount in the node's mount namespace, made by the agent), as a job sees /dev/shm or a
+    # local SSD at the same path on every node of a real cluster.
+    here = local_dir(directory)
+    os.makedirs(here, exist_ok=True)
+    for i in range(1, nodes + 1):
+        os.makedirs(node_storage(directory, i), exist_ok=True)
     agent = os.path.join(directory, "agent.sh")
     with open(agent, "w") as f:
         f.write("#!/bin/bash\n# rsh agent of the simulated cluster: agent.sh [options] node<i> command...\n"
                 "while [[ \"$1\" == -* ]]; do shift; done\nhost=$1; shift\ncase \"$host\" in\n")
         for i, ns in enumerate(n["ns"], 1):
-            f.write(f"  node{i}) ns={ns} ;;\n")
+            f.write(f"  node{i}) ns={ns}; storage={node_storage(directory, i)} ;;\n")
         f.write("  *) echo \"agent.sh: no node $host\" >&2; exit 1 ;;\nesac\n"
-                "exec ip netns exec \"$ns\" /bin/sh -c \"$*\"\n")
+                f"exec ip netns exec \"$ns\" unshare --mount --propagation private /bin/sh -c "
+                f"\"mount --bind $storage {here} || exit 1; $*\"\n")
     hosts = os.path.join(directory, "hosts")
     with open(hosts, "w") as f:
         for i in range(1, nodes + 1):
@@ -137,6 +164,7 @@ def main():
     ap.add_argument("--family", choices=["openmpi", "mpich"], default="openmpi")
     ap.add_argument("--dir", default=".")
     ap.add_argument("--node", type=int)
+    ap.add_argument("--wipe", action="store_true", help="kill-node: also empty the node's local storage")
     a = ap.parse_args()
     if a.action == "up":
         up(a.name, a.nodes, a.slots, a.family, a.dir)
@@ -144,6 +172,8 @@ def main():
         down(a.name, a.nodes)
     else:
         kill_node(a.name, a.node)
+        if a.wipe:
+            wipe_node(a.dir, a.node)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--audit", help="path of scripts/bank_audit.py: audit the bank's checkpoints")
     ap.add_argument("--python", default=sys.executable, help="python with h5py, for --audit")
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--local-dir", help="MPISNAP_LOCAL_DIR: two storage tiers (on the simulated cluster, each "
+                                        "node's own storage)")
     ap.add_argument("--crash-points", action="store_true",
                     help="every 3rd and 4th kill happens inside the library: while a rank file is written, "
                          "or while the manifest is committed (MPISNAP_TEST_FAULT)")
@@ -74,6 +76,8 @@ def main():
         ckdir = os.path.join(a.workdir, f"seed{seed}")
         shutil.rmtree(ckdir, ignore_errors=True)
         env = mu.environment({"MPISNAP_DIR": ckdir, "MPISNAP_EVERY": a.every, "MPISNAP_KEEP": 1000})
+        if a.local_dir:
+            env["MPISNAP_LOCAL_DIR"] = a.local_dir
         in_flight_seen = False
         for attempt in range(a.kills + 1):
             last = attempt == a.kills

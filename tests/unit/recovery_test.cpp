@@ -9,9 +9,11 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <fcntl.h>
 
 #include <cereal/types/vector.hpp>
 #include <mpisnap/archive.hpp>
@@ -20,6 +22,8 @@
 #include "storage/checkpoint_files.hpp"
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
+#include "storage/tiered_store.hpp"
+#include "common/node_map.hpp"
 #include "temp_dir.hpp"
 
 namespace mpisnap::recovery {
@@ -50,6 +54,8 @@ class FakeCollectives {
   std::vector<std::uint64_t> words_;
   std::string text_;
   bool any_false_ = false;
+  std::vector<std::vector<std::uint64_t>> gathered_;
+  std::map<std::pair<int, int>, std::vector<char>> mail_;  // (from, to) -> bytes
   int operations_ = 0;  // rank 0's count, to check every rank called the same sequence
 };
 
@@ -71,13 +77,46 @@ class FakePort final : public protocol::CollectivePort {
     ++operations;
     return every;
   }
+  std::vector<std::vector<std::uint64_t>> gather(const std::vector<std::uint64_t>& words) override {
+    {
+      std::lock_guard<std::mutex> lock(c_.m_);
+      c_.gathered_.resize(static_cast<std::size_t>(c_.n_));
+      c_.gathered_[static_cast<std::size_t>(rank_)] = words;
+    }
+    c_.sync();
+    std::vector<std::vector<std::uint64_t>> out;
+    if (rank_ == 0) out = c_.gathered_;
+    c_.sync();
+    ++operations;
+    return out;
+  }
+  void broadcast_from(int root, std::vector<std::uint64_t>& words) override { share(words, c_.words_, root); }
+  void broadcast_from(int root, std::string& text) override { share(text, c_.text_, root); }
+  std::vector<std::vector<char>> exchange(const std::vector<std::pair<int, std::vector<char>>>& sends,
+                                          const std::vector<int>& from) override {
+    {
+      std::lock_guard<std::mutex> lock(c_.m_);
+      for (const auto& [to, bytes] : sends) c_.mail_[{rank_, to}] = bytes;
+    }
+    c_.sync();
+    std::vector<std::vector<char>> out;
+    {
+      std::lock_guard<std::mutex> lock(c_.m_);
+      for (int f : from) out.push_back(c_.mail_.at({f, rank_}));
+    }
+    c_.sync();
+    if (rank_ == 0) c_.mail_.clear();
+    c_.sync();
+    ++operations;
+    return out;
+  }
   int operations = 0;
 
  private:
-  // Rank 0's `value` through `slot` to every rank.
+  // The root's `value` through `slot` to every rank.
   template <class T>
-  void share(T& value, T& slot) {
-    if (rank_ == 0) {
+  void share(T& value, T& slot, int root = 0) {
+    if (rank_ == root) {
       std::lock_guard<std::mutex> lock(c_.m_);
       slot = value;
     }
@@ -316,6 +355,190 @@ TEST_F(RecoveryTest, UnusableDirectoryIsTheSameErrorOnEveryRank) {
     EXPECT_NE(r.error.find("mpisnap: rank " + std::to_string(rank) + ": "), std::string::npos) << r.error;
     EXPECT_NE(r.error.find("not-a-directory"), std::string::npos) << r.error;
   }
+}
+
+// ---- two tiers: 4 ranks on 2 nodes (0,1 | 2,3), each node with its own local storage.
+class TieredRecoveryTest : public RecoveryTest {
+ protected:
+  const std::vector<int> leaders_ = {0, 0, 2, 2};
+  std::string local_of(int node_leader) const { return root_ + "/local/node" + std::to_string(node_leader); }
+  storage::TieredStore store_of(int rank) const {
+    return storage::TieredStore(root_ + "/global", local_of(leaders_[static_cast<std::size_t>(rank)]), false, 2);
+  }
+  // Checkpoint `id` as the library leaves it: every rank's file on its node and (partner) on the
+  // other node, committed on both nodes; on the global tier too when `flushed`.
+  void write_tiered(std::uint64_t id, bool flushed) {
+    const NodeMap nodes(leaders_);
+    storage::Manifest m;
+    m.program = "sim";
+    m.checkpoint_id = id;
+    m.safe_point = id * 10;
+    m.nranks = 4;
+    for (int r = 0; r < 4; ++r) {
+      RankCheckpoint cp;
+      cp.checkpoint_id = id;
+      cp.safe_point = id * 10;
+      cp.rank = r;
+      cp.nranks = 4;
+      State s{static_cast<std::int64_t>(100 * id + static_cast<std::uint64_t>(r)), {1.5, 2.5}};
+      cp.state = to_tree(s);
+      storage::TieredStore own = store_of(r);
+      const storage::RankFileInfo info = own.write_rank(cp);
+      m.rank_digest.push_back(info.digest);
+      m.rank_bytes.push_back(info.file_bytes);
+      m.rank_messages.push_back(0);
+      const std::string file = own.location(id) + "/" + storage::rank_file_name(r);
+      std::vector<char> bytes;
+      FILE* f = std::fopen(file.c_str(), "rb");
+      char buf[4096];
+      std::size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
+      std::fclose(f);
+      store_of(nodes.holder(r)).write_copy(id, r, bytes.data(), bytes.size());
+      if (flushed) {
+        const int fd = ::open(file.c_str(), O_RDONLY);
+        own.flush_rank(id, r, fd);
+        ::close(fd);
+      }
+    }
+    store_of(0).commit(m);
+    store_of(2).commit(m);
+    if (flushed) store_of(0).commit_global(m, 100, 0, 5);
+  }
+  void wipe_node(int leader) { fs::remove_tree(local_of(leader)); }
+
+  struct TieredResult {
+    RankResult r;
+    Outcome::Source source = Outcome::Source::None;
+  };
+  std::vector<TieredResult> run_tiered() {
+    Options options;
+    options.program = "sim";
+    options.leader_of = leaders_;
+    FakeCollectives c(4);
+    std::vector<TieredResult> results(4);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < 4; ++r)
+      threads.emplace_back([&, r] {
+        TieredResult& res = results[static_cast<std::size_t>(r)];
+        FakePort port(c, r);
+        storage::TieredStore store = store_of(r);
+        Recovery recovery(port, store, r, 4, options, [&](const std::string& line) { res.r.reports.push_back(line); });
+        try {
+          Outcome o = recovery.discover();
+          res.r.next_id = o.next_checkpoint_id;
+          res.source = o.source;
+          if (o.restored) {
+            res.r.restored_id = o.restored->cp.checkpoint_id;
+            State s;
+            from_tree(o.restored->cp.state, s);
+            res.r.restored_step = s.step;
+          }
+        } catch (const Error& e) {
+          res.r.threw = true;
+          res.r.error = e.what();
+        } catch (const std::runtime_error& e) {
+          ADD_FAILURE() << "rank " << r << ": " << e.what();
+        }
+        res.r.operations = port.operations;
+      });
+    for (auto& t : threads) t.join();
+    for (const auto& t : results) EXPECT_EQ(t.r.operations, results[0].r.operations) << "collectives out of step";
+    return results;
+  }
+};
+
+TEST_F(TieredRecoveryTest, EveryRankRestoresFromItsOwnNodeWhenItCan) {
+  write_tiered(1, true);
+  write_tiered(2, false);  // newer, only on the local tiers
+  const auto results = run_tiered();
+  for (int r = 0; r < 4; ++r) {
+    const auto& t = results[static_cast<std::size_t>(r)];
+    EXPECT_FALSE(t.r.threw) << t.r.error;
+    EXPECT_EQ(t.r.restored_id, 2u);
+    EXPECT_EQ(t.r.restored_step, 200 + r);
+    EXPECT_EQ(t.source, Outcome::Source::Local);
+    EXPECT_EQ(t.r.next_id, 3u);
+  }
+  EXPECT_TRUE(any_report(results[0].r, "restoring checkpoint 2 from: own node's local tier (rank 0,1,2,3)"));
+}
+
+TEST_F(TieredRecoveryTest, ALostNodesRanksComeBackFromTheirPartnerCopies) {
+  write_tiered(1, true);
+  write_tiered(2, false);
+  wipe_node(2);  // ranks 2 and 3's node is gone, with its local storage
+  const auto results = run_tiered();
+  for (int r = 0; r < 4; ++r) {
+    const auto& t = results[static_cast<std::size_t>(r)];
+    EXPECT_FALSE(t.r.threw) << t.r.error;
+    EXPECT_EQ(t.r.restored_id, 2u) << "rank " << r;
+    EXPECT_EQ(t.r.restored_step, 200 + r);
+    EXPECT_EQ(t.source, r < 2 ? Outcome::Source::Local : Outcome::Source::Partner) << "rank " << r;
+  }
+  EXPECT_TRUE(any_report(results[0].r, "partner copies on other nodes (rank 2,3)"));
+  // The copies are on the new node again: a second restart finds them there.
+  for (const auto& t : run_tiered()) EXPECT_EQ(t.source, Outcome::Source::Local);
+}
+
+TEST_F(TieredRecoveryTest, RankZerosNodeLostStillFindsTheManifestElsewhere) {
+  write_tiered(1, false);
+  wipe_node(0);
+  const auto results = run_tiered();
+  for (int r = 0; r < 4; ++r) {
+    const auto& t = results[static_cast<std::size_t>(r)];
+    EXPECT_FALSE(t.r.threw) << t.r.error;
+    EXPECT_EQ(t.r.restored_id, 1u);
+    EXPECT_EQ(t.source, r < 2 ? Outcome::Source::Partner : Outcome::Source::Local) << "rank " << r;
+  }
+}
+
+TEST_F(TieredRecoveryTest, EveryNodeLostRestoresTheNewestCompleteGlobalCheckpoint) {
+  write_tiered(1, true);
+  write_tiered(2, true);
+  write_tiered(3, false);
+  // Checkpoint 3's flush was cut off: two rank files reached the global tier, no manifest.
+  for (int r = 0; r < 2; ++r) {
+    storage::TieredStore own = store_of(r);
+    const int fd = ::open((own.location(3) + "/" + storage::rank_file_name(r)).c_str(), O_RDONLY);
+    own.flush_rank(3, r, fd);
+    ::close(fd);
+  }
+  wipe_node(0);
+  wipe_node(2);
+  const auto results = run_tiered();
+  for (const auto& t : results) {
+    EXPECT_FALSE(t.r.threw) << t.r.error;
+    EXPECT_EQ(t.r.restored_id, 2u);
+    EXPECT_EQ(t.source, Outcome::Source::Global);
+    EXPECT_EQ(t.r.next_id, 4u);  // (the cut-off checkpoint's id is not reused)
+  }
+}
+
+TEST_F(TieredRecoveryTest, ACorruptLocalCopyFallsBackToTheGlobalTier) {
+  write_tiered(1, true);
+  const std::string f = store_of(2).location(1) + "/" + storage::rank_file_name(3);
+  ASSERT_EQ(truncate(f.c_str(), 100), 0);
+  const auto results = run_tiered();
+  for (int r = 0; r < 4; ++r) {
+    const auto& t = results[static_cast<std::size_t>(r)];
+    EXPECT_FALSE(t.r.threw) << t.r.error;
+    EXPECT_EQ(t.r.restored_id, 1u);
+    EXPECT_EQ(t.source, r == 3 ? Outcome::Source::Global : Outcome::Source::Local) << "rank " << r;
+  }
+}
+
+TEST_F(TieredRecoveryTest, AFileThatIsNowhereSkipsTheCheckpointWithTheReason) {
+  write_tiered(1, true);
+  write_tiered(2, false);
+  // Rank 3's file of checkpoint 2 and its partner copy are both gone; checkpoint 2 is not global.
+  fs::remove_tree(store_of(3).location(2) + "/" + storage::rank_file_name(3));
+  fs::remove_tree(store_of(0).location(2) + "/" + storage::rank_file_name(3));
+  const auto results = run_tiered();
+  for (const auto& t : results) {
+    EXPECT_FALSE(t.r.threw) << t.r.error;
+    EXPECT_EQ(t.r.restored_id, 1u);
+  }
+  EXPECT_TRUE(any_report(results[0].r, "skipping checkpoint 2: rank 3's file is on no node's local tier"));
 }
 
 }  // namespace

@@ -30,6 +30,14 @@ struct MPISNAP_API Config {
   double misplaced_grace = 2.0;                   // MPISNAP_MISPLACED_GRACE: seconds before a wait on a silent peer is called misplaced
   double deadlock_after = 10.0;                   // MPISNAP_DEADLOCK: seconds a rank waits before its wait is examined for a deadlock; 0 = off
 
+  // Two tiers (README, "Storage tiers"): with local_directory set, checkpoints commit on node-local
+  // storage (each rank's file also kept by a partner rank on another node) and are copied in the
+  // background to `directory`, the global tier.
+  std::string local_directory;                    // MPISNAP_LOCAL_DIR: node-local storage (/dev/shm, a local SSD); empty = one tier
+  unsigned flush_every = 1;                       // MPISNAP_FLUSH: every (1), every k-th (k), or "stop" (0: at the stop signal and MPI_Finalize only)
+  unsigned keep_local = 2;                        // MPISNAP_KEEP_LOCAL: committed checkpoints kept on the local tier (>= 1); `keep` counts the global tier's
+  bool partner = true;                            // MPISNAP_PARTNER: keep a copy of each rank's local file on another node
+
   // The built-in defaults above, overridden by the MPISNAP_* environment variables that are set.
   static Config defaults();
   // Overrides this config's fields with the MPISNAP_* variables that are set; throws

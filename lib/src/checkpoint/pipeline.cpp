@@ -6,6 +6,9 @@
 #include <ctime>
 #include <map>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <mpisnap/error.hpp>
 
 #include "common/diagnostics.hpp"
@@ -33,9 +36,45 @@ Pipeline::Pipeline(std::unique_ptr<storage::CheckpointStore> store, int rank, in
       rank_(rank),
       nranks_(nranks),
       options_(options),
-      announce_(std::move(announce)) {}
+      announce_(std::move(announce)) {
+  tiers_ = dynamic_cast<storage::TieredStore*>(store_.get());
+  if (tiers_) {
+    flusher_ = std::make_unique<storage::BackgroundWriter>();
+    flush_stats_ = std::make_shared<std::pair<std::uint64_t, double>>(0, 0.0);
+  }
+}
 
-Pipeline::~Pipeline() { writer_.reset(); }  // joins the writer's thread before the store goes
+Pipeline::~Pipeline() {
+  writer_.reset();  // joins the writer's thread before the store goes (its jobs may still hand flushes on)
+  flusher_.reset();
+}
+
+namespace {
+
+// The flusher's job: this rank's local file (open as `fd`) to the global tier; a failure is also
+// said there, so that rank 0's global commit stops waiting for it.
+std::function<void()> flush_job(storage::TieredStore* tiers, std::uint64_t id, int rank, int fd,
+                                std::shared_ptr<std::pair<std::uint64_t, double>> stats) {
+  return [=] {
+    const double t0 = steady_seconds();
+    try {
+      if (fd < 0) throw Error("mpisnap: cannot open " + tiers->location(id) + "/" + storage::rank_file_name(rank) + " to flush it");
+      const std::uint64_t bytes = tiers->flush_rank(id, rank, fd);
+      ::close(fd);
+      *stats = {bytes, steady_seconds() - t0};
+    } catch (const std::exception& e) {
+      if (fd >= 0) ::close(fd);
+      tiers->flush_failed(id, rank, e.what());
+      throw;
+    }
+  };
+}
+
+int open_local(storage::TieredStore* tiers, std::uint64_t id, int rank) {
+  return ::open((tiers->location(id) + "/" + storage::rank_file_name(rank)).c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+}  // namespace
 
 Snapshot& Pipeline::open(protocol::SnapshotSeq seq, std::uint64_t safe_point, Node&& state) {
   auto s = std::make_unique<Snapshot>();
@@ -68,19 +107,103 @@ bool Pipeline::written() const noexcept {
 void Pipeline::write() {
   Snapshot* s = snap_.get();
   stats_.peak_bytes_held = std::max(stats_.peak_bytes_held, s->data.state.total_bytes());
-  s->write = writer_->submit([s, store = store_.get()] {
+  s->flush = tiers_ && ((options_.flush_every && s->seq % options_.flush_every == 0) || s->terminate_round);
+  if (s->flush) flushed_through_ = std::max(flushed_through_, s->checkpoint_id);
+  s->write = writer_->submit([s, store = store_.get(), tiers = tiers_, flusher = flusher_.get(), rank = rank_,
+                              fstats = flush_stats_] {
     const double t0 = steady_seconds();
     s->written = store->write_rank(s->data);
     s->write_seconds = steady_seconds() - t0;
+    // Opened before this rank's done record: the local tier's pruning, which follows a later
+    // checkpoint's commit, cannot take the file from under the flush.
+    if (s->flush) flusher->submit(flush_job(tiers, s->checkpoint_id, rank, open_local(tiers, s->checkpoint_id, rank), fstats));
   });
+}
+
+storage::BackgroundWriter::Ticket Pipeline::write_copy(int rank, std::vector<char>&& bytes) {
+  auto data = std::make_shared<std::vector<char>>(std::move(bytes));
+  return writer_->submit([tiers = tiers_, id = snap_->checkpoint_id, rank, data] {
+    tiers->write_copy(id, rank, data->data(), data->size());
+  });
+}
+
+void Pipeline::commit_local(const std::vector<std::uint64_t>& decision) {
+  if (decision.size() < 2 || decision[1] == 0) return;  // not committed: its files go with the next prune
+  const storage::Manifest m = storage::manifest_from_words(decision, 2);
+  Commit c;
+  c.checkpoint_id = m.checkpoint_id;
+  c.safe_point = m.safe_point;
+  c.ticket = writer_->submit([store = store_.get(), keep = options_.keep, floor = prune_floor_, m] {
+    store->commit(m);
+    store->prune(keep, floor);
+  });
+  commits_.push_back(std::move(c));
+}
+
+std::uint64_t Pipeline::unflushed_newest() const noexcept {
+  return newest_committed_ && !newest_flushed_ ? newest_committed_ : 0;
+}
+
+void Pipeline::flush_now(std::uint64_t id) {
+  if (!tiers_ || id == 0) return;
+  if (id > flushed_through_) {
+    flushed_through_ = id;
+    flusher_->submit(flush_job(tiers_, id, rank_, open_local(tiers_, id, rank_), flush_stats_));
+  }
+  if (rank_ == 0 && id == newest_committed_ && !newest_flushed_) submit_global_commit(newest_manifest_, nullptr);
+}
+
+void Pipeline::submit_global_commit(const storage::Manifest& m, std::shared_ptr<double> local_commit_time) {
+  newest_flushed_ = m.checkpoint_id == newest_committed_ || newest_flushed_;
+  GlobalCommit g;
+  g.checkpoint_id = m.checkpoint_id;
+  g.lag = std::make_shared<double>(0.0);
+  g.ticket = flusher_->submit([tiers = tiers_, m, keep = options_.keep, floor = prune_floor_,
+                               timeout = options_.flush_timeout, t0 = std::move(local_commit_time), lag = g.lag] {
+    tiers->commit_global(m, keep, floor, timeout);
+    if (t0) *lag = steady_seconds() - *t0;
+  });
+  global_commits_.push_back(std::move(g));
+}
+
+void Pipeline::poll_global() {
+  for (auto it = global_commits_.begin(); it != global_commits_.end();) {
+    if (!it->ticket->finished.load(std::memory_order_acquire)) {
+      ++it;
+      continue;
+    }
+    if (it->ticket->error) {
+      global_error_ = it->ticket->error_text();
+      diag::warn(global_error_);
+    } else {
+      global_error_.clear();
+      stats_.last_global_id = it->checkpoint_id;
+      stats_.last_global_lag_seconds = *it->lag;
+      if (options_.verbose)
+        diag::say("checkpoint " + std::to_string(it->checkpoint_id) + " committed on the global tier " +
+                  store_->where() + (*it->lag > 0 ? ", " + diag::fixed(*it->lag, 3) + " s after its local commit" : std::string()));
+    }
+    it = global_commits_.erase(it);
+  }
+}
+
+void Pipeline::finish_flush() {
+  if (!tiers_) return;
+  flusher_->drain();
+  stats_.last_flush_bytes = flush_stats_->first;
+  stats_.last_flush_seconds = flush_stats_->second;
+  poll_global();
+  if (rank_ == 0 && !global_error_.empty())
+    throw Error("mpisnap: the newest checkpoint did not reach the global tier: " + global_error_);
 }
 
 protocol::DoneRecord Pipeline::done_record(std::uint64_t sent_before, std::uint64_t received_before) {
   Snapshot& s = *snap_;
   protocol::DoneRecord r;
-  if (s.write->error) {
+  if (s.write->error || !s.partner_error.empty()) {
     r.failed = 1;
-    diag::warn("checkpoint " + std::to_string(s.checkpoint_id) + " could not be written: " + s.write->error_text());
+    diag::warn("checkpoint " + std::to_string(s.checkpoint_id) + " could not be written: " +
+               (s.write->error ? s.write->error_text() : s.partner_error));
   } else {
     r.digest = s.written.digest;
     r.file_bytes = s.written.file_bytes;
@@ -110,6 +233,7 @@ protocol::SnapshotSeq Pipeline::close(const std::vector<protocol::DoneRecord>& r
 }
 
 void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>& records) {
+  decision_ = {s.checkpoint_id, 0};  // (not committed, unless it is below)
   std::uint64_t sent = 0, got = 0, first_ns = ~0ull, coll = 0;
   std::string failed;
   storage::Manifest m;
@@ -186,9 +310,18 @@ void Pipeline::commit(const Snapshot& s, const std::vector<protocol::DoneRecord>
   c.safe_point = m.safe_point;
   c.terminate_round = s.terminate_round;
   c.summary = summary;
-  c.ticket = writer_->submit([store = store_.get(), keep = options_.keep, floor = prune_floor_, m] {
+  if (tiers_) {
+    decision_[1] = 1;
+    const std::vector<std::uint64_t> words = storage::manifest_words(m);
+    decision_.insert(decision_.end(), words.begin(), words.end());
+    c.flush = s.flush;
+    c.manifest = m;
+    c.local_commit_time = std::make_shared<double>(0.0);
+  }
+  c.ticket = writer_->submit([store = store_.get(), keep = options_.keep, floor = prune_floor_, m, t = c.local_commit_time] {
     try {
       store->commit(m);
+      if (t) *t = steady_seconds();
     } catch (...) {
       try {  // not committed: its files only take space (a full disk); a committed one stays
         store->discard(m.checkpoint_id);
@@ -242,8 +375,15 @@ void Pipeline::poll() {
       diag::say(it->summary);
     if (it->terminate_round) announce_(it->terminate_round, ok);
     if (ok && watch_commits_) committed_.emplace_back(it->checkpoint_id, it->safe_point);
+    if (ok && tiers_ && rank_ == 0 && it->checkpoint_id > newest_committed_ && it->manifest.nranks > 0) {
+      newest_committed_ = it->checkpoint_id;
+      newest_manifest_ = it->manifest;
+      newest_flushed_ = false;
+      if (it->flush) submit_global_commit(it->manifest, it->local_commit_time);
+    }
     it = commits_.erase(it);
   }
+  if (!global_commits_.empty()) poll_global();
 }
 
 void Pipeline::drain() {

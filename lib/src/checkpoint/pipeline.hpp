@@ -24,6 +24,7 @@
 #include "state/buffer_pool.hpp"
 #include "storage/background_writer.hpp"
 #include "storage/checkpoint_store.hpp"
+#include "storage/tiered_store.hpp"
 
 namespace mpisnap::checkpoint {
 
@@ -35,6 +36,12 @@ struct Stats {
   std::uint64_t last_file_bytes = 0;
   double last_commit_seconds = 0;
   std::uint64_t peak_bytes_held = 0;
+  // Two tiers: the last checkpoint that reached the global tier, the time from its local commit to
+  // its global one, and this rank's last flush (bytes and seconds).
+  std::uint64_t last_global_id = 0;
+  double last_global_lag_seconds = 0;
+  std::uint64_t last_flush_bytes = 0;
+  double last_flush_seconds = 0;
 };
 
 struct Options {
@@ -42,6 +49,10 @@ struct Options {
   bool reuse_buffers = true;   // Config::reuse_buffers
   bool verbose = false;        // Config::verbose: a summary line per commit
   std::string program;         // recorded in every manifest (the job's identity, checked at restart)
+  // With a storage::TieredStore: flush every k-th snapshot to the global tier (0: only the stop
+  // round's and, at the end, the newest), and how long rank 0 waits for every rank's flushed file.
+  unsigned flush_every = 1;    // Config::flush_every
+  double flush_timeout = 600;
 };
 
 // The snapshot this rank took and is carrying to commit.
@@ -58,6 +69,8 @@ struct Snapshot {
   bool done_started = false;
   std::uint64_t coll_check = 0;       // this rank's word of the collective check (sums to 0 when they agree)
   std::uint64_t terminate_round = 0;  // a checkpoint that stops the job: announce when it committed
+  bool flush = false;                 // two tiers: this one goes to the global tier too
+  std::string partner_error;          // two tiers: a partner copy this rank keeps could not be written
 };
 
 class Pipeline {
@@ -105,6 +118,24 @@ class Pipeline {
 
   const Stats& stats() const noexcept { return stats_; }
 
+  // ---- two tiers (a storage::TieredStore; null otherwise). The runtime moves the MPI side: the
+  // partner copies between written() and done_record(), rank 0's decision to the other nodes.
+  storage::TieredStore* tiers() noexcept { return tiers_; }
+  // Rank `rank`'s file of the open snapshot, received from it: kept on this node, in the background.
+  storage::BackgroundWriter::Ticket write_copy(int rank, std::vector<char>&& bytes);
+  // Rank 0, after close(): [checkpoint id, 1 and the manifest's words if it is being committed, else 0].
+  std::vector<std::uint64_t> take_decision() { return std::move(decision_); }
+  // The other nodes' leaders: rank 0's decision arrived; a committed checkpoint commits on this
+  // node's local tier (its manifest) and the local tier is pruned, in the background.
+  void commit_local(const std::vector<std::uint64_t>& decision);
+  // Rank 0, at the end: the newest checkpoint committed by this run that is not on its way to the
+  // global tier (0: none).
+  std::uint64_t unflushed_newest() const noexcept;
+  // Every rank, at the end: flush checkpoint `id` (rank 0: and commit it globally) unless done.
+  void flush_now(std::uint64_t id);
+  // Waits for every flush; rank 0 throws mpisnap::Error when the last global commit failed.
+  void finish_flush();
+
  private:
   struct Commit {
     std::uint64_t checkpoint_id = 0;
@@ -113,7 +144,19 @@ class Pipeline {
     bool refused = false;  // a job that only reports why the checkpoint is not committed
     storage::BackgroundWriter::Ticket ticket;
     std::string summary;
+    bool flush = false;                         // two tiers: commit globally once committed locally
+    storage::Manifest manifest;                 // (for that)
+    std::shared_ptr<double> local_commit_time;  // steady clock, set by the commit job
   };
+  struct GlobalCommit {
+    std::uint64_t checkpoint_id = 0;
+    storage::BackgroundWriter::Ticket ticket;
+    std::shared_ptr<double> lag;  // local commit -> global commit, set by the job
+  };
+  // Submits this rank's flush of checkpoint `id` (its local file, opened now) to the flusher.
+  void submit_flush(std::uint64_t id);
+  void submit_global_commit(const storage::Manifest& m, std::shared_ptr<double> local_commit_time);
+  void poll_global();
   // Rank 0: the commit (or the refusal) of `s`, whose ranks reported `records`.
   void commit(const Snapshot& s, const std::vector<protocol::DoneRecord>& records);
   static void report_collective_mismatch(storage::CheckpointStore& store, int nranks, std::uint64_t id);
@@ -132,6 +175,17 @@ class Pipeline {
   bool watch_commits_ = false;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> committed_;  // watch_commits(): not yet taken
   Stats stats_;
+  // two tiers
+  storage::TieredStore* tiers_ = nullptr;                 // store_, when it has two tiers
+  std::unique_ptr<storage::BackgroundWriter> flusher_;    // copies to the global tier (never waited for by a snapshot)
+  std::vector<std::uint64_t> decision_;                   // rank 0: the last close()'s, for the other nodes
+  std::uint64_t flushed_through_ = 0;                     // the newest id this rank submitted for flushing
+  std::shared_ptr<std::pair<std::uint64_t, double>> flush_stats_;  // bytes, seconds of the last flush (flusher thread)
+  std::vector<GlobalCommit> global_commits_;
+  std::uint64_t newest_committed_ = 0;                    // rank 0: by this run
+  bool newest_flushed_ = false;
+  storage::Manifest newest_manifest_;
+  std::string global_error_;                              // rank 0: the last global commit's failure
 };
 
 }  // namespace mpisnap::checkpoint

@@ -14,6 +14,11 @@ class MpiCollectivePort final : public protocol::CollectivePort {
   void broadcast(std::vector<std::uint64_t>& words) override;
   void broadcast(std::string& text) override;
   bool all(bool ok) override;
+  std::vector<std::vector<std::uint64_t>> gather(const std::vector<std::uint64_t>& words) override;
+  void broadcast_from(int root, std::vector<std::uint64_t>& words) override;
+  void broadcast_from(int root, std::string& text) override;
+  std::vector<std::vector<char>> exchange(const std::vector<std::pair<int, std::vector<char>>>& sends,
+                                          const std::vector<int>& from) override;
 
  private:
   MPI_Comm comm_;

@@ -11,9 +11,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "protocol/collective_port.hpp"
 #include "storage/checkpoint_store.hpp"
+#include "storage/tiered_store.hpp"
 
 namespace mpisnap::recovery {
 
@@ -22,12 +24,17 @@ struct Options {
   bool fresh = false;             // Config::fresh: only where the ids go on; nothing is read or verified
   std::string program;            // this job's program: a checkpoint of another program is refused
   bool ignore_identity = false;   // Config::ignore_identity: restore it anyway
+  // Two tiers (a storage::TieredStore): every rank's node leader (NodeMap), to find each rank file
+  // on the rank's own node, on another node (a partner copy) or on the global tier.
+  std::vector<int> leader_of;
 };
 
 struct Outcome {
   std::uint64_t next_checkpoint_id = 1;              // above every checkpoint in the directory
   std::unique_ptr<storage::LoadedRankFile> restored;  // this rank's file of the agreed checkpoint, or null (fresh)
   std::string restored_dir;                           // where it is (CheckpointStore::location)
+  enum class Source { None, Local, Partner, Global };
+  Source source = Source::None;                       // two tiers: where this rank's file came from
 };
 
 // Where recovery says what it skipped and why (a line, without newline): stderr in the library.
@@ -50,7 +57,14 @@ class Recovery {
   std::vector<std::uint64_t> manifest_of(std::uint64_t id);
   // This rank's file of checkpoint `id`, verified against the manifest's digest; null if it does not verify.
   std::unique_ptr<storage::LoadedRankFile> verified_file(std::uint64_t id, std::uint64_t digest);
+  std::unique_ptr<storage::LoadedRankFile> verified_from(storage::CheckpointStore& store, std::uint64_t id,
+                                                         std::uint64_t digest);
   std::string prefix() const;
+  // Throws (on every rank alike) when checkpoint `id`'s manifest names another program or rank count.
+  void check_identity(std::uint64_t id, const std::vector<std::uint64_t>& manifest, const std::string& dir);
+  // Two tiers: per checkpoint, where each rank's file can be had (own node, another node, global).
+  Outcome discover_tiered(storage::TieredStore& tiers);
+  std::vector<std::uint64_t> manifest_from(int reader, std::uint64_t id, storage::CheckpointStore& store);
   std::string other_program_;  // rank 0: the program named by the last manifest read
 
   protocol::CollectivePort& port_;

@@ -75,6 +75,14 @@ def node_storage(directory, node):
     return os.path.join(os.path.abspath(directory), "local", f"node{node}")
 
 
+def node_tmp(directory, node):
+    """The node's own temporary directory (TMPDIR of everything the agent starts there): Open MPI's
+    daemons keep their session directories in it, named by host name, which every simulated node
+    shares; one shared /tmp made them race (a daemon's mkdir failing with EEXIST, another's cleanup
+    removing a directory in use)."""
+    return os.path.join(os.path.abspath(directory), "nodetmp", f"node{node}")
+
+
 def wipe_node(directory, node):
     """A lost node's local storage is gone: its directory emptied."""
     path = node_storage(directory, node)
@@ -122,13 +130,15 @@ def up(name, nodes, slots, family, directory):
     os.makedirs(here, exist_ok=True)
     for i in range(1, nodes + 1):
         os.makedirs(node_storage(directory, i), exist_ok=True)
+        os.makedirs(node_tmp(directory, i), exist_ok=True)
+        os.chmod(node_tmp(directory, i), 0o1777)
     agent = os.path.join(directory, "agent.sh")
     with open(agent, "w") as f:
         f.write("#!/bin/bash\n# rsh agent of the simulated cluster: agent.sh [options] node<i> command...\n"
                 "while [[ \"$1\" == -* ]]; do shift; done\nhost=$1; shift\ncase \"$host\" in\n")
         for i, ns in enumerate(n["ns"], 1):
-            f.write(f"  node{i}) ns={ns}; storage={node_storage(directory, i)} ;;\n")
-        f.write("  *) echo \"agent.sh: no node $host\" >&2; exit 1 ;;\nesac\n"
+            f.write(f"  node{i}) ns={ns}; storage={node_storage(directory, i)}; tmp={node_tmp(directory, i)} ;;\n")
+        f.write("  *) echo \"agent.sh: no node $host\" >&2; exit 1 ;;\nesac\nexport TMPDIR=$tmp\n"
                 f"exec ip netns exec \"$ns\" unshare --mount --propagation private /bin/sh -c "
                 f"\"mount --bind $storage {here} || exit 1; $*\"\n")
     hosts = os.path.join(directory, "hosts")

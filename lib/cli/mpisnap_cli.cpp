@@ -4,8 +4,13 @@
 //   mpisnap show DIR [ID]          per rank: state bytes, in-flight messages by source (newest committed)
 //   mpisnap verify DIR [ID]        checksums, digests against the manifest, every channel's balance
 //   mpisnap prune DIR --keep K     keep the newest K committed checkpoints (never the newest one)
+// With two storage tiers, `ls` and `verify` take --local LOCAL_DIR (MPISNAP_LOCAL_DIR, on the node
+// where the command runs): ls lists both tiers (column TIER), verify also checks the rank files this
+// node holds on its local tier (its own ranks' and the partner copies) against their manifest.
 // Each takes --json. Exit status: 0 fine, 1 a check failed or an error, 2 bad usage.
 #include <CLI/CLI.hpp>
+
+#include <cstring>
 
 #include <cinttypes>
 #include <cstdio>
@@ -22,6 +27,7 @@
 #include "storage/checkpoint_files.hpp"
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
+#include "storage/tiered_store.hpp"
 #include "storage/verify.hpp"
 
 namespace {
@@ -91,15 +97,22 @@ const storage::CheckpointEntry* find_entry(const std::vector<storage::Checkpoint
   return nullptr;
 }
 
-int cmd_ls(const std::string& dir, bool json) {
-  storage::DirectoryStore store(dir, true);
+struct Tier {
+  const char* name;
+  std::string dir;
+};
+
+std::vector<Tier> tiers_of(const std::string& dir, const std::string& local) {
+  std::vector<Tier> t = {{"global", dir}};
+  if (!local.empty()) t.push_back({"local", storage::local_tier_dir(local, dir)});
+  return t;
+}
+
+// One tier's checkpoints as rows of `ls` (TIER column when the listing covers two tiers).
+bool list_tier(const Tier& tier, bool tiered, bool json, std::ostringstream& js, bool& first) {
+  storage::DirectoryStore store(tier.dir, true);
   const auto all = store.list();
-  std::ostringstream js;
-  js << "[";
-  if (!json)
-    std::printf("%-10s %-11s %10s  %-20s %-12s %5s %10s %9s\n", "ID", "STATE", "SAFEPOINT", "CREATED", "AGE", "RANKS", "SIZE",
-                "INFLIGHT");
-  bool first = true;
+  const std::string tier_column = tiered ? (tier.name + std::string(8 - std::strlen(tier.name), ' ')) : "";
   for (const auto& e : all) {
     const std::uint64_t bytes = dir_bytes(e.path);
     std::string state = e.committed ? "committed" : "incomplete";
@@ -119,18 +132,87 @@ int cmd_ls(const std::string& dir, bool json) {
       }
     }
     if (json) {
-      js << (first ? "" : ",") << "{\"id\":" << e.id << ",\"state\":" << json_string(state) << ",\"path\":" << json_string(e.path)
-         << ",\"safe_point\":" << sp << ",\"created\":" << json_string(created) << ",\"ranks\":" << ranks
-         << ",\"bytes\":" << bytes << ",\"in_flight\":" << msgs << "}";
+      js << (first ? "" : ",") << "{\"id\":" << e.id;
+      if (tiered) js << ",\"tier\":" << json_string(tier.name);
+      js << ",\"state\":" << json_string(state) << ",\"path\":" << json_string(e.path) << ",\"safe_point\":" << sp
+         << ",\"created\":" << json_string(created) << ",\"ranks\":" << ranks << ",\"bytes\":" << bytes
+         << ",\"in_flight\":" << msgs << "}";
       first = false;
     } else {
-      std::printf("%-10" PRIu64 " %-11s %10" PRIu64 "  %-20s %-12s %5d %10s %9" PRIu64 "\n", e.id, state.c_str(), sp,
-                  created.c_str(), ago.c_str(), ranks, diag::bytes(bytes).c_str(), msgs);
+      std::printf("%-10" PRIu64 " %s%-11s %10" PRIu64 "  %-20s %-12s %5d %10s %9" PRIu64 "\n", e.id, tier_column.c_str(),
+                  state.c_str(), sp, created.c_str(), ago.c_str(), ranks, diag::bytes(bytes).c_str(), msgs);
     }
   }
+  return !all.empty();
+}
+
+// A --local that holds no tier of DIR on this node is said, not listed as empty silently.
+void warn_if_no_local_tier(const std::string& dir, const std::string& local) {
+  if (!local.empty() && !fs::exists(storage::local_tier_dir(local, dir)))
+    std::fprintf(stderr, "mpisnap: this node holds no local tier of %s under %s (looked for %s)\n", dir.c_str(),
+                 local.c_str(), storage::local_tier_dir(local, dir).c_str());
+}
+
+int cmd_ls(const std::string& dir, const std::string& local, bool json) {
+  std::ostringstream js;
+  js << "[";
+  const bool tiered = !local.empty();
+  warn_if_no_local_tier(dir, local);
+  if (!json)
+    std::printf("%-10s %s%-11s %10s  %-20s %-12s %5s %10s %9s\n", "ID", tiered ? "TIER    " : "", "STATE", "SAFEPOINT",
+                "CREATED", "AGE", "RANKS", "SIZE", "INFLIGHT");
+  bool first = true, any = false;
+  for (const Tier& tier : tiers_of(dir, local)) any = list_tier(tier, tiered, json, js, first) || any;
   if (json) std::printf("%s]\n", js.str().c_str());
-  else if (all.empty()) std::printf("(no checkpoint in %s)\n", dir.c_str());
+  else if (!any) std::printf("(no checkpoint in %s%s)\n", dir.c_str(), tiered ? " or on this node's local tier" : "");
   return 0;
+}
+
+// The node-local tier's committed checkpoints: the rank files this node holds, each checked
+// (checksums) and against the manifest's digest. A node holds some ranks' files, not all.
+bool verify_local(const std::string& dir, const std::string& local, std::int64_t id, bool json, std::ostringstream& js,
+                  bool first, int& checked) {
+  storage::DirectoryStore store(storage::local_tier_dir(local, dir), true);
+  bool all_ok = true;
+  for (const auto& e : store.list()) {
+    if (!e.committed || (id >= 0 && e.id != static_cast<std::uint64_t>(id))) continue;
+    ++checked;
+    std::vector<std::string> problems;
+    std::string held;
+    int nranks = 0;
+    try {
+      const auto m = store.manifest(e.id);
+      nranks = m.nranks;
+      for (int r = 0; r < m.nranks; ++r) {
+        if (!fs::exists(e.path + "/" + storage::rank_file_name(r))) continue;
+        held += (held.empty() ? "" : ",") + std::to_string(r);
+        try {
+          const auto f = store.load_rank(e.id, r);
+          if (f.info.digest != m.rank_digest[static_cast<std::size_t>(r)])
+            problems.push_back(e.path + "/" + storage::rank_file_name(r) + " does not match the manifest's digest");
+        } catch (const Error& err) {
+          problems.push_back(err.what());
+        }
+      }
+    } catch (const Error& err) {
+      problems.push_back(err.what());
+    }
+    all_ok = all_ok && problems.empty();
+    if (json) {
+      js << (first ? "" : ",") << "{\"id\":" << e.id << ",\"tier\":\"local\",\"ok\":" << (problems.empty() ? "true" : "false")
+         << ",\"ranks_here\":[" << held << "],\"problems\":[";
+      for (std::size_t k = 0; k < problems.size(); ++k) js << (k ? "," : "") << json_string(problems[k]);
+      js << "]}";
+      first = false;
+    } else if (problems.empty()) {
+      std::printf("checkpoint %" PRIu64 " (node-local tier): OK, this node holds rank %s of %d (every checksum and digest)\n",
+                  e.id, held.empty() ? "-" : held.c_str(), nranks);
+    } else {
+      std::printf("checkpoint %" PRIu64 " (node-local tier): FAILED\n", e.id);
+      for (const auto& p : problems) std::printf("  %s\n", p.c_str());
+    }
+  }
+  return all_ok;
 }
 
 int cmd_show(const std::string& dir, std::int64_t id, bool json) {
@@ -176,18 +258,18 @@ int cmd_show(const std::string& dir, std::int64_t id, bool json) {
   return 0;
 }
 
-int cmd_verify(const std::string& dir, std::int64_t id, bool json) {
+int cmd_verify(const std::string& dir, const std::string& local, std::int64_t id, bool json) {
   storage::DirectoryStore store(dir, true);
   const auto all = store.list();
   std::vector<const storage::CheckpointEntry*> todo;
   if (id >= 0) {
     const auto* e = find_entry(all, id);
-    if (!e) throw Error("no checkpoint " + std::to_string(id) + " in " + dir);
-    todo.push_back(e);
+    if (e) todo.push_back(e);
+    else if (local.empty()) throw Error("no checkpoint " + std::to_string(id) + " in " + dir);
   } else {
     for (const auto& e : all)
       if (e.committed) todo.push_back(&e);
-    if (todo.empty()) throw Error("no committed checkpoint in " + dir);
+    if (todo.empty() && local.empty()) throw Error("no committed checkpoint in " + dir);
   }
   bool all_ok = true;
   std::ostringstream js;
@@ -208,6 +290,14 @@ int cmd_verify(const std::string& dir, std::int64_t id, bool json) {
       std::printf("checkpoint %" PRIu64 ": FAILED\n", r.id);
       for (const auto& p : r.problems) std::printf("  %s\n", p.c_str());
     }
+  }
+  if (!local.empty()) {
+    warn_if_no_local_tier(dir, local);
+    int checked = 0;
+    all_ok = verify_local(dir, local, id, json, js, todo.empty(), checked) && all_ok;
+    if (todo.empty() && checked == 0)
+      throw Error(id >= 0 ? "no checkpoint " + std::to_string(id) + " in " + dir + " or on this node's local tier"
+                          : "no committed checkpoint in " + dir + " or on this node's local tier");
   }
   if (json) std::printf("%s]\n", js.str().c_str());
   return all_ok ? 0 : 1;
@@ -237,10 +327,12 @@ int main(int argc, char** argv) {
   std::string dir;
   std::int64_t id = -1;
   unsigned keep = 2;
+  std::string local;
   app.add_flag("--json", json, "machine-readable output");
   auto* ls = app.add_subcommand("ls", "list checkpoints");
   ls->add_option("DIR", dir, "checkpoint directory")->required();
   ls->add_flag("--json", json, "machine-readable output");
+  ls->add_option("--local", local, "the node-local tier's directory (MPISNAP_LOCAL_DIR): list it too");
   auto* show = app.add_subcommand("show", "per-rank contents of a checkpoint (default: newest committed)");
   show->add_option("DIR", dir, "checkpoint directory")->required();
   show->add_option("ID", id, "checkpoint id");
@@ -249,6 +341,7 @@ int main(int argc, char** argv) {
   verify->add_option("DIR", dir, "checkpoint directory")->required();
   verify->add_option("ID", id, "checkpoint id");
   verify->add_flag("--json", json, "machine-readable output");
+  verify->add_option("--local", local, "the node-local tier's directory (MPISNAP_LOCAL_DIR): verify what this node holds too");
   auto* prune = app.add_subcommand("prune", "remove old checkpoints");
   prune->add_option("DIR", dir, "checkpoint directory")->required();
   prune->add_option("--keep", keep, "committed checkpoints to keep (at least 1)")->required()->check(CLI::Range(1u, 1000000u));
@@ -262,9 +355,9 @@ int main(int argc, char** argv) {
     // A directory that does not exist is an error, not an empty listing: a mistyped path must not
     // look like "no checkpoints".
     if (!fs::is_dir(dir)) throw Error("no checkpoint directory " + dir + (fs::exists(dir) ? " (not a directory)" : ""));
-    if (*ls) return cmd_ls(dir, json);
+    if (*ls) return cmd_ls(dir, local, json);
     if (*show) return cmd_show(dir, id, json);
-    if (*verify) return cmd_verify(dir, id, json);
+    if (*verify) return cmd_verify(dir, local, id, json);
     if (*prune) return cmd_prune(dir, keep, json);
   } catch (const std::exception& e) {
     std::string msg = e.what();

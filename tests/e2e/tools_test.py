@@ -3,7 +3,8 @@
 
   cli          `mpisnap ls/show/verify/prune` (text and --json) on a real checkpoint directory;
                verify passes on good checkpoints and fails, naming file and dataset, on a flipped
-               byte, a truncated file, a file of another checkpoint and a missing manifest.
+               byte, a truncated file, a file of another checkpoint and a missing manifest; then
+               ls/verify --local on a job with two storage tiers.
   mpisnap_run  scripts/mpisnap-run brings back a job whose ranks are SIGKILLed three times in a row
                and the job finishes with the answer of a run that was never killed.
 """
@@ -97,6 +98,41 @@ def cli_scenario(a):
     bad = sh([a.cli, "verify", empty])
     if bad.returncode == 0 or "no committed checkpoint" not in bad.stderr:
         problems.append(f"verify of an empty directory: {bad.stderr}")
+    return problems
+
+
+def cli_tiers(a):
+    """ls/verify --local on a job with two tiers: both tiers listed, the local tier's rank files
+    verified, a flipped byte there found while the global tier stays good."""
+    problems = []
+    ck, local = os.path.join(a.workdir, "cli-global"), os.path.join(a.workdir, "cli-local")
+    for d in (ck, local):
+        shutil.rmtree(d, ignore_errors=True)
+    env = mu.environment({"MPISNAP_DIR": ck, "MPISNAP_LOCAL_DIR": local, "MPISNAP_EVERY": 40, "MPISNAP_KEEP": 100,
+                          "MPISNAP_FLUSH": 2, "MPISNAP_KEEP_LOCAL": 2})
+    rc, out, err = mu.run(mu.mpiexec(a.mpiexec, 3) + [a.app, "--steps", "200", "--work-us", "0"], env, 120)
+    if rc != 0:
+        return [f"the job with two tiers failed: {err}"]
+    listing = json.loads(sh([a.cli, "ls", ck, "--local", local, "--json"]).stdout)
+    tiers = {t: [e["id"] for e in listing if e["tier"] == t and e["state"] == "committed"] for t in ("global", "local")}
+    print(sh([a.cli, "ls", ck, "--local", local]).stdout)
+    # every 2nd checkpoint flushed, and the newest at MPI_Finalize; the local tier keeps 2
+    if tiers != {"global": [2, 4, 5], "local": [4, 5]}:
+        problems.append(f"ls --local: {tiers}")
+    good = sh([a.cli, "verify", ck, "--local", local])
+    if good.returncode != 0 or good.stdout.count("(node-local tier): OK, this node holds rank 0,1,2 of 3") != 2:
+        problems.append(f"verify --local on good tiers: exit {good.returncode}: {good.stdout}{good.stderr}")
+    newest = max(glob.glob(os.path.join(local, "mpisnap-*", "ckpt-*")))
+    mu.flip_byte(os.path.join(newest, "rank-000002.h5"), "/state/history")
+    bad = sh([a.cli, "verify", ck, "--local", local])
+    print(f"  flipped byte on the local tier: exit {bad.returncode}")
+    if bad.returncode == 0 or "rank-000002.h5:/state/history" not in bad.stdout:
+        problems.append(f"verify --local missed a flipped byte on the local tier: {bad.stdout}")
+    if sh([a.cli, "verify", ck]).returncode != 0:
+        problems.append("the global tier fails verify after a local file was damaged")
+    nowhere = sh([a.cli, "ls", ck, "--local", local + "-typo"])
+    if "holds no local tier" not in nowhere.stderr:
+        problems.append(f"ls --local with a wrong local directory: {nowhere.stderr}")
     return problems
 
 
@@ -195,7 +231,7 @@ def main():
     ap.add_argument("scenario")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
-    problems = cli_scenario(a) if a.scenario == "cli" else mpisnap_run_scenario(a)
+    problems = cli_scenario(a) + cli_tiers(a) if a.scenario == "cli" else mpisnap_run_scenario(a)
     return mu.report(a.scenario, problems)
 
 

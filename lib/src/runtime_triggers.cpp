@@ -31,7 +31,8 @@ void Runtime::wait_for_stop_commit(std::uint64_t round) {
   if (!should_exit_ && rank_ == 0)
     diag::say("the checkpoint requested by the stop signal did not commit; the run goes on");
   if (should_exit_ && rank_ == 0 && config_.verbose)
-    diag::say("stop signal: checkpoint committed at safe point " + std::to_string(safe_point_) + "; leaving");
+    diag::say("stop signal: checkpoint committed at safe point " + std::to_string(safe_point_) +
+              (tiers_ ? " on the node-local tier; leaving once it is on the global tier" : "; leaving"));
 }
 
 }  // namespace mpisnap

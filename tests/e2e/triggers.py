@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checkpoints that are not every N safe points, through a real mpirun: every T seconds, SIGUSR1,
 request_checkpoint() from a non-zero rank, a stop signal (SIGUSR2, the default exit signal, and
-SIGTERM) that checkpoints and stops the job with status 75, and ranks running at different speeds.
+SIGTERM) that checkpoints and stops the job with status 75 (with two storage tiers: only once the
+checkpoint is on the global tier), and ranks running at different speeds.
 Every committed checkpoint must be at one common safe point (the manifest's and every rank file's),
 and a job stopped by a stop signal must resume from its checkpoint to the answer of a run that was
 never stopped.
@@ -125,6 +126,34 @@ def main():
         rc, out, err = r.run(ck, {}, *steps)
         if "resumed from checkpoint" not in out:
             problems.append("the next run did not resume")
+    elif a.scenario == "stop_tiers":
+        # Two tiers, flushed only at the stop signal: status 75 means the stop's checkpoint is
+        # committed on the global tier; when its flush fails the status is not 75 and says why, and
+        # the next run still resumes (from the node-local tier).
+        local = ck + "-local"
+        shutil.rmtree(local, ignore_errors=True)
+        tiers = {"MPISNAP_LOCAL_DIR": local, "MPISNAP_FLUSH": "stop"}
+        rc, out = r.run_signalled(ck, tiers, signal.SIGUSR2, 1.2, *steps)
+        print(f"    stopped: exit {rc}")
+        if rc != 75 or "stopping at step" not in out:
+            problems.append(f"the stop with two tiers: exit {rc}\n{out}")
+        problems += check_common(ck, 1, 1)  # the stop's checkpoint alone reached the global tier
+        rc, out, err = r.run(ck, tiers, *steps)
+        if "resumed from checkpoint" not in out or mu.results(out) != reference:
+            problems.append(f"the run after the stop did not resume to the reference answer:\n{out}\n{err}")
+        broken = ck + "-broken"
+        shutil.rmtree(broken, ignore_errors=True)
+        shutil.rmtree(local, ignore_errors=True)
+        fault = dict(tiers, MPISNAP_TEST_FAULT=f"fsync@{os.path.basename(broken)}/ckpt-:EIO:*:1+")
+        rc, out = r.run_signalled(broken, fault, signal.SIGUSR2, 1.2, *steps)
+        print(f"    stopped with the global flush failing: exit {rc}")
+        if rc in (0, 75) or "did not reach the global tier" not in out:
+            problems.append(f"a stop whose checkpoint never reached the global tier: exit {rc}\n{out}")
+        if committed(broken):
+            problems.append(f"a checkpoint whose flush failed is committed on the global tier: {committed(broken)}")
+        rc, out, err = r.run(broken, tiers, *steps)
+        if "resumed from checkpoint" not in out or mu.results(out) != reference:
+            problems.append(f"the run after the failed flush did not resume from the local tier:\n{out}\n{err}")
     else:
         print(f"unknown scenario {a.scenario}")
         return 2

@@ -17,7 +17,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--build", default="build-bench")
 ap.add_argument("--mpich-build", help="a Release tree built for MPICH: the instruction counts are measured there too")
 ap.add_argument("--out", default="BENCHMARKS.md")
-ap.add_argument("--only", help="run one section (p2p, callgrind, checkpoint_cost, struct_state, scale, heat2d) and print it")
+ap.add_argument("--only", help="run one section (p2p, callgrind, checkpoint_cost, struct_state, scale, heat2d, tiers) and print it")
 ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script, not the numbers")
 opt = ap.parse_args()
 B = os.path.abspath(opt.build)
@@ -402,6 +402,218 @@ def every_interval(np, n, per_iter, off, rows):
     return overhead, statistics.median(inrun), counts[0], interval
 
 
+# ---------------------------------------------------------------------------------------------
+# 6. Two storage tiers on the simulated cluster (tests/cluster/simcluster.py): 2 nodes of 1 rank
+# (one per core), TCP between them. Node-local tier: each node's own directory in /dev/shm (a RAM
+# disk, as MPISNAP_LOCAL_DIR=/dev/shm/... on a real node). Global tier: an ext4 file system in a
+# loop device (its image on this machine's disk), the "parallel file system"; for the restarts its
+# reads are throttled by a blkio cgroup holding the job, as a shared file system gives one job a
+# share of its bandwidth. Needs root, `ip netns`, loop devices and cgroup v1 blkio; skipped otherwise.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cluster"))
+
+
+class SlowGlobal:
+    """An ext4 file system in a loop device, and a blkio cgroup that throttles its reads."""
+    CGROUP = "/sys/fs/cgroup/blkio/mpisnap-bench"
+
+    def __init__(self, read_bps):
+        self.dir = os.path.join(WORK, "global-fs")
+        self.image = os.path.join(WORK, "global-fs.img")
+        os.makedirs(self.dir, exist_ok=True)
+        subprocess.run(["truncate", "-s", "4G", self.image], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", self.image], check=True)
+        self.loop = subprocess.run(["losetup", "-f", "--show", self.image], check=True, capture_output=True,
+                                   text=True).stdout.strip()
+        subprocess.run(["mount", self.loop, self.dir], check=True)
+        st = os.stat(self.loop)
+        os.makedirs(self.CGROUP, exist_ok=True)
+        with open(os.path.join(self.CGROUP, "blkio.throttle.read_bps_device"), "w") as f:
+            f.write(f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)} {read_bps}")
+
+    def throttled(self, cmd):
+        """cmd run inside the cgroup (its children inherit it: mpirun, the agent, the ranks)."""
+        return ["sh", "-c", f"echo $$ > {self.CGROUP}/cgroup.procs && exec \"$@\"", "sh"] + cmd
+
+    def close(self):
+        subprocess.run(["umount", "-l", self.dir], capture_output=True)
+        subprocess.run(["losetup", "-d", self.loop], capture_output=True)
+        try:
+            os.rmdir(self.CGROUP)
+        except OSError:
+            pass
+
+
+def tiers_unavailable():
+    import simcluster
+    why = simcluster.can_run()
+    if why:
+        return why
+    if not os.path.exists("/sys/fs/cgroup/blkio") or not shutil.which("losetup") or not shutil.which("mkfs.ext4"):
+        return "no cgroup v1 blkio controller, losetup or mkfs.ext4"
+    return None
+
+
+def drop_caches():
+    subprocess.run(["sync"])
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def tiers():
+    import simcluster
+    emit("## Two storage tiers on the simulated cluster (2 nodes x 1 rank, TCP)")
+    emit()
+    why = tiers_unavailable()
+    if why:
+        emit(f"Skipped: {why}.")
+        emit()
+        return
+    n, every, iters = (512, 50, 200) if Q else (2048, 100, 1000)
+    per_rank = 2 * (n // 2 + 2) * n * 8
+    read_mbps = 100
+    emit(f"heat2d {n}x{n} on 2 ranks (one per node, one per core): {per_rank / 2**20:.0f} MiB of state per rank, a")
+    emit(f"checkpoint every {every} iterations. *one tier*: MPISNAP_DIR on the global file system (ext4 in a loop")
+    emit("device). *two tiers*: MPISNAP_LOCAL_DIR on each node's /dev/shm, a partner copy of every rank file on the")
+    emit("other node (sent over MPI, written there), every checkpoint flushed to the same global directory")
+    emit("(MPISNAP_FLUSH=every). The runs alternate one tier / two tiers. *app-visible cost per checkpoint*: the")
+    emit("mean pause inside checkpoint_point() plus what the checkpoints added to the iterations of the second")
+    emit("after each (heat2d --timing: excess over the median iteration of the second before), per checkpoint,")
+    emit("slowest rank.")
+    emit()
+    cluster = os.path.join("/dev/shm", f"mpisnap-bench-{os.getpid()}")
+    name = f"bench{os.getpid()}"
+    g = SlowGlobal(read_mbps * 1000 * 1000)
+    try:
+        mpiexec = simcluster.up(name, 2, 1, "openmpi", cluster)
+        heat = os.path.join(B, "mpi_examples", "heat2d")
+        local = simcluster.local_dir(cluster)
+
+        def job(env, run_iters, throttled=False):
+            e = dict(os.environ)
+            e.update({"MPISNAP_KEEP": "2", "MPISNAP_VERBOSE": "1"})
+            e.update(env)
+            cmd = [mpiexec, "-np", "2", heat, "--n", str(n), "--iters", str(run_iters), "--checkpoint-every",
+                   str(every), "--timing", "1"]
+            r = subprocess.run(g.throttled(cmd) if throttled else cmd, env=e, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, timeout=1800)
+            if r.returncode != 0:
+                sys.stderr.write(r.stdout + r.stderr)
+                raise SystemExit(f"bench: tiers: heat2d failed with {r.returncode}")
+            m = re.search(r"TIMING wall (\S+) checkpoints (\d+) mean_pause (\S+) max_pause (\S+) excess (\S+) restore (\S+)",
+                          r.stdout)
+            t = dict(zip(["wall", "checkpoints", "pause", "max_pause", "excess", "restore"], map(float, m.groups())))
+            t["result"] = re.search(r"RESULT .*", r.stdout).group(0)
+            t["lags"] = [float(x) for x in re.findall(r"committed on the global tier .*?, (\S+) s after its local commit", r.stderr)]
+            t["sources"] = re.findall(r"restoring checkpoint \d+ from: (.*)", r.stdout + r.stderr)
+            return t
+
+        def fresh(tag):
+            d = os.path.join(g.dir, tag)
+            shutil.rmtree(d, ignore_errors=True)
+            for i in (1, 2):
+                simcluster.wipe_node(cluster, i)
+            return d
+
+        one_env = lambda d: {"MPISNAP_DIR": d}
+        two_env = lambda d: {"MPISNAP_DIR": d, "MPISNAP_LOCAL_DIR": local, "MPISNAP_FLUSH": "every"}
+        one, two = [], []
+        for _ in range(1 if Q else 3):
+            one.append(job(one_env(fresh("one")), iters))
+            two.append(job(two_env(fresh("two")), iters))
+        med = lambda runs, k: statistics.median(r[k] for r in runs)
+        cost = lambda runs: statistics.median((r["pause"] * r["checkpoints"] + r["excess"]) / max(r["checkpoints"], 1)
+                                              for r in runs)
+        c1, c2 = cost(one), cost(two)
+        lags = sorted(x for r in two for x in r["lags"]) or [float("nan")]
+        same = "identical" if all(r["result"] == one[0]["result"] for r in one + two) else "DIFFERENT"
+        table(["run", "wall s", "checkpoints", "mean pause ms", "max pause ms", "excess after ms per ckpt",
+               "app-visible cost ms per ckpt", "ratio", "result"],
+              [[f"one tier ({len(one)} runs, medians)", f"{med(one, 'wall'):.2f}", f"{med(one, 'checkpoints'):.0f}",
+                f"{med(one, 'pause') * 1e3:.1f}", f"{max(r['max_pause'] for r in one) * 1e3:.1f}",
+                f"{statistics.median(r['excess'] / max(r['checkpoints'], 1) for r in one) * 1e3:.1f}", f"{c1 * 1e3:.1f}",
+                "1.00", same],
+               [f"two tiers + partner copies ({len(two)} runs)", f"{med(two, 'wall'):.2f}", f"{med(two, 'checkpoints'):.0f}",
+                f"{med(two, 'pause') * 1e3:.1f}", f"{max(r['max_pause'] for r in two) * 1e3:.1f}",
+                f"{statistics.median(r['excess'] / max(r['checkpoints'], 1) for r in two) * 1e3:.1f}", f"{c2 * 1e3:.1f}",
+                f"{c2 / c1:.2f}", same]])
+        goal("two tiers + partner copies: app-visible cost per checkpoint <= 1.2x one tier", f"{c2 / c1:.2f}x",
+             c2 / c1 <= 1.2 and same == "identical")
+
+        # Flush: the newest checkpoint's rank files copied by hand, local tier -> global (a file each,
+        # in parallel, as the ranks flush), fsynced: the plain copy the flush is compared with.
+        d = fresh("flush")
+        run = job(two_env(d), iters)
+        files = sorted(glob_rank_files(os.path.join(cluster, "local", "node*", "mpisnap-*")))
+        flushed = sum(os.path.getsize(f) for f in files)
+        copies = []
+        for _ in range(3):
+            target = os.path.join(g.dir, "plain-copy")
+            shutil.rmtree(target, ignore_errors=True)
+            os.makedirs(target)
+            t0 = time.time()
+            procs = [subprocess.Popen(["dd", f"if={f}", f"of={os.path.join(target, str(i))}", "bs=4M", "conv=fsync",
+                                       "status=none"]) for i, f in enumerate(files)]
+            for p in procs:
+                p.wait()
+            copies.append(time.time() - t0)
+        copy = statistics.median(copies)
+        lag = statistics.median(run["lags"]) if run["lags"] else float("nan")
+        emit(f"Flush: local commit -> global commit of each checkpoint, {len(run['lags'])} checkpoints of "
+             f"{flushed / 2**20:.0f} MiB (all ranks' files; the ranks compute meanwhile): median "
+             f"{lag * 1e3:.0f} ms ({flushed / lag / 1e6:.0f} MB/s), range {min(lags) * 1e3:.0f}-{max(lags) * 1e3:.0f} ms "
+             f"over the runs above. Plain copy of the same files (dd conv=fsync, one per rank file, in parallel, "
+             f"on the idle machine): {copy * 1e3:.0f} ms ({flushed / copy / 1e6:.0f} MB/s).")
+        emit()
+        goal("flush rate >= 0.85x a plain copy of the same files", f"{copy / lag:.2f}x (lag {lag:.3f} s)",
+             copy / lag >= 0.85)
+
+        # Restart: the job resumes at its last checkpoint (nothing left to compute); Session to
+        # restore() returning, slowest rank, the global file system's reads throttled for both.
+        local_s, global_s, plain_s, srcs = [], [], [], set()
+        saved = os.path.join(cluster, "saved-local")
+        shutil.rmtree(saved, ignore_errors=True)
+        shutil.copytree(os.path.join(cluster, "local"), saved, symlinks=True, ignore=shutil.ignore_patterns("here"))
+        for _ in range(3):
+            drop_caches()
+            r = job(two_env(d), iters, throttled=True)
+            local_s.append(r["restore"])
+            srcs.update(r["sources"])
+            for i in (1, 2):
+                simcluster.wipe_node(cluster, i)
+            drop_caches()
+            r = job(two_env(d), iters, throttled=True)
+            global_s.append(r["restore"])
+            srcs.update(r["sources"])
+            for i in (1, 2):  # the local tiers back for the next round
+                shutil.rmtree(simcluster.node_storage(cluster, i))
+                shutil.copytree(os.path.join(saved, f"node{i}"), simcluster.node_storage(cluster, i), symlinks=True)
+        lr, gr = statistics.median(local_s), statistics.median(global_s)
+        table(["restart of the last checkpoint", "Session -> restore() s (median of 3)", "vs local"],
+              [["from the node-local tier (/dev/shm)", f"{lr:.3f}", "1.00"],
+               [f"from the global tier (reads throttled to {read_mbps} MB/s)", f"{gr:.3f}", f"{gr / lr:.2f}"]])
+        emit("Sources said by the restarts: " + "; ".join(sorted(srcs)))
+        emit()
+        goal(f"restart from the local tier >= 2x faster than from the global tier ({read_mbps} MB/s reads)",
+             f"{gr / lr:.2f}x", gr / lr >= 2)
+    finally:
+        simcluster.down(name, 2)
+        g.close()
+        shutil.rmtree(cluster, ignore_errors=True)
+
+
+def glob_rank_files(pattern):
+    """One file per rank of the newest checkpoint on the nodes' local tiers (a node holds its own
+    ranks' files and its partners' copies: each rank's file once)."""
+    import glob
+    out = {}
+    for d in glob.glob(pattern):
+        ids = sorted(glob.glob(os.path.join(d, "ckpt-*")))
+        if ids:
+            for f in glob.glob(os.path.join(ids[-1], "rank-*.h5")):
+                out.setdefault(os.path.basename(f), f)
+    return list(out.values())
+
+
 def main():
     start = time.time()
     emit("# mpisnap benchmarks")
@@ -416,7 +628,7 @@ def main():
          f"{run(['mpirun.openmpi', '--version']).splitlines()[0].split()[-1]}, Release build. Every baseline is measured in "
          "the same run as the number it is compared with. The machine is shared: expect a few percent of noise.")
     emit()
-    sections = [p2p, callgrind, checkpoint_cost, struct_state, scale, heat2d]
+    sections = [p2p, callgrind, checkpoint_cost, struct_state, scale, heat2d, tiers]
     if opt.only:
         chosen = [f for f in sections if f.__name__ == opt.only]
         if not chosen:

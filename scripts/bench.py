@@ -475,10 +475,11 @@ def tiers():
     emit(f"checkpoint every {every} iterations. *one tier*: MPISNAP_DIR on the global file system (ext4 in a loop")
     emit("device). *two tiers*: MPISNAP_LOCAL_DIR on each node's /dev/shm, a partner copy of every rank file on the")
     emit("other node (sent over MPI, written there), every checkpoint flushed to the same global directory")
-    emit("(MPISNAP_FLUSH=every). The runs alternate one tier / two tiers. *app-visible cost per checkpoint*: the")
-    emit("mean pause inside checkpoint_point() plus what the checkpoints added to the iterations of the second")
-    emit("after each (heat2d --timing: excess over the median iteration of the second before), per checkpoint,")
-    emit("slowest rank.")
+    emit("(MPISNAP_FLUSH=every). The runs alternate none / one tier / two tiers. *app-visible cost per checkpoint*:")
+    emit("the wall time the checkpoints added to the run (median wall minus the median without checkpoints), per")
+    emit("checkpoint: the pause inside checkpoint_point() and whatever the background work (the writer, the")
+    emit("partner copies, the flush) took from the computation. Here every core runs a rank, so any CPU the")
+    emit("background work uses is taken from a rank: over TCP, moving a partner copy is the kernel's copying.")
     emit()
     cluster = os.path.join("/dev/shm", f"mpisnap-bench-{os.getpid()}")
     name = f"bench{os.getpid()}"
@@ -488,12 +489,12 @@ def tiers():
         heat = os.path.join(B, "mpi_examples", "heat2d")
         local = simcluster.local_dir(cluster)
 
-        def job(env, run_iters, throttled=False):
+        def job(env, run_iters, throttled=False, ckpt_every=every):
             e = dict(os.environ)
             e.update({"MPISNAP_KEEP": "2", "MPISNAP_VERBOSE": "1"})
             e.update(env)
             cmd = [mpiexec, "-np", "2", heat, "--n", str(n), "--iters", str(run_iters), "--checkpoint-every",
-                   str(every), "--timing", "1"]
+                   str(ckpt_every), "--timing", "1"]
             r = subprocess.run(g.throttled(cmd) if throttled else cmd, env=e, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, timeout=1800)
             if r.returncode != 0:
@@ -504,6 +505,8 @@ def tiers():
             t = dict(zip(["wall", "checkpoints", "pause", "max_pause", "excess", "restore"], map(float, m.groups())))
             t["result"] = re.search(r"RESULT .*", r.stdout).group(0)
             t["lags"] = [float(x) for x in re.findall(r"committed on the global tier .*?, (\S+) s after its local commit", r.stderr)]
+            t["spans"] = [float(x) for x in re.findall(r", (\S+) s after its copy began", r.stderr)]
+            t["own"] = [(int(b), float(s)) for b, s in re.findall(r"rank 0's file: (\d+) bytes in (\S+) s", r.stderr)]
             t["sources"] = re.findall(r"restoring checkpoint \d+ from: (.*)", r.stdout + r.stderr)
             return t
 
@@ -516,33 +519,37 @@ def tiers():
 
         one_env = lambda d: {"MPISNAP_DIR": d}
         two_env = lambda d: {"MPISNAP_DIR": d, "MPISNAP_LOCAL_DIR": local, "MPISNAP_FLUSH": "every"}
-        one, two = [], []
+        none, one, two = [], [], []
         for _ in range(1 if Q else 3):
+            none.append(job(one_env(fresh("none")), iters, ckpt_every=0))
             one.append(job(one_env(fresh("one")), iters))
             two.append(job(two_env(fresh("two")), iters))
         med = lambda runs, k: statistics.median(r[k] for r in runs)
-        cost = lambda runs: statistics.median((r["pause"] * r["checkpoints"] + r["excess"]) / max(r["checkpoints"], 1)
-                                              for r in runs)
+        base = med(none, "wall")
+        cost = lambda runs: (med(runs, "wall") - base) / max(med(runs, "checkpoints"), 1)
         c1, c2 = cost(one), cost(two)
+        p1, p2 = med(one, "pause"), med(two, "pause")
         lags = sorted(x for r in two for x in r["lags"]) or [float("nan")]
         same = "identical" if all(r["result"] == one[0]["result"] for r in one + two) else "DIFFERENT"
-        table(["run", "wall s", "checkpoints", "mean pause ms", "max pause ms", "excess after ms per ckpt",
+        ratio = lambda a, b: f"{a / b:.2f}" if b > 0 else "n/a"
+        table(["run", "wall s (median)", "checkpoints", "mean pause ms", "max pause ms",
                "app-visible cost ms per ckpt", "ratio", "result"],
-              [[f"one tier ({len(one)} runs, medians)", f"{med(one, 'wall'):.2f}", f"{med(one, 'checkpoints'):.0f}",
-                f"{med(one, 'pause') * 1e3:.1f}", f"{max(r['max_pause'] for r in one) * 1e3:.1f}",
-                f"{statistics.median(r['excess'] / max(r['checkpoints'], 1) for r in one) * 1e3:.1f}", f"{c1 * 1e3:.1f}",
-                "1.00", same],
+              [[f"no checkpoints ({len(none)} runs)", f"{base:.2f}", "0", "", "", "", "", ""],
+               [f"one tier ({len(one)} runs)", f"{med(one, 'wall'):.2f}", f"{med(one, 'checkpoints'):.0f}",
+                f"{p1 * 1e3:.1f}", f"{max(r['max_pause'] for r in one) * 1e3:.1f}", f"{c1 * 1e3:.1f}", "1.00", same],
                [f"two tiers + partner copies ({len(two)} runs)", f"{med(two, 'wall'):.2f}", f"{med(two, 'checkpoints'):.0f}",
-                f"{med(two, 'pause') * 1e3:.1f}", f"{max(r['max_pause'] for r in two) * 1e3:.1f}",
-                f"{statistics.median(r['excess'] / max(r['checkpoints'], 1) for r in two) * 1e3:.1f}", f"{c2 * 1e3:.1f}",
-                f"{c2 / c1:.2f}", same]])
-        goal("two tiers + partner copies: app-visible cost per checkpoint <= 1.2x one tier", f"{c2 / c1:.2f}x",
-             c2 / c1 <= 1.2 and same == "identical")
+                f"{p2 * 1e3:.1f}", f"{max(r['max_pause'] for r in two) * 1e3:.1f}", f"{c2 * 1e3:.1f}", ratio(c2, c1),
+                same]])
+        goal("two tiers + partner copies: app-visible cost per checkpoint (wall added) <= 1.2x one tier's",
+             f"{ratio(c2, c1)}x ({c2 * 1e3:.0f} vs {c1 * 1e3:.0f} ms)", c1 > 0 and c2 / c1 <= 1.2 and same == "identical")
+        goal("two tiers + partner copies: pause inside checkpoint_point() <= 1.2x one tier's", f"{ratio(p2, p1)}x",
+             p1 > 0 and p2 / p1 <= 1.2)
 
-        # Flush: the newest checkpoint's rank files copied by hand, local tier -> global (a file each,
-        # in parallel, as the ranks flush), fsynced: the plain copy the flush is compared with.
+        # Flush rate: a run with MPISNAP_FLUSH=stop, whose newest checkpoint is flushed at MPI_Finalize
+        # (every rank copies its file at once, nothing else runs: the copy alone), against the same
+        # rank files copied by hand, local tier -> global (a file each, in parallel), fsynced.
         d = fresh("flush")
-        run = job(two_env(d), iters)
+        run = job(dict(two_env(d), MPISNAP_FLUSH="stop"), iters)
         files = sorted(glob_rank_files(os.path.join(cluster, "local", "node*", "mpisnap-*")))
         flushed = sum(os.path.getsize(f) for f in files)
         copies = []
@@ -558,14 +565,19 @@ def tiers():
             copies.append(time.time() - t0)
         copy = statistics.median(copies)
         lag = statistics.median(run["lags"]) if run["lags"] else float("nan")
-        emit(f"Flush: local commit -> global commit of each checkpoint, {len(run['lags'])} checkpoints of "
-             f"{flushed / 2**20:.0f} MiB (all ranks' files; the ranks compute meanwhile): median "
-             f"{lag * 1e3:.0f} ms ({flushed / lag / 1e6:.0f} MB/s), range {min(lags) * 1e3:.0f}-{max(lags) * 1e3:.0f} ms "
-             f"over the runs above. Plain copy of the same files (dd conv=fsync, one per rank file, in parallel, "
-             f"on the idle machine): {copy * 1e3:.0f} ms ({flushed / copy / 1e6:.0f} MB/s).")
+        span = statistics.median(run["spans"]) if run["spans"] else float("nan")
+        own_rate = statistics.median(b / s for b, s in run["own"]) if run["own"] else float("nan")
+        emit(f"Flush with MPISNAP_FLUSH=every, in the two-tier runs above: each checkpoint committed on the global "
+             f"tier a median {statistics.median(lags) * 1e3:.0f} ms after its local commit (range {min(lags) * 1e3:.0f}-"
+             f"{max(lags) * 1e3:.0f} ms; each rank starts its copy as soon as its local file is written, while the "
+             f"ranks compute, and the local commit waits for the partner copies). Flush rate: with MPISNAP_FLUSH=stop "
+             f"the newest checkpoint ({flushed / 2**20:.0f} MiB, every rank's file) is copied at MPI_Finalize and "
+             f"committed on the global tier {span * 1e3:.0f} ms after the copies began ({flushed / span / 1e6:.0f} MB/s; "
+             f"rank 0's own file at {own_rate / 1e6:.0f} MB/s); a plain copy of the same files (dd conv=fsync, one per "
+             f"rank file, in parallel): {copy * 1e3:.0f} ms ({flushed / copy / 1e6:.0f} MB/s).")
         emit()
-        goal("flush rate >= 0.85x a plain copy of the same files", f"{copy / lag:.2f}x (lag {lag:.3f} s)",
-             copy / lag >= 0.85)
+        goal("flush rate (copies began -> global commit) >= 0.85x a plain copy of the same files",
+             f"{copy / span:.2f}x ({span:.3f} s vs {copy:.3f} s)", copy / span >= 0.85)
 
         # Restart: the job resumes at its last checkpoint (nothing left to compute); Session to
         # restore() returning, slowest rank, the global file system's reads throttled for both.

@@ -8,7 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each phase says how long it took (CI's time is budgeted: README, "Tests").
+phase_start=$SECONDS
+phase() { echo "test.sh: $1 took $((SECONDS - phase_start)) s (total $SECONDS s)"; phase_start=$SECONDS; }
+
 bash scripts/install-deps.sh
+phase "installing dependencies"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 jobs=$(nproc)
 
@@ -23,6 +28,7 @@ build=${MPISNAP_TEST_BUILD_DIR:-build-test}
 rm -rf "$build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${openmpi[@]}" ${MPISNAP_CMAKE_ARGS:-}
 cmake --build "$build" -j"$jobs"
+phase "the Open MPI build"
 # The kill/restart tests spend most of their time waiting (launches, the examples' sleeps, restarts):
 # they run two at a time, the rest one at a time (deadlock detection and triggers are timed).
 # Extra arguments replace this split: ctest runs once with them.
@@ -35,14 +41,18 @@ run_ctest() {
   fi
 }
 (cd "$build" && run_ctest "$@")
+phase "the Open MPI tests"
 
 if [ "${MPISNAP_SKIP_MPICH:-0}" != 1 ]; then
   mpich_build=${MPISNAP_MPICH_BUILD_DIR:-build-mpich}
   rm -rf "$mpich_build"
-  cmake -S . -B "$mpich_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${mpich[@]}"
+  # (the unit tests use no MPI and run on Open MPI: not built here)
+  cmake -S . -B "$mpich_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPISNAP_UNIT_TESTS=OFF "${mpich[@]}"
   cmake --build "$mpich_build" -j"$jobs"
+  phase "the MPICH build"
   (cd "$mpich_build" && ctest --output-on-failure --timeout 600 -L both -E "$kill_restart" &&
      ctest --output-on-failure --timeout 600 -j2 -L both -R "$kill_restart")
+  phase "the MPICH tests"
 fi
 
 if [ "${MPISNAP_SKIP_SANITIZE:-0}" != 1 ]; then
@@ -51,10 +61,12 @@ if [ "${MPISNAP_SKIP_SANITIZE:-0}" != 1 ]; then
   # (no Fortran here: no unit, MPI or oracle test is a Fortran program)
   cmake -S . -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug -DMPISNAP_SANITIZE=ON -DMPISNAP_FORTRAN=OFF "${openmpi[@]}"
   cmake --build "$sanitize" -j"$jobs"
+  phase "the sanitized build"
   # Open MPI's own allocations are never freed before exit: leak checking would report them.
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   # (The LD_PRELOAD test is left out here: an instrumented library can only be preloaded after
   # libasan itself, which is not what it tests.)
   (cd "$sanitize" && ctest --output-on-failure --timeout 900 -L "unit|mpi|oracle" -E no_session_passthrough)
+  phase "the sanitized tests"
 fi

@@ -52,7 +52,6 @@ class Tiers {
     int from = 0;
     std::uint64_t header[3] = {0, 0, 0};  // checkpoint id, bytes, failed
     MPI_Request header_req = MPI_REQUEST_NULL;
-    std::vector<char> data;
     std::vector<MPI_Request> data_reqs;
     bool data_posted = false;
     storage::BackgroundWriter::Ticket write;
@@ -60,6 +59,7 @@ class Tiers {
   };
   void start_exchange(checkpoint::Pipeline& pipeline);
   void release_send() noexcept;
+  bool send_more();  // posts pieces of this rank's copy as earlier ones complete; true once all are sent
   void finish_flush(checkpoint::Pipeline& pipeline);
 
   int rank_;
@@ -74,8 +74,14 @@ class Tiers {
   std::uint64_t send_header_[3] = {0, 0, 0};
   void* map_ = nullptr;
   std::size_t map_bytes_ = 0;
-  std::vector<MPI_Request> send_reqs_;
+  std::uint64_t send_bytes_ = 0, send_off_ = 0;  // this rank's copy: its size, how much of it is posted
+  MPI_Request header_req_ = MPI_REQUEST_NULL;
+  std::vector<MPI_Request> send_reqs_;  // the pieces in flight (at most kWindow)
   std::vector<Incoming> incoming_;
+  // The copies this rank keeps arrive here, one buffer per rank held, kept from one checkpoint to
+  // the next (fresh memory would be mapped and zeroed again each time); the writer reads it until
+  // its ticket finishes, and the exchange waits for that.
+  std::vector<std::shared_ptr<std::vector<char>>> received_;
   // decisions
   std::uint64_t expected_ = 0;  // leaders but rank 0: decisions not yet received
   std::deque<std::pair<std::shared_ptr<std::vector<std::uint64_t>>, MPI_Request>> decision_sends_;

@@ -40,7 +40,7 @@ Pipeline::Pipeline(std::unique_ptr<storage::CheckpointStore> store, int rank, in
   tiers_ = dynamic_cast<storage::TieredStore*>(store_.get());
   if (tiers_) {
     flusher_ = std::make_unique<storage::BackgroundWriter>();
-    flush_stats_ = std::make_shared<std::pair<std::uint64_t, double>>(0, 0.0);
+    flush_stats_ = std::make_shared<FlushTiming>();
   }
 }
 
@@ -54,14 +54,17 @@ namespace {
 // The flusher's job: this rank's local file (open as `fd`) to the global tier; a failure is also
 // said there, so that rank 0's global commit stops waiting for it.
 std::function<void()> flush_job(storage::TieredStore* tiers, std::uint64_t id, int rank, int fd,
-                                std::shared_ptr<std::pair<std::uint64_t, double>> stats) {
+                                std::shared_ptr<Pipeline::FlushTiming> stats) {
   return [=] {
     const double t0 = steady_seconds();
+    stats->id = id;
+    stats->started = t0;
     try {
       if (fd < 0) throw Error("mpisnap: cannot open " + tiers->location(id) + "/" + storage::rank_file_name(rank) + " to flush it");
       const std::uint64_t bytes = tiers->flush_rank(id, rank, fd);
       ::close(fd);
-      *stats = {bytes, steady_seconds() - t0};
+      stats->bytes = bytes;
+      stats->seconds = steady_seconds() - t0;
     } catch (const std::exception& e) {
       if (fd >= 0) ::close(fd);
       tiers->flush_failed(id, rank, e.what());
@@ -120,8 +123,7 @@ void Pipeline::write() {
   });
 }
 
-storage::BackgroundWriter::Ticket Pipeline::write_copy(int rank, std::vector<char>&& bytes) {
-  auto data = std::make_shared<std::vector<char>>(std::move(bytes));
+storage::BackgroundWriter::Ticket Pipeline::write_copy(int rank, std::shared_ptr<const std::vector<char>> data) {
   return writer_->submit([tiers = tiers_, id = snap_->checkpoint_id, rank, data] {
     tiers->write_copy(id, rank, data->data(), data->size());
   });
@@ -157,11 +159,18 @@ void Pipeline::submit_global_commit(const storage::Manifest& m, std::shared_ptr<
   newest_flushed_ = m.checkpoint_id == newest_committed_ || newest_flushed_;
   GlobalCommit g;
   g.checkpoint_id = m.checkpoint_id;
-  g.lag = std::make_shared<double>(0.0);
+  g.timing = std::make_shared<FlushTiming>();
+  // (On the flusher's thread, after this rank's own flush of the checkpoint: its timing is there.)
   g.ticket = flusher_->submit([tiers = tiers_, m, keep = options_.keep, floor = prune_floor_,
-                               timeout = options_.flush_timeout, t0 = std::move(local_commit_time), lag = g.lag] {
+                               timeout = options_.flush_timeout, t0 = std::move(local_commit_time), out = g.timing,
+                               own = flush_stats_] {
     tiers->commit_global(m, keep, floor, timeout);
-    if (t0) *lag = steady_seconds() - *t0;
+    const double now = steady_seconds();
+    if (own->id == m.checkpoint_id) {
+      *out = *own;
+      out->after_copy_began = now - own->started;
+    }
+    if (t0) out->after_local_commit = now - *t0;
   });
   global_commits_.push_back(std::move(g));
 }
@@ -178,10 +187,15 @@ void Pipeline::poll_global() {
     } else {
       global_error_.clear();
       stats_.last_global_id = it->checkpoint_id;
-      stats_.last_global_lag_seconds = *it->lag;
+      const FlushTiming& t = *it->timing;
+      stats_.last_global_lag_seconds = t.after_local_commit;
       if (options_.verbose)
         diag::say("checkpoint " + std::to_string(it->checkpoint_id) + " committed on the global tier " +
-                  store_->where() + (*it->lag > 0 ? ", " + diag::fixed(*it->lag, 3) + " s after its local commit" : std::string()));
+                  store_->where() +
+                  (t.after_local_commit > 0 ? ", " + diag::fixed(t.after_local_commit, 3) + " s after its local commit" : std::string()) +
+                  (t.after_copy_began > 0 ? ", " + diag::fixed(t.after_copy_began, 3) + " s after its copy began (rank 0's file: " +
+                                                std::to_string(t.bytes) + " bytes in " + diag::fixed(t.seconds, 3) + " s)"
+                                          : std::string()));
     }
     it = global_commits_.erase(it);
   }
@@ -190,8 +204,8 @@ void Pipeline::poll_global() {
 void Pipeline::finish_flush() {
   if (!tiers_) return;
   flusher_->drain();
-  stats_.last_flush_bytes = flush_stats_->first;
-  stats_.last_flush_seconds = flush_stats_->second;
+  stats_.last_flush_bytes = flush_stats_->bytes;
+  stats_.last_flush_seconds = flush_stats_->seconds;
   poll_global();
   if (rank_ == 0 && !global_error_.empty())
     throw Error("mpisnap: the newest checkpoint did not reach the global tier: " + global_error_);

@@ -122,7 +122,7 @@ class Pipeline {
   // partner copies between written() and done_record(), rank 0's decision to the other nodes.
   storage::TieredStore* tiers() noexcept { return tiers_; }
   // Rank `rank`'s file of the open snapshot, received from it: kept on this node, in the background.
-  storage::BackgroundWriter::Ticket write_copy(int rank, std::vector<char>&& bytes);
+  storage::BackgroundWriter::Ticket write_copy(int rank, std::shared_ptr<const std::vector<char>> data);
   // Rank 0, after close(): [checkpoint id, 1 and the manifest's words if it is being committed, else 0].
   std::vector<std::uint64_t> take_decision() { return std::move(decision_); }
   // The other nodes' leaders: rank 0's decision arrived; a committed checkpoint commits on this
@@ -148,10 +148,21 @@ class Pipeline {
     storage::Manifest manifest;                 // (for that)
     std::shared_ptr<double> local_commit_time;  // steady clock, set by the commit job
   };
+  public:
+  // A flush as timed on the flusher's thread: this rank's copy of its file (bytes, seconds,
+  // when it began, which checkpoint) and, for rank 0's global commit, the time from the local
+  // commit and from the start of its own copy to the global commit.
+  struct FlushTiming {
+    std::uint64_t id = 0, bytes = 0;
+    double seconds = 0, started = 0;
+    double after_local_commit = 0, after_copy_began = 0;
+  };
+
+ private:
   struct GlobalCommit {
     std::uint64_t checkpoint_id = 0;
     storage::BackgroundWriter::Ticket ticket;
-    std::shared_ptr<double> lag;  // local commit -> global commit, set by the job
+    std::shared_ptr<FlushTiming> timing;  // set by the job
   };
   // Submits this rank's flush of checkpoint `id` (its local file, opened now) to the flusher.
   void submit_flush(std::uint64_t id);
@@ -180,7 +191,7 @@ class Pipeline {
   std::unique_ptr<storage::BackgroundWriter> flusher_;    // copies to the global tier (never waited for by a snapshot)
   std::vector<std::uint64_t> decision_;                   // rank 0: the last close()'s, for the other nodes
   std::uint64_t flushed_through_ = 0;                     // the newest id this rank submitted for flushing
-  std::shared_ptr<std::pair<std::uint64_t, double>> flush_stats_;  // bytes, seconds of the last flush (flusher thread)
+  std::shared_ptr<FlushTiming> flush_stats_;              // this rank's last flush (flusher thread)
   std::vector<GlobalCommit> global_commits_;
   std::uint64_t newest_committed_ = 0;                    // rank 0: by this run
   bool newest_flushed_ = false;

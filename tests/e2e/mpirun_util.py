@@ -53,7 +53,10 @@ def session_pids(sid):
         try:
             with open(f"/proc/{name}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[3]) == sid:  # field 6 of /proc/pid/stat: session id
+            # (field 6 of /proc/pid/stat: the session id. A zombie is left out: it is dead and holds
+            # nothing, and a job's orphaned ranks stay zombies until PID 1 reaps them, which in a
+            # container can take seconds.)
+            if int(fields[3]) == sid and fields[0] != "Z":
                 pids.append(int(name))
         except (OSError, IndexError, ValueError):
             pass

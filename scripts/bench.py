@@ -574,7 +574,7 @@ def tiers():
              f"{max(lags) * 1e3:.0f} ms; each rank starts its copy as soon as its local file is written, while the "
              f"ranks compute, and the local commit waits for the partner copies). Flush rate: with MPISNAP_FLUSH=stop "
              f"the newest checkpoint ({flushed / 2**20:.0f} MiB, every rank's file) is copied at MPI_Finalize and "
-             f"committed on the global tier a median {span * 1e3:.0f} ms after the copies began ({len(runs)} runs) ({flushed / span / 1e6:.0f} MB/s; "
+             f"committed on the global tier a median {span * 1e3:.0f} ms after the copies began ({len(runs)} runs; {flushed / span / 1e6:.0f} MB/s; "
              f"rank 0's own file at {own_rate / 1e6:.0f} MB/s); a plain copy of the same files (dd conv=fsync, one per "
              f"rank file, in parallel, after each run): median {copy * 1e3:.0f} ms ({flushed / copy / 1e6:.0f} MB/s).")
         emit()

@@ -2,6 +2,7 @@
 #include "runtime.hpp"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -437,7 +438,12 @@ void Runtime::fatal(const std::string& what) noexcept {
   int init = 0, fin = 0;
   PMPI_Initialized(&init);
   PMPI_Finalized(&fin);
-  if (init && !fin) PMPI_Abort(MPI_COMM_WORLD, 70);
+  if (init && !fin) {
+    // The message is in the pipe to the launcher's I/O forwarder; MPICH's hydra tears the job down
+    // on an abort without draining it (seen under load: status 70 and no message). A moment first.
+    ::usleep(200 * 1000);
+    PMPI_Abort(MPI_COMM_WORLD, 70);
+  }
   std::_Exit(70);
 }
 

@@ -45,22 +45,42 @@ def run(cmd, env, timeout):
     return p.returncode, p.stdout, p.stderr
 
 
-def session_pids(sid):
-    pids = []
+def session_processes(sid):
+    """{pid: (parent pid, command name)} of the live processes in session sid."""
+    procs = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                head, tail = f.read().rsplit(")", 1)
+            fields = tail.split()
             # (field 6 of /proc/pid/stat: the session id. A zombie is left out: it is dead and holds
             # nothing, and a job's orphaned ranks stay zombies until PID 1 reaps them, which in a
             # container can take seconds.)
             if int(fields[3]) == sid and fields[0] != "Z":
-                pids.append(int(name))
+                procs[int(name)] = (int(fields[1]), head.split("(", 1)[1])
         except (OSError, IndexError, ValueError):
             pass
-    return pids
+    return procs
+
+
+def session_pids(sid):
+    return list(session_processes(sid))
+
+
+def descendants(procs, root, comm):
+    """The pids in procs (from session_processes) named comm that descend from root."""
+    found = []
+    for pid, (_, name) in procs.items():
+        if name != comm[:15]:
+            continue
+        p = pid
+        while p in procs and p != root:
+            p = procs[p][0]
+        if p == root:
+            found.append(pid)
+    return found
 
 
 def kill_session(sid):

@@ -153,35 +153,30 @@ def mpisnap_run_scenario(a):
     rng = random.Random(7)
     kills = 0
 
-    def bank_pids():
-        pids = []
-        for p in mu.session_pids(job.pid):
-            try:  # (session_pids leaves out zombies: a rank of a previous attempt is not counted)
-                if open(f"/proc/{p}/comm").read().strip() == "bank":
-                    pids.append(p)
-            except OSError:
-                pass
-        return pids
-
     def killer():
-        # Three times: wait for a new attempt's ranks, let it run a moment, SIGKILL one rank, and
-        # wait until that attempt is gone.
+        # Three times: wait for a new attempt (a new launcher under mpisnap-run) to have its 4 ranks
+        # up, let it run a moment, SIGKILL one of that launcher's ranks, and wait until the launcher
+        # is gone. (Ranks are told apart by their launcher: a rank of an attempt being torn down is
+        # never taken for one of the next attempt.)
         nonlocal kills
         seen = set()
         while kills < 3 and job.poll() is None:
-            pids = [p for p in bank_pids() if p not in seen]
-            if not pids:
+            procs = mu.session_processes(job.pid)
+            launchers = [p for p, (ppid, _) in procs.items() if ppid == job.pid and p not in seen]
+            ranks = mu.descendants(procs, launchers[0], "bank") if launchers else []
+            if len(ranks) < 4:
                 time.sleep(0.05)
                 continue
+            launcher = launchers[0]
+            seen.add(launcher)
             time.sleep(rng.uniform(0.8, 1.5))
-            alive = [p for p in pids if p in bank_pids()]
-            if not alive:
-                continue
+            alive = mu.descendants(mu.session_processes(job.pid), launcher, "bank")
+            if len(alive) < 4:
+                continue  # (this attempt ended by itself meanwhile)
             os.kill(rng.choice(alive), signal.SIGKILL)
             kills += 1
-            seen.update(pids)
             deadline = time.time() + 30
-            while time.time() < deadline and any(p in mu.session_pids(job.pid) for p in pids):
+            while time.time() < deadline and launcher in mu.session_processes(job.pid):
                 time.sleep(0.05)
 
     t = threading.Thread(target=killer)

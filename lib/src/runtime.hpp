@@ -58,6 +58,12 @@ class Runtime {
   void flush();
   int rank() const noexcept { return rank_; }
   BufferSource& buffers() noexcept { return pipeline_->buffers(); }
+  // Session::restore on a fresh run (state/buffer_pool.hpp): null when no snapshot is possible or
+  // buffers are not kept.
+  BufferSource* buffer_planner() noexcept {
+    return poll_blocking_ && config_.reuse_buffers ? &pipeline_->buffers().planner() : nullptr;
+  }
+  void map_planned_buffers() { pipeline_->buffers().map_planned(); }
   // Session::on_commit: rank 0 remembers the checkpoints it sees committed until they are taken.
   void watch_commits() noexcept;
   std::vector<Committed> take_commits();

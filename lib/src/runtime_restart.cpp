@@ -94,6 +94,9 @@ void Runtime::finish_restore(ResumeInfo& info) {
               " (safe point " + std::to_string(cp.safe_point) + ", written " + written + "; found, read and verified in " +
               diag::fixed(discover_seconds_, 3) + " s)");
   }
+  // The restored state's buffers have the sizes of the next snapshot's copy: the pool keeps them
+  // (state/buffer_pool.hpp), so a restarted job's first checkpoint copies into mapped memory too.
+  if (poll_blocking_ && config_.reuse_buffers) pipeline_->buffers().recycle(std::move(cp.state));
   restored_.reset();
   refresh_mode();
 }

@@ -144,6 +144,7 @@ CheckpointStats Runtime::stats() const {
   s.last_commit_seconds = p.last_commit_seconds;
   s.peak_bytes_held = p.peak_bytes_held;
   s.buffer_bytes_held = pipeline_->buffers().bytes_held();
+  s.mapped_ahead_seconds = pipeline_->buffers().planned_map_seconds();
   s.markers_sent = port_->markers_sent();
   s.agreement_messages = agreement_port_->messages_sent();
   return s;

@@ -103,6 +103,14 @@ BufferSource* Session::buffers() {
   return at_boundary(config_.exceptions, [] { return &runtime("Session::checkpoint_point()").buffers(); });
 }
 
+BufferSource* Session::buffer_planner() {
+  return at_boundary(config_.exceptions, [] { return runtime("Session::restore()").buffer_planner(); });
+}
+
+void Session::map_planned_buffers() {
+  at_boundary(config_.exceptions, [] { runtime("Session::restore()").map_planned_buffers(); });
+}
+
 void Session::take_snapshot(Node&& tree) {
   at_boundary(config_.exceptions, [&] { runtime("Session::checkpoint_point()").take_snapshot(std::move(tree)); });
 }

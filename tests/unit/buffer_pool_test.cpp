@@ -74,6 +74,41 @@ TEST(BufferPool, TheArchiveTakesFromThePoolItIsGiven) {
   EXPECT_EQ(std::memcmp(unpooled.children.at(0).children.at(0).data.data(), s.field.data(), 1 << 20), 0);
 }
 
+// A fresh run's first snapshot: the state is measured by an archive pass that copies nothing, and
+// buffers of those sizes are mapped on a helper thread before the snapshot asks for them.
+TEST(BufferPool, MapsTheFirstSnapshotsBuffersAhead) {
+  Field s;
+  s.field[7] = 9.0;
+  state::BufferPool pool;
+  Node shapes = to_tree(s, &pool.planner());
+  const Node& leaf = shapes.children.at(0).children.at(0);
+  EXPECT_EQ(leaf.count, std::size_t{1} << 17) << "the measuring pass keeps the shapes";
+  EXPECT_TRUE(leaf.data.empty()) << "and copies nothing";
+  EXPECT_EQ(pool.bytes_held(), 0u);
+  pool.map_planned();
+  Bytes small = pool.take(100);  // (waits for the helper; too small to come from the pool)
+  EXPECT_EQ(pool.bytes_held(), std::size_t{1} << 20) << "the helper mapped one buffer of the field's size";
+  EXPECT_GT(pool.planned_map_seconds(), 0.0);
+  Node first = to_tree(s, &pool);
+  EXPECT_EQ(pool.bytes_held(), 0u) << "the first snapshot copied into it";
+  EXPECT_EQ(std::memcmp(first.children.at(0).children.at(0).data.data(), s.field.data(), 1 << 20), 0);
+  // Sizes the pool already holds are not mapped twice.
+  pool.recycle(std::move(first));
+  (void)to_tree(s, &pool.planner());
+  pool.map_planned();
+  (void)pool.take(100);
+  EXPECT_EQ(pool.bytes_held(), std::size_t{1} << 20);
+}
+
+// A source that hands out a buffer of the wrong size is a bug, never a silent short copy.
+TEST(BufferPool, AWrongSizedBufferIsAnError) {
+  struct Short final : BufferSource {
+    Bytes take(std::size_t bytes) override { return Bytes(bytes / 2); }
+  } wrong;
+  Field s;
+  EXPECT_THROW((void)to_tree(s, &wrong), Error);
+}
+
 TEST(BufferPool, HoldsOneSnapshotAndSkipsMisfits) {
   state::BufferPool pool;
   pool.recycle(tree_with(1 << 20, 1 << 20));

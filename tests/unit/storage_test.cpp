@@ -40,6 +40,17 @@ class StorageTest : public ::testing::Test {
  protected:
   void TearDown() override { fs::reset_ops(); }
 
+  // The manifest of a one-rank checkpoint `id` (its digest and size are not checked here).
+  static Manifest one_rank_manifest(std::uint64_t id) {
+    Manifest m;
+    m.checkpoint_id = id;
+    m.nranks = 1;
+    m.rank_digest = {1};
+    m.rank_bytes = {1};
+    m.rank_messages = {0};
+    return m;
+  }
+
   RankCheckpoint sample(int rank, std::uint64_t id = 3) {
     RankCheckpoint cp;
     cp.checkpoint_id = id;
@@ -296,12 +307,7 @@ TEST_F(StorageTest, ManifestRoundTripsAndCommits) {
 
 TEST_F(StorageTest, CorruptManifestIsAnError) {
   const std::string dir = checkpoint_path(root_, 5);
-  Manifest m;
-  m.checkpoint_id = 5;
-  m.nranks = 1;
-  m.rank_digest = {1};
-  m.rank_bytes = {1};
-  m.rank_messages = {0};
+  const Manifest m = one_rank_manifest(5);
   fs::make_dirs(dir);
   write_manifest(dir, m);
   flip_dataset_byte(dir + "/manifest.h5", "/checkpoint/rank_digest");
@@ -372,18 +378,50 @@ TEST_F(StorageTest, FailedRenameLeavesNoFinalFile) {
   EXPECT_FALSE(fs::exists(dir + "/" + rank_file_name(0)));
 }
 
+// Rank files are renamed into place without a sync of their directory; the commit syncs it once
+// for all of them, before the manifest's rename: a manifest is never durable before the names of the
+// files it lists.
+std::vector<std::string> g_calls;
+TEST_F(StorageTest, TheCommitSyncsTheRankFilesNamesBeforeTheManifests) {
+  const std::string dir = checkpoint_path(root_, 3);
+  g_calls.clear();
+  fs::ops().open = [](const char* path, int flags, mode_t mode) {
+    g_calls.push_back(std::string("open ") + path);
+    return ::open(path, flags, mode);
+  };
+  fs::ops().fsync = [](int fd) {
+    g_calls.push_back("fsync");
+    return ::fsync(fd);
+  };
+  fs::ops().rename = [](const char* from, const char* to) {
+    g_calls.push_back(std::string("rename ") + to);
+    return ::rename(from, to);
+  };
+  write_rank_file(dir, sample(0));
+  const std::size_t rank_file_calls = g_calls.size();
+  const Manifest m = one_rank_manifest(3);
+  write_manifest(dir, m);
+  auto dir_synced = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i + 1 < to; ++i)
+      if (g_calls[i] == "open " + dir && g_calls[i + 1] == "fsync") return true;
+    return false;
+  };
+  std::size_t manifest_rename = g_calls.size();
+  for (std::size_t i = rank_file_calls; i < g_calls.size(); ++i)
+    if (g_calls[i] == "rename " + dir + "/" + kManifestName) manifest_rename = i;
+  ASSERT_LT(manifest_rename, g_calls.size());
+  EXPECT_TRUE(dir_synced(rank_file_calls, manifest_rename)) << "the directory is synced before the manifest's rename";
+  EXPECT_TRUE(dir_synced(manifest_rename, g_calls.size())) << "and after it";
+  EXPECT_TRUE(list_checkpoints(root_).at(0).committed);
+}
+
 TEST_F(StorageTest, FailedFsyncStopsTheCommit) {
   const std::string dir = checkpoint_path(root_, 3);
   fs::ops().fsync = [](int) {
     errno = EIO;
     return -1;
   };
-  Manifest m;
-  m.checkpoint_id = 3;
-  m.nranks = 1;
-  m.rank_digest = {1};
-  m.rank_bytes = {1};
-  m.rank_messages = {0};
+  const Manifest m = one_rank_manifest(3);
   fs::make_dirs(dir);
   EXPECT_THROW(write_manifest(dir, m), Error);
   EXPECT_FALSE(list_checkpoints(root_).at(0).committed);

@@ -199,6 +199,7 @@ class MPISNAP_API TreeOutputArchive : public cereal::OutputArchive<TreeOutputArc
     bool only_binary = true;  // nothing but one unnamed binary block (and a size tag) so far
   };
   Node& add_child(Node::Kind kind);
+  void copy_block(Node& leaf, const void* data, std::size_t bytes);
 
   std::vector<Frame> stack_;
   const char* next_name_ = nullptr;

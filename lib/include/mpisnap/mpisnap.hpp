@@ -44,6 +44,7 @@ struct CheckpointStats {
   std::uint64_t agreement_messages = 0;   // control messages of the trigger agreement
   std::uint64_t peak_bytes_held = 0;      // largest in-memory copy a snapshot kept until written
   std::uint64_t buffer_bytes_held = 0;    // kept now, between snapshots, for the next one's copy
+  double mapped_ahead_seconds = 0;        // a fresh run: the helper that mapped the first snapshot's buffers
 };
 
 // How this run started.
@@ -83,7 +84,10 @@ class MPISNAP_API Session {
   template <class T>
   bool restore(T& state) {
     const Node* tree = begin_restore();
-    if (!tree) return false;
+    if (!tree) {
+      plan_buffers(state);
+      return false;
+    }
     try {
       from_tree(*tree, state);
     } catch (const std::exception& e) {
@@ -149,6 +153,22 @@ class MPISNAP_API Session {
   bool safe_point_due();
   BufferSource* buffers();  // the library's pool of the last snapshot's buffers
   void take_snapshot(Node&& tree);
+  // A fresh run: the first snapshot's buffers are mapped ahead, on a helper thread, from the sizes
+  // of the state now (an archive pass that copies nothing). Null planner: checkpoints are off, or
+  // buffers are not kept (MPISNAP_REUSE_BUFFERS=0).
+  BufferSource* buffer_planner();
+  void map_planned_buffers();
+  template <class T>
+  void plan_buffers(T& state) {
+    BufferSource* planner = buffer_planner();
+    if (!planner) return;
+    try {
+      (void)to_tree(state, planner);
+    } catch (const std::exception&) {
+      return;  // (the first checkpoint_point reports what is wrong with the state)
+    }
+    map_planned_buffers();
+  }
 
   void run_commit_hook();
 

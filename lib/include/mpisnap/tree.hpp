@@ -72,7 +72,9 @@ enum class ScalarType : std::uint8_t {
 class MPISNAP_API BufferSource {
  public:
   virtual ~BufferSource();
-  // A buffer of exactly `bytes` bytes, contents unspecified.
+  // A buffer of exactly `bytes` bytes, contents unspecified. A source that only measures (the
+  // library's planner of the next snapshot's buffers) returns an empty buffer for every size: the
+  // archive then copies nothing, and the tree it builds holds the shapes but no data.
   virtual Bytes take(std::size_t bytes) = 0;
 };
 

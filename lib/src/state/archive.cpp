@@ -59,6 +59,16 @@ TreeOutputArchive::TreeOutputArchive(Node& root, BufferSource* buffers) : Output
   stack_.push_back({&root});
 }
 
+void TreeOutputArchive::copy_block(Node& leaf, const void* data, std::size_t bytes) {
+  leaf.data = buffers_ ? buffers_->take(bytes) : state::fresh_buffer(bytes);
+  if (leaf.data.size() == bytes) {
+    if (bytes) std::memcpy(leaf.data.data(), data, bytes);
+  } else if (!leaf.data.empty()) {
+    throw Error("mpisnap: a buffer source returned " + std::to_string(leaf.data.size()) + " bytes for a block of " +
+                std::to_string(bytes));
+  }  // (empty: the source only measures)
+}
+
 Node& TreeOutputArchive::add_child(Node::Kind kind) {
   Frame& top = stack_.back();
   Node& parent = *top.node;
@@ -116,8 +126,7 @@ void TreeOutputArchive::saveBinary(ScalarType type, const void* data, std::size_
   Node& leaf = add_child(Node::Kind::Array);
   leaf.type = type;
   leaf.count = bytes / size_of(type);
-  leaf.data = buffers_ ? buffers_->take(bytes) : state::fresh_buffer(bytes);
-  if (bytes) std::memcpy(leaf.data.data(), data, bytes);
+  copy_block(leaf, data, bytes);
 }
 
 void TreeOutputArchive::saveTable(const detail::RecordLayout& layout, const void* data, std::size_t count) {
@@ -129,8 +138,7 @@ void TreeOutputArchive::saveTable(const detail::RecordLayout& layout, const void
   leaf.fields = layout.fields;
   leaf.record_bytes = layout.record_bytes;
   const std::size_t bytes = count * layout.record_bytes;
-  leaf.data = buffers_ ? buffers_->take(bytes) : state::fresh_buffer(bytes);
-  if (bytes) std::memcpy(leaf.data.data(), data, bytes);
+  copy_block(leaf, data, bytes);
 }
 
 namespace {

@@ -1,12 +1,61 @@
 #include "state/buffer_pool.hpp"
 
+#include <chrono>
 #include <utility>
 
 #include "common/pages.hpp"
 
 namespace mpisnap::state {
 
+BufferPool::BufferPool() = default;
+
+BufferPool::~BufferPool() { join_helper(); }
+
+void BufferPool::join_helper() {
+  if (helper_.joinable()) helper_.join();
+}
+
+Bytes BufferPool::Planner::take(std::size_t bytes) {
+  if (bytes >= min_bytes) sizes.push_back(bytes);
+  return {};
+}
+
+void BufferPool::map_planned() {
+  join_helper();
+  std::vector<std::size_t> sizes = std::move(planner_.sizes);
+  planner_.sizes.clear();
+  if (sizes.empty()) return;
+  helper_ = std::thread([this, sizes = std::move(sizes)]() mutable {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Bytes> mapped;
+    {
+      std::lock_guard<std::mutex> lock(mu_);  // sizes the pool already covers need nothing new
+      std::vector<char> used(free_.size(), 0);
+      std::vector<std::size_t> missing;
+      for (std::size_t b : sizes) {
+        std::size_t i = 0;
+        while (i < free_.size() && (used[i] || free_[i].capacity() < b || free_[i].capacity() / 2 > b)) ++i;
+        if (i < free_.size())
+          used[i] = 1;
+        else
+          missing.push_back(b);
+      }
+      sizes = std::move(missing);
+    }
+    for (std::size_t b : sizes) mapped.push_back(fresh_buffer(b));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Bytes& b : mapped) free_.push_back(std::move(b));
+    helper_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  });
+}
+
+double BufferPool::planned_map_seconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return helper_seconds_;
+}
+
 Bytes BufferPool::take(std::size_t bytes) {
+  join_helper();  // (a snapshot before the helper is done: its buffers are being mapped there)
   if (bytes >= min_bytes) {
     std::lock_guard<std::mutex> lock(mu_);
     std::size_t best = free_.size();
@@ -37,12 +86,14 @@ void BufferPool::collect(Node& n) {
 }
 
 void BufferPool::recycle(Node&& tree) {
+  join_helper();
   std::lock_guard<std::mutex> lock(mu_);
   free_.clear();
   collect(tree);
 }
 
 void BufferPool::clear() {
+  join_helper();
   std::lock_guard<std::mutex> lock(mu_);
   free_.clear();
   free_.shrink_to_fit();

@@ -250,8 +250,10 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
   }
   space.release();
   fs::fsync_file(tmp);
+  // The name is made durable by the commit, once for every rank's file: write_manifest syncs the
+  // directory before the manifest's rename. (Until then a crash may lose the name; the checkpoint
+  // is not committed, so nothing is lost that recovery would use.)
   fs::rename(tmp, final_path);
-  fs::fsync_dir(checkpoint_dir);
   info.digest = digest.digest();
   info.file_bytes = fs::file_size(final_path);
   info.payload_bytes = stats.bytes;
@@ -337,6 +339,9 @@ void write_manifest(const std::string& checkpoint_dir, const Manifest& m) {
   }
   space.release();
   fs::fsync_file(tmp);
+  // Every rank file's name first (write_rank_file leaves them to this), so that a manifest that
+  // survives a crash never lists a file whose name did not; then the manifest's own.
+  fs::fsync_dir(checkpoint_dir);
   fs::rename(tmp, final_path);
   fs::fsync_dir(checkpoint_dir);
 }

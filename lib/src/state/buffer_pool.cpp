@@ -1,6 +1,8 @@
 #include "state/buffer_pool.hpp"
 
 #include <chrono>
+#include <new>
+#include <system_error>
 #include <utility>
 
 #include "common/pages.hpp"
@@ -25,13 +27,21 @@ void BufferPool::map_planned() {
   std::vector<std::size_t> sizes = std::move(planner_.sizes);
   planner_.sizes.clear();
   if (sizes.empty()) return;
-  helper_ = std::thread([this, sizes = std::move(sizes)]() mutable {
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<Bytes> mapped;
+  try {
+    helper_ = std::thread([this, sizes = std::move(sizes)]() mutable { map_ahead(std::move(sizes)); });
+  } catch (const std::system_error&) {
+    // No thread to spare: the first snapshot maps its buffers itself, as without this.
+  }
+}
+
+void BufferPool::map_ahead(std::vector<std::size_t> sizes) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<Bytes> mapped;
+  try {
+    std::vector<std::size_t> missing;
     {
       std::lock_guard<std::mutex> lock(mu_);  // sizes the pool already covers need nothing new
       std::vector<char> used(free_.size(), 0);
-      std::vector<std::size_t> missing;
       for (std::size_t b : sizes) {
         std::size_t i = 0;
         while (i < free_.size() && (used[i] || free_[i].capacity() < b || free_[i].capacity() / 2 > b)) ++i;
@@ -40,13 +50,19 @@ void BufferPool::map_planned() {
         else
           missing.push_back(b);
       }
-      sizes = std::move(missing);
     }
-    for (std::size_t b : sizes) mapped.push_back(fresh_buffer(b));
-    std::lock_guard<std::mutex> lock(mu_);
-    for (Bytes& b : mapped) free_.push_back(std::move(b));
-    helper_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  });
+    for (std::size_t b : missing) mapped.push_back(fresh_buffer(b));
+  } catch (const std::bad_alloc&) {
+    // (short of memory: the snapshot asks for what is missing, and reports it if it fails there)
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    free_.reserve(free_.size() + mapped.size());
+  } catch (const std::bad_alloc&) {
+    return;  // (what was mapped is given back)
+  }
+  for (Bytes& b : mapped) free_.push_back(std::move(b));
+  helper_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 double BufferPool::planned_map_seconds() const {

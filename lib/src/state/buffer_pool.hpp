@@ -61,6 +61,7 @@ class BufferPool final : public BufferSource {
   };
   void collect(Node& n);
   void join_helper();
+  void map_ahead(std::vector<std::size_t> sizes);  // (on the helper thread)
 
   mutable std::mutex mu_;
   std::vector<Bytes> free_;

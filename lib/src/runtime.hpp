@@ -60,10 +60,10 @@ class Runtime {
   BufferSource& buffers() noexcept { return pipeline_->buffers(); }
   // Session::restore on a fresh run (state/buffer_pool.hpp): null when no snapshot is possible or
   // buffers are not kept.
-  BufferSource* buffer_planner() noexcept {
-    return poll_blocking_ && config_.reuse_buffers ? &pipeline_->buffers().planner() : nullptr;
-  }
+  BufferSource* buffer_planner() noexcept { return fills_pool_ahead() ? &pipeline_->buffers().planner() : nullptr; }
   void map_planned_buffers() { pipeline_->buffers().map_planned(); }
+  // The first snapshot's buffers are prepared before it (a snapshot is possible and buffers are kept).
+  bool fills_pool_ahead() const noexcept { return poll_blocking_ && config_.reuse_buffers; }
   // Session::on_commit: rank 0 remembers the checkpoints it sees committed until they are taken.
   void watch_commits() noexcept;
   std::vector<Committed> take_commits();

@@ -96,7 +96,7 @@ void Runtime::finish_restore(ResumeInfo& info) {
   }
   // The restored state's buffers have the sizes of the next snapshot's copy: the pool keeps them
   // (state/buffer_pool.hpp), so a restarted job's first checkpoint copies into mapped memory too.
-  if (poll_blocking_ && config_.reuse_buffers) pipeline_->buffers().recycle(std::move(cp.state));
+  if (fills_pool_ahead()) pipeline_->buffers().recycle(std::move(cp.state));
   restored_.reset();
   refresh_mode();
 }

@@ -35,10 +35,17 @@
 #include <cereal/types/vector.hpp>
 #include <mpisnap/mpisnap.hpp>
 
+#include "bench_util.hpp"
 #include "storage/checkpoint_files.hpp"
 #include "storage/directory.hpp"
 
 namespace {
+
+using bench::drop_cached;
+using bench::max_over_ranks;
+using bench::now;
+using bench::read_file;
+using bench::write_file;
 
 struct State {
   std::vector<double> data;
@@ -74,17 +81,9 @@ struct Particles {
   }
 };
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-double max_over_ranks(double x) {
-  double m = 0;
-  MPI_Reduce(&x, &m, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-  return m;
 }
 
 double min_over_ranks(double x) {
@@ -98,40 +97,6 @@ double median_ratio(const std::vector<double>& a, const std::vector<double>& b) 
   std::vector<double> q;
   for (std::size_t r = 0; r < a.size() && r < b.size(); ++r) q.push_back(a[r] / b[r]);
   return median(q);
-}
-
-void write_file(const std::string& path, const void* data, std::size_t n) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const char* p = static_cast<const char*>(data);
-  std::size_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::write(fd, p + done, n - done);
-    if (w <= 0) std::abort();
-    done += static_cast<std::size_t>(w);
-  }
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// Drops `path`'s pages from the page cache (they are clean: the file was fsynced), so the read
-// that follows comes from the disk, as a restart after a crash would.
-void drop_cached(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
-
-void read_file(const std::string& path, void* data, std::size_t n) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  char* p = static_cast<char*>(data);
-  std::size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::read(fd, p + done, n - done);
-    if (r <= 0) break;
-    done += static_cast<std::size_t>(r);
-  }
-  ::close(fd);
 }
 
 template <class S>

@@ -13,11 +13,8 @@
 //     plain_mapped <seconds> read() alone, into memory already mapped (the disk's share of it)
 //   --plain-first 1 measures the plain read first (bench.py alternates between runs).
 // Rank 0 prints the worst over ranks (a restart is as slow as its slowest rank).
-#include <fcntl.h>
 #include <mpi.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,9 +26,13 @@
 #include <cereal/types/vector.hpp>
 #include <mpisnap/mpisnap.hpp>
 
+#include "bench_util.hpp"
+
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+using bench::drop_cached;
+using bench::max_over_ranks;
+using bench::now;
 
 struct State {
   std::vector<double> data;
@@ -41,36 +42,11 @@ struct State {
   }
 };
 
-double max_over_ranks(double x) {
-  double m = 0;
-  MPI_Allreduce(&x, &m, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return m;
-}
-
 std::string plain_path(const std::string& dir, int rank) { return dir + "/bench-plain-" + std::to_string(rank); }
-
-void drop_cached(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
 
 void drop_cached_tree(const std::string& dir) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
     if (e.is_regular_file()) drop_cached(e.path());
-}
-
-void write_plain(const std::string& path, const void* data, std::size_t n) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const char* p = static_cast<const char*>(data);
-  for (std::size_t done = 0; done < n;) {
-    const ssize_t w = ::write(fd, p + done, n - done);
-    if (w <= 0) std::abort();
-    done += static_cast<std::size_t>(w);
-  }
-  ::fsync(fd);
-  ::close(fd);
 }
 
 // new double[n] + read() (the allocation timed too), or, with `mapped`, read() into memory that is
@@ -84,15 +60,7 @@ double plain_read(const std::string& path, std::size_t bytes, bool mapped = fals
   }
   const double t0 = now();
   if (!mapped) v.reset(new double[bytes / sizeof(double)]);
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  char* p = reinterpret_cast<char*>(v.get());
-  std::size_t done = 0;
-  while (done < bytes) {
-    const ssize_t r = ::read(fd, p + done, bytes - done);
-    if (r <= 0) break;
-    done += static_cast<std::size_t>(r);
-  }
-  ::close(fd);
+  const std::size_t done = bench::read_file(path, v.get(), bytes);
   const double t = now() - t0;
   if (done != bytes || v[bytes / sizeof(double) - 1] != 2.5) std::abort();
   return t;
@@ -122,7 +90,7 @@ int main(int argc, char** argv) {
     s.data.assign(bytes / sizeof(double), 2.5);
     snap.checkpoint_point(s);
     snap.flush();
-    write_plain(plain, s.data.data(), bytes);
+    bench::write_file(plain, s.data.data(), bytes);
     MPI_Finalize();
     return 0;
   }

@@ -101,15 +101,7 @@ class Job:
         self.sid = self.proc.pid
 
     def rank_pids(self, exe_name):
-        pids = []
-        for pid in session_pids(self.sid):
-            try:
-                with open(f"/proc/{pid}/comm") as f:
-                    if f.read().strip() == exe_name[:15]:
-                        pids.append(pid)
-            except OSError:
-                pass
-        return pids
+        return [pid for pid, (_, name) in session_processes(self.sid).items() if name == exe_name[:15]]
 
     def wait(self, timeout):
         try:

@@ -44,7 +44,7 @@ void BufferPool::map_ahead(std::vector<std::size_t> sizes) {
       std::vector<char> used(free_.size(), 0);
       for (std::size_t b : sizes) {
         std::size_t i = 0;
-        while (i < free_.size() && (used[i] || free_[i].capacity() < b || free_[i].capacity() / 2 > b)) ++i;
+        while (i < free_.size() && (used[i] || !fits(free_[i], b))) ++i;
         if (i < free_.size())
           used[i] = 1;
         else
@@ -77,7 +77,7 @@ Bytes BufferPool::take(std::size_t bytes) {
     std::size_t best = free_.size();
     for (std::size_t i = 0; i < free_.size(); ++i) {
       const std::size_t cap = free_[i].capacity();
-      if (cap >= bytes && cap / 2 <= bytes && (best == free_.size() || cap < free_[best].capacity())) best = i;
+      if (fits(free_[i], bytes) && (best == free_.size() || cap < free_[best].capacity())) best = i;
     }
     if (best != free_.size()) {
       Bytes b = std::move(free_[best]);

@@ -59,6 +59,10 @@ class BufferPool final : public BufferSource {
     Bytes take(std::size_t bytes) override;
     std::vector<std::size_t> sizes;
   };
+  // A pooled buffer serves a request it holds without wasting more than half of it.
+  static bool fits(const Bytes& b, std::size_t bytes) noexcept {
+    return b.capacity() >= bytes && b.capacity() / 2 <= bytes;
+  }
   void collect(Node& n);
   void join_helper();
   void map_ahead(std::vector<std::size_t> sizes);  // (on the helper thread)

@@ -17,7 +17,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--build", default="build-bench")
 ap.add_argument("--mpich-build", help="a Release tree built for MPICH: the instruction counts are measured there too")
 ap.add_argument("--out", default="BENCHMARKS.md")
-ap.add_argument("--only", help="run one section (p2p, callgrind, checkpoint_cost, restart, struct_state, scale, heat2d, proxy, tiers) and print it")
+ap.add_argument("--only", help="run one section (p2p, callgrind, checkpoint_cost, restart, struct_state, scale, scale_sim, heat2d, proxy, tiers) and print it")
 ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script, not the numbers")
 opt = ap.parse_args()
 B = os.path.abspath(opt.build)
@@ -368,6 +368,103 @@ def scale():
             row += [f"{v['commit'] * 1e3:.1f}", f"{v['markers']:.0f}"]
         rows.append(row)
     table(["ranks", "ring: commit ms", "ring: markers", "all: commit ms", "all: markers"], rows)
+
+
+def loglog_slope(xs, ys):
+    """Least-squares slope of log y against log x: 0 = flat, 1 = proportional."""
+    import math
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(max(y, 1e-9)) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+
+
+def scale_sim():
+    """The protocol at 1,024..65,536 simulated ranks (tests/sim/scale_sim.hpp): the real engine and
+    trigger agreement on a network of synchronous rounds, MPI's collectives modelled as binary trees."""
+    binary = os.path.join(B, "tests", "bench", "bench_scale_sim")
+    sizes = [1024, 4096] if Q else [1024, 4096, 16384, 65536]
+    runs = [eval(l.replace("true", "True").replace("false", "False"))
+            for l in run([binary, "--ranks", ",".join(map(str, sizes))], timeout=3600).splitlines()]
+    storm = [eval(l.replace("true", "True").replace("false", "False"))
+             for l in run([binary, "--ranks", f"{sizes[0]},{sizes[-1]}", "--storm"], timeout=3600).splitlines()]
+    emit("## The protocol at 1,024 to 65,536 ranks, simulated")
+    emit()
+    emit("`bench_scale_sim`: every rank runs the shipped `SnapshotEngine` and `TriggerAgreement` in one process, on a network")
+    emit("of synchronous rounds (sent in round t, received in t+1). Ours and measured: markers, channel closure, the")
+    emit("agreement's tree of START/REQUEST messages. Modelled (MPI's part, counted apart): the marker barrier, the done")
+    emit("gather + barrier and the agreement's max-allreduce as binary trees up and down, and synchronous-send acks.")
+    emit("Rank 0's timer triggers 2 checkpoints; the application's messages in flight at each cut are drained as on a")
+    emit("real rank. Per rank, per checkpoint; rank 0 apart (it gathers one done record per rank: the manifest's rows;")
+    emit("in the modelled gather the ranks near the root relay up to half of them, as in MPI's own).")
+    emit("State = the peak of every allocation made inside the rank's engine and agreement (an allocation meter).")
+    emit()
+    rows = []
+    for r in runs:
+        rows.append([r["pattern"], f"{r['ranks']:,}", f"{r['peers_max']:.0f} ({r['peers_mean']:.1f})",
+                     f"{r['ours_msgs_max']:.0f}", f"{r['ours_bytes_max']:.0f}", f"{r['mpi_msgs_max']:.0f}",
+                     f"{r['peak_max']:,.0f}", f"{r['peak_per_peer_max']:.0f}", f"{r['root_peak'] / 1024:,.0f}",
+                     str(r["agreement_rounds"]), str(r["completion_rounds"]), f"{r['seconds']:.1f}"])
+    table(["pattern", "ranks", "peers max (mean)", "our msgs (max)", "our bytes (max)", "MPI-model msgs (max)",
+           "state B (max)", "state B per peer", "rank 0 state KiB", "rounds: agree", "rounds: complete", "sim s"], rows)
+    emit("Growth from the smallest to the largest P (least-squares slope of log y on log P: 0 = flat, 1 = proportional;")
+    emit("rounds fitted as a + b log2 P):")
+    emit()
+    frows = []
+    flat_ok, log_ok, state_ok = True, True, True
+    worst_flat, worst_state, worst_log = 0.0, 0.0, 0.0
+    for pattern in dict.fromkeys(r["pattern"] for r in runs):
+        rs = [r for r in runs if r["pattern"] == pattern]
+        P = [r["ranks"] for r in rs]
+        per_peer = [r["ours_msgs_max"] / r["peers_max"] for r in rs]
+        bytes_pp = [r["ours_bytes_max"] / r["peers_max"] for r in rs]
+        state_pp = [r["peak_per_peer_max"] for r in rs]
+        s_msgs, s_bytes, s_state = loglog_slope(P, per_peer), loglog_slope(P, bytes_pp), loglog_slope(P, state_pp)
+        s_root = loglog_slope(P, [r["root_peak"] for r in rs])
+        import math
+        lg = [math.log2(p) for p in P]
+        fits = []
+        for key in ("agreement_rounds", "completion_rounds"):
+            ys = [r[key] for r in rs]
+            mx, my = sum(lg) / len(lg), sum(ys) / len(ys)
+            b = sum((a - mx) * (c - my) for a, c in zip(lg, ys)) / sum((a - mx) ** 2 for a in lg)
+            a0 = my - b * mx
+            resid = max(abs(y - (a0 + b * l)) for l, y in zip(lg, ys))
+            fits.append((a0, b, resid, loglog_slope(P, ys)))
+            worst_log = max(worst_log, resid)
+            log_ok &= resid <= 2
+        worst_flat = max(worst_flat, abs(s_msgs), abs(s_bytes))
+        worst_state = max(worst_state, abs(s_state))
+        flat_ok &= abs(s_msgs) < 0.05 and abs(s_bytes) < 0.05
+        state_ok &= abs(s_state) < 0.05
+        frows.append([pattern, f"{s_msgs:+.3f}", f"{s_bytes:+.3f}", f"{s_state:+.3f}", f"{s_root:+.2f}",
+                      f"{fits[0][0]:.0f} + {fits[0][1]:.1f} log2 P (max residual {fits[0][2]:.1f})",
+                      f"{fits[1][0]:.0f} + {fits[1][1]:.1f} log2 P (max residual {fits[1][2]:.1f})"])
+    table(["pattern", "our msgs/peer", "our bytes/peer", "state/peer", "rank 0 state", "rounds: agree", "rounds: complete"],
+          frows)
+    srows = [[r["pattern"], f"{r['ranks']:,}", str(r["requests_at_root"] // r["checkpoints"]),
+              f"{r['ours_msgs_max']:.0f}", str(r["agreement_rounds"])] for r in storm]
+    emit("Every rank signalled at once (a scheduler's SIGTERM to every task): the requests combine up the tree.")
+    emit()
+    table(["pattern", "ranks", "requests at rank 0 per checkpoint", "our msgs (max)", "rounds: agree"], srows)
+    big = max(r["ranks"] for r in runs)
+    comm_bytes = 5 * 8 + 4  # mpi::CommEntry: sent, received, held_in, sent_total, delivered_total (8 B) + world (4 B)
+    emit(f"Not in the simulation, and a finding: the runtime's per-communicator counters (`mpi::CommEntry`) are dense, "
+         f"{comm_bytes} B per member of each communicator ({comm_bytes * big / 2**20:.1f} MiB per communicator per rank "
+         f"at {big:,} ranks), and `CommTable::begin_epoch` reads all of them at each snapshot; the rank files store "
+         "the cumulative ones dense too. Sparse counters would make them follow peers (see issue 18's note).")
+    emit()
+    goal("scale (simulated, 1,024-65,536 ranks): per-rank control messages and bytes per checkpoint follow peers, not P",
+         f"slope {worst_flat:.3f} (flat: within +-0.05)", flat_ok)
+    goal("scale (simulated): rounds of the agreement and of completion O(log P)",
+         f"linear in log2 P, max residual {worst_log:.1f} rounds", log_ok)
+    goal("scale (simulated): protocol state per rank follows peers (engine + agreement; rank 0's manifest rows apart)",
+         f"slope {worst_state:.3f}", state_ok)
+    goal("scale: the runtime's communicator counters per rank follow peers", f"dense: {comm_bytes} B x communicator size",
+         False)
+    goal("scale (simulated): every rank signalled at once costs rank 0 O(1) requests",
+         f"{max(r['requests_at_root'] // r['checkpoints'] for r in storm)} per checkpoint at {big:,} ranks",
+         max(r["requests_at_root"] // r["checkpoints"] for r in storm) <= 4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -752,7 +849,7 @@ def main():
          f"{run(['mpirun.openmpi', '--version']).splitlines()[0].split()[-1]}, Release build. Every baseline is measured in "
          "the same run as the number it is compared with. The machine is shared: expect a few percent of noise.")
     emit()
-    sections = [p2p, callgrind, checkpoint_cost, restart, struct_state, scale, heat2d, proxy, tiers]
+    sections = [p2p, callgrind, checkpoint_cost, restart, struct_state, scale, scale_sim, heat2d, proxy, tiers]
     if opt.only:
         chosen = [f for f in sections if f.__name__ == opt.only]
         if not chosen:

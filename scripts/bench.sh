@@ -19,7 +19,7 @@ if ! command -v valgrind >/dev/null; then
 fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPI_C_COMPILER=mpicc.openmpi -DMPI_CXX_COMPILER=mpicxx.openmpi \
   -DMPIEXEC_EXECUTABLE="$(command -v mpiexec.openmpi)" >/dev/null
-cmake --build "$build" -j"$(nproc)" --target bench_p2p bench_p2p_snapshots bench_triple bench_checkpoint bench_restart heat2d hydro3d mpisnap >/dev/null
+cmake --build "$build" -j"$(nproc)" --target bench_p2p bench_p2p_snapshots bench_triple bench_checkpoint bench_restart bench_scale_sim heat2d hydro3d mpisnap >/dev/null
 # The instruction counts are measured on MPICH as well (a second tree, the library and bench_triple only).
 mpich=()
 if command -v mpicc.mpich >/dev/null; then

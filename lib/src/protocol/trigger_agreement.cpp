@@ -23,6 +23,13 @@ void TriggerAgreement::forward(const AgreementMessage& m) {
   for (int child = 2 * rank_ + 1; child <= 2 * rank_ + 2 && child < size_; ++child) port_.send(child, m);
 }
 
+void TriggerAgreement::request_up(std::uint64_t round, TriggerKind kind) {
+  if (up_kind_ != TriggerKind::None && round <= up_round_ && stronger(kind, up_kind_) == up_kind_) return;
+  up_round_ = std::max(up_round_, round);
+  up_kind_ = stronger(up_kind_, kind);
+  port_.send((rank_ - 1) / 2, {AgreementMessage::Request, up_round_, static_cast<std::uint64_t>(up_kind_), rank_});
+}
+
 void TriggerAgreement::join(std::uint64_t round, TriggerKind kind, std::uint64_t safe_points) {
   round_ = round;
   ++joined_;
@@ -30,7 +37,7 @@ void TriggerAgreement::join(std::uint64_t round, TriggerKind kind, std::uint64_t
   forward({AgreementMessage::Start, round, static_cast<std::uint64_t>(kind), rank_});
   const std::uint64_t in[3] = {safe_points, static_cast<std::uint64_t>(stronger(kind, local_)), finishing_ ? 1u : 0u};
   local_ = TriggerKind::None;
-  request_sent_ = false;
+  up_kind_ = TriggerKind::None;
   port_.start_reduce(in);
   state_ = State::Contributed;
 }
@@ -47,8 +54,14 @@ void TriggerAgreement::progress(std::uint64_t safe_points) {
   while (port_.poll(m)) {
     switch (m.type) {
       case AgreementMessage::Request:
-        // A requester that has not joined the newest round will contribute its trigger there.
-        if (rank_ == 0 && m.round >= started_) pending_ = stronger(pending_, static_cast<TriggerKind>(m.kind_or_ok));
+        // A requester that has not joined the newest round will contribute its trigger there. A
+        // request passed up names the newest round any requester below had joined: a child has
+        // never joined a round its parent has not, so that is the one that decides.
+        if (rank_ == 0) {
+          if (m.round >= started_) pending_ = stronger(pending_, static_cast<TriggerKind>(m.kind_or_ok));
+        } else {
+          request_up(m.round, static_cast<TriggerKind>(m.kind_or_ok));
+        }
         break;
       case AgreementMessage::Start:
         early_.push_back(m);
@@ -78,10 +91,7 @@ void TriggerAgreement::progress(std::uint64_t safe_points) {
       state_ = cancelled_ ? State::Idle : State::Decided;
     }
   }
-  if (rank_ != 0 && local_ != TriggerKind::None && !request_sent_ && !finishing_) {
-    port_.send(0, {AgreementMessage::Request, round_, static_cast<std::uint64_t>(local_), rank_});
-    request_sent_ = true;
-  }
+  if (rank_ != 0 && local_ != TriggerKind::None && !finishing_) request_up(round_, local_);
 }
 
 TriggerAgreement::Decision TriggerAgreement::at_safe_point(std::uint64_t safe_points) {

@@ -2,7 +2,10 @@
 // MPI. Every rank must snapshot at the same safe point; ranks only learn of a trigger at different
 // moments, so they agree on target = max(safe points passed) + 1.
 //
-//   1. a rank with a trigger sends REQUEST to the coordinator (rank 0), or is rank 0;
+//   1. a rank with a trigger sends REQUEST up the binary tree (rank i to (i-1)/2), or is rank 0; a
+//      rank passes a request on to its parent unless it already passed one at least as strong since
+//      it last joined a round, so when every rank is signalled at once (a scheduler's SIGTERM) each
+//      rank sends at most a few requests and the coordinator receives two, not one per rank;
 //   2. the coordinator starts round r: START(r) goes down a binary tree (each rank forwards it to
 //      ranks 2i+1, 2i+2);
 //   3. a rank that sees START contributes (safe points passed c, its own trigger kind, finishing?) to
@@ -58,6 +61,8 @@ class TriggerAgreement {
 
   // MPI_Finalize: contribute to any round (as finishing) and stop starting new ones.
   void finishing() noexcept { finishing_ = true; }
+  // The target of the round in progress is known here (for the scale simulation's timing).
+  bool decided() const noexcept { return state_ == State::Decided; }
   // Rounds this rank knows were started (coordinator) or has joined; see Runtime::agree_at_finalize.
   std::uint64_t rounds_started() const noexcept { return started_; }
   std::uint64_t rounds_joined() const noexcept { return joined_; }
@@ -73,6 +78,7 @@ class TriggerAgreement {
   void start_round();
   void join(std::uint64_t round, TriggerKind kind, std::uint64_t safe_points);
   void forward(const AgreementMessage& m);
+  void request_up(std::uint64_t round, TriggerKind kind);
 
   AgreementPort& port_;
   int rank_;
@@ -85,7 +91,10 @@ class TriggerAgreement {
   bool cancelled_ = false;
   TriggerKind local_ = TriggerKind::None;      // a trigger not yet contributed to a round
   TriggerKind pending_ = TriggerKind::None;    // coordinator: requests for the next round
-  bool request_sent_ = false;
+  // A non-root rank's requests passed up since it last joined a round: the newest round named and
+  // the strongest kind (None: nothing passed up).
+  std::uint64_t up_round_ = 0;
+  TriggerKind up_kind_ = TriggerKind::None;
   bool finishing_ = false;
   std::deque<AgreementMessage> early_;         // START of a round after the current one
   std::uint64_t started_ = 0, joined_ = 0;

@@ -221,9 +221,10 @@ bool ControlPort::marker_barrier_done() { return sim_.coll_done(rank_, kMarkerBa
 
 void ControlPort::start_done(const DoneRecord& d) {
   Nobody n;
-  sim_.enter(rank_, kDoneGather,
-             {static_cast<std::uint64_t>(rank_), d.digest, d.file_bytes, d.messages, d.sent_before, d.received_before,
-              d.failed, d.snap_time_ns, d.coll_check, d.pause_ns, d.write_ns, d.state_bytes});
+  std::vector<std::uint64_t> words(1 + DoneRecord::kWords);  // (rank, record): the gather's order is the tree's
+  words[0] = static_cast<std::uint64_t>(rank_);
+  d.to_words(&words[1]);
+  sim_.enter(rank_, kDoneGather, std::move(words));
   sim_.enter(rank_, kDoneBarrier, {});
 }
 
@@ -233,15 +234,9 @@ bool ControlPort::done_complete(std::vector<DoneRecord>& at_root) {
   if (rank_ != 0) return true;
   at_root.resize(static_cast<std::size_t>(sim_.size()));  // the engine's own memory: counted as the rank's
   const auto& w = sim_.rank(0).coll[kDoneGather].acc;
-  for (std::size_t i = 0; i + 12 <= w.size(); i += 12) {
-    DoneRecord& d = at_root[static_cast<std::size_t>(w[i])];
-    d.digest = w[i + 1];
-    d.file_bytes = w[i + 2];
-    d.messages = w[i + 3];
-    d.sent_before = w[i + 4];
-    d.received_before = w[i + 5];
-    d.failed = w[i + 6];
-  }
+  constexpr std::size_t kStride = 1 + DoneRecord::kWords;
+  for (std::size_t i = 0; i + kStride <= w.size(); i += kStride)
+    at_root[static_cast<std::size_t>(w[i])] = DoneRecord::from_words(&w[i + 1]);
   return true;
 }
 

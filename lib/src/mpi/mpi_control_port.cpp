@@ -51,10 +51,7 @@ bool MpiControlPort::marker_barrier_done() {
 }
 
 void MpiControlPort::start_done(const protocol::DoneRecord& r) {
-  const std::uint64_t words[protocol::DoneRecord::kWords] = {
-      r.digest,       r.file_bytes, r.messages, r.sent_before, r.received_before, r.failed,
-      r.snap_time_ns, r.coll_check, r.pause_ns, r.write_ns,    r.state_bytes};
-  std::copy(std::begin(words), std::end(words), std::begin(mine_));
+  r.to_words(mine_);
   int size = 0;
   PMPI_Comm_size(comm_, &size);
   all_.assign(rank_ == 0 ? static_cast<std::size_t>(size) * protocol::DoneRecord::kWords : 0, 0);
@@ -75,21 +72,8 @@ bool MpiControlPort::done_complete(std::vector<protocol::DoneRecord>& at_root) {
     if (!flag) return false;
   }
   at_root.clear();
-  for (std::size_t i = 0; i + protocol::DoneRecord::kWords <= all_.size(); i += protocol::DoneRecord::kWords) {
-    protocol::DoneRecord r;
-    r.digest = all_[i];
-    r.file_bytes = all_[i + 1];
-    r.messages = all_[i + 2];
-    r.sent_before = all_[i + 3];
-    r.received_before = all_[i + 4];
-    r.failed = all_[i + 5];
-    r.snap_time_ns = all_[i + 6];
-    r.coll_check = all_[i + 7];
-    r.pause_ns = all_[i + 8];
-    r.write_ns = all_[i + 9];
-    r.state_bytes = all_[i + 10];
-    at_root.push_back(r);
-  }
+  for (std::size_t i = 0; i + protocol::DoneRecord::kWords <= all_.size(); i += protocol::DoneRecord::kWords)
+    at_root.push_back(protocol::DoneRecord::from_words(&all_[i]));
   return true;
 }
 

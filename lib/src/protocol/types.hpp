@@ -63,6 +63,15 @@ struct DoneRecord {
   std::uint64_t write_ns = 0;
   std::uint64_t state_bytes = 0;
   static constexpr int kWords = 11;
+  // Its wire form (the done gather): kWords words in the order of the members above.
+  void to_words(std::uint64_t* w) const noexcept {
+    const std::uint64_t v[kWords] = {digest,       file_bytes, messages, sent_before, received_before, failed,
+                                     snap_time_ns, coll_check, pause_ns, write_ns,    state_bytes};
+    for (int i = 0; i < kWords; ++i) w[i] = v[i];
+  }
+  static DoneRecord from_words(const std::uint64_t* w) noexcept {
+    return {w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10]};
+  }
 };
 
 }  // namespace mpisnap::protocol

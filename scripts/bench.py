@@ -384,10 +384,9 @@ def scale_sim():
     trigger agreement on a network of synchronous rounds, MPI's collectives modelled as binary trees."""
     binary = os.path.join(B, "tests", "bench", "bench_scale_sim")
     sizes = [1024, 4096] if Q else [1024, 4096, 16384, 65536]
-    runs = [eval(l.replace("true", "True").replace("false", "False"))
-            for l in run([binary, "--ranks", ",".join(map(str, sizes))], timeout=3600).splitlines()]
-    storm = [eval(l.replace("true", "True").replace("false", "False"))
-             for l in run([binary, "--ranks", f"{sizes[0]},{sizes[-1]}", "--storm"], timeout=3600).splitlines()]
+    import json
+    runs = [json.loads(l) for l in run([binary, "--ranks", ",".join(map(str, sizes))], timeout=3600).splitlines()]
+    storm = [json.loads(l) for l in run([binary, "--ranks", f"{sizes[0]},{sizes[-1]}", "--storm"], timeout=3600).splitlines()]
     emit("## The protocol at 1,024 to 65,536 ranks, simulated")
     emit()
     emit("`bench_scale_sim`: every rank runs the shipped `SnapshotEngine` and `TriggerAgreement` in one process, on a network")

@@ -59,13 +59,11 @@ Handle create_file(const std::string& path) {
 
 Handle open_file_readonly(const std::string& path) {
   quiet_this_thread();
+  Handle fapl = plist(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path));
   struct stat st{};
-  if (::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) < kInMemoryBelow) {
-    Handle fapl = plist(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path));
+  if (::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) < kInMemoryBelow)
     check(H5Pset_fapl_core(fapl.get(), 64 << 10, 0), "H5Pset_fapl_core", path);  // read whole, written back never
-    return file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), "H5Fopen", path));
-  }
-  return file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "H5Fopen", path));
+  return file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), "H5Fopen", path));
 }
 
 Handle ordered_group_plist() {

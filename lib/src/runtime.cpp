@@ -230,12 +230,6 @@ std::unique_ptr<mpi::CommEntry> Runtime::describe(MPI_Comm app) {
     e->local_world = world_ranks_of(g);
     PMPI_Group_free(&g);
   }
-  const auto n = static_cast<std::size_t>(e->size);
-  e->sent.assign(n, 0);
-  e->received.assign(n, 0);
-  e->held_in.assign(n, 0);
-  e->sent_total.assign(n, 0);
-  e->delivered_total.assign(n, 0);
   return e;
 }
 
@@ -405,7 +399,7 @@ void Runtime::idle_check(const WaitTarget* targets, int ntargets, WaitEpisode& e
     if (t.send || !t.comm || t.source < 0 || !t.comm->valid_peer(t.source)) continue;
     const auto announced = engine_->announced(next, {t.comm->id, t.comm->world_of(t.source)});
     if (announced) {
-      if (t.comm->received[static_cast<std::size_t>(t.source)] >= *announced) misplaced(t);
+      if (t.comm->peers.received(t.source) >= *announced) misplaced(t);
       continue;
     }
     // No marker: the source may have sent nothing before its snapshot. A matching message it sent

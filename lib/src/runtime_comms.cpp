@@ -234,13 +234,7 @@ namespace {
 // Nothing of it can be in flight or matter to a snapshot: no point-to-point message sent or
 // received on this rank, ever, and no collective (whose count every rank must agree on).
 bool never_used(const mpi::CommEntry& e) {
-  auto zero = [](const std::vector<std::uint64_t>& v) {
-    for (std::uint64_t x : v)
-      if (x) return false;
-    return true;
-  };
-  return e.collectives == 0 && zero(e.sent) && zero(e.received) && zero(e.held_in) && zero(e.sent_total) &&
-         zero(e.delivered_total);
+  return e.collectives == 0 && !e.peers.used();
 }
 
 }  // namespace

@@ -56,11 +56,10 @@ void Runtime::watch_deadlock(const WaitTarget* targets, int ntargets, WaitEpisod
     for (int i = 0; i < ntargets; ++i)
       if (targets[i].comm) r.waits.push_back(describe_target(targets[i]));
   comms_.for_each([&](mpi::CommEntry& e) {
-    for (int p = 0; p < e.size; ++p) {
-      const std::size_t k = static_cast<std::size_t>(p);
-      if (e.sent[k] || e.received[k])
-        r.counts.push_back({protocol::value(e.id), e.world[k], e.sent[k], e.received[k]});
-    }
+    e.peers.for_each([&](const mpi::PeerCount& c) {
+      if (c.sent || c.received)
+        r.counts.push_back({protocol::value(e.id), protocol::value(e.world_of(c.peer)), c.sent, c.received});
+    });
   });
   if (monitor_) {
     monitor_->report(std::move(r));

@@ -109,8 +109,12 @@ void Runtime::apply_restored_counters(mpi::CommEntry& e) {
       throw diag::error("communicator " + std::to_string(c.comm) +
                   " has other members than in the checkpoint; create communicators in the same order as the run "
                   "that wrote it");
-    e.sent_total = c.sent_total;
-    e.delivered_total = c.delivered_total;
+    e.peers.for_each([](mpi::PeerCount& p) { p.sent_total = p.delivered_total = 0; });
+    for (std::size_t k = 0; k < c.peers.size(); ++k) {  // members all (the reader checked: storage)
+      mpi::PeerCount& p = e.peers.at(c.peers[k]);
+      p.sent_total = c.sent_total[k];
+      p.delivered_total = c.delivered_total[k];
+    }
     e.collectives = c.collectives;
     e.idups = std::max(e.idups, c.idups);  // derived ids of later idups stay new
   }

@@ -110,8 +110,13 @@ void Runtime::begin_snapshot(Node&& state, std::uint64_t stop_round) {
     CommCounters c;
     c.comm = protocol::value(e.id);
     c.world_ranks.assign(e.world.begin(), e.world.end());
-    c.sent_total = e.sent_total;
-    c.delivered_total = e.delivered_total;
+    // The peers with a nonzero total, in rank order (the file's order: CommCounters).
+    std::vector<const mpi::PeerCount*> used;
+    e.peers.for_each([&](const mpi::PeerCount& p) {
+      if (p.sent_total || p.delivered_total) used.push_back(&p);
+    });
+    std::sort(used.begin(), used.end(), [](const mpi::PeerCount* a, const mpi::PeerCount* b) { return a->peer < b->peer; });
+    for (const mpi::PeerCount* p : used) c.add_peer(p->peer, p->sent_total, p->delivered_total);
     c.collectives = e.collectives;
     c.parent = e.parent;
     c.slot = e.slot;

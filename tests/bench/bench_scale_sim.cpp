@@ -74,15 +74,19 @@ int main(int argc, char** argv) {
       auto mpi_bytes = over_ranks(r, true, [&](const RankStats& s) { return (s.mpi_sent.bytes + s.mpi_received.bytes) / k; });
       auto peak = over_ranks(r, true, [](const RankStats& s) { return static_cast<double>(s.peak_bytes); });
       auto peak_per_peer = over_ranks(r, true, [](const RankStats& s) { return static_cast<double>(s.peak_bytes) / s.peers; });
+      auto counters = over_ranks(r, false, [](const RankStats& s) { return static_cast<double>(s.counter_bytes); });
+      auto counters_per_peer = over_ranks(r, false, [](const RankStats& s) { return static_cast<double>(s.counter_bytes) / s.peers; });
       const RankStats& root = r.ranks[0];
       std::printf(
           "{\"pattern\": \"%s\", \"ranks\": %d, \"storm\": %s, \"checkpoints\": %d, \"peers_max\": %.0f, \"peers_mean\": %.2f, "
           "\"ours_msgs_max\": %.2f, \"ours_msgs_mean\": %.2f, \"ours_bytes_max\": %.0f, \"mpi_msgs_max\": %.2f, "
           "\"mpi_bytes_max\": %.0f, \"peak_max\": %.0f, \"peak_mean\": %.0f, \"peak_per_peer_max\": %.1f, "
+          "\"counters_max\": %.0f, \"counters_per_peer_max\": %.1f, "
           "\"root_ours_msgs\": %.2f, \"root_mpi_bytes\": %.0f, \"root_peak\": %llu, \"requests_at_root\": %llu, "
           "\"agreement_rounds\": %d, \"completion_rounds\": %d, \"total_rounds\": %d, \"seconds\": %.2f}\n",
           name(pattern), p, storm ? "true" : "false", r.checkpoints, peers.max, peers.mean, ours_msgs.max, ours_msgs.mean,
           ours_bytes.max, mpi_msgs.max, mpi_bytes.max, peak.max, peak.mean, peak_per_peer.max,
+          counters.max, counters_per_peer.max,
           (root.ours_sent.messages + root.ours_received.messages) / k, (root.mpi_sent.bytes + root.mpi_received.bytes) / k,
           static_cast<unsigned long long>(root.peak_bytes), static_cast<unsigned long long>(r.requests_at_root),
           most(r.agreement_rounds), most(r.completion_rounds), most(r.total_rounds), secs);

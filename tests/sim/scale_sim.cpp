@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "mpi/peer_counters.hpp"
 #include "protocol/snapshot_engine.hpp"
 #include "protocol/trigger_agreement.hpp"
 
@@ -109,12 +110,19 @@ struct SimRank {
     meter::set_owner(r);
     engine = std::make_unique<SnapshotEngine>(control, WorldRank{r});
     agreement = std::make_unique<TriggerAgreement>(agreement_port, r, size);
+    meter::set_owner(counters_owner(r, size));
+    counters = std::make_unique<mpi::PeerCounters>();
     meter::set_owner(-1);
   }
+  // The meter's owner of rank r's message counters (metered apart from the engine and agreement).
+  static int counters_owner(int r, int size) { return size + r; }
   ControlPort control;
   AgreementPort agreement_port;
   std::unique_ptr<SnapshotEngine> engine;
   std::unique_ptr<TriggerAgreement> agreement;
+  // The runtime's per-peer message counters of its communicator (mpi::CommEntry::peers, as shipped):
+  // the application's messages count in them and each snapshot's counts come out of them.
+  std::unique_ptr<mpi::PeerCounters> counters;
   CollState coll[kColls];
   std::vector<int> out, in;  // the application's peers: sends to, receives from
   std::uint64_t safe_points = 0;
@@ -418,16 +426,21 @@ void Sim::begin_snapshot(int r) {
   SnapshotEngine::SentCounts sent;
   SnapshotEngine::ReceivedCounts received;
   me.drains.clear();
+  // The epoch's messages count in the rank's counters (as the runtime's sends and receives do), and
+  // the engine's input comes out of them (as in mpi::CommTable::begin_epoch; in the simulation a
+  // communicator rank is the world rank).
+  meter::set_owner(SimRank::counters_owner(r, p_));
+  for (int q : me.out) me.counters->at(q).sent += static_cast<std::uint64_t>(c_.messages_per_epoch);
+  for (int q : me.in) {
+    const int f = in_flight(q, r, seq);
+    me.counters->at(q).received += static_cast<std::uint64_t>(c_.messages_per_epoch - f);
+  }
   {
-    Nobody n;  // the counts are the runtime's input (mpi::CommTable::begin_epoch), not the engine's state
-    for (int q : me.out)
-      sent.push_back({WorldRank{q}, {{kWorld, static_cast<std::uint64_t>(c_.messages_per_epoch)}}});
-    for (int q : me.in) {
-      const int f = in_flight(q, r, seq);
-      if (c_.messages_per_epoch - f > 0)
-        received.push_back({{kWorld, WorldRank{q}}, static_cast<std::uint64_t>(c_.messages_per_epoch - f)});
-      if (f > 0) me.drains.push_back({q, f});
-    }
+    Nobody n;  // the counts are the engine's input, not its state
+    me.counters->end_epoch([&](int q, std::uint64_t k) { sent.push_back({WorldRank{q}, {{kWorld, k}}}); },
+                           [&](int q, std::uint64_t k) { received.push_back({{kWorld, WorldRank{q}}, k}); });
+    for (int q : me.in)
+      if (const int f = in_flight(q, r, seq); f > 0) me.drains.push_back({q, f});
   }
   begun_[static_cast<std::size_t>(r)] = seq;
   last_begin_round_ = std::max(last_begin_round_, round_);
@@ -528,7 +541,10 @@ Result Sim::run() {
       if (checkpoint_ == c_.checkpoints) {
         result_.checkpoints = checkpoint_;
         result_.requests_at_root = requests_at_root_;
-        for (int r = 0; r < p_; ++r) stats_[static_cast<std::size_t>(r)].peak_bytes = meter::peak(r);
+        for (int r = 0; r < p_; ++r) {
+          stats_[static_cast<std::size_t>(r)].peak_bytes = meter::peak(r);
+          stats_[static_cast<std::size_t>(r)].counter_bytes = meter::peak(SimRank::counters_owner(r, p_));
+        }
         result_.ranks = std::move(stats_);
         return std::move(result_);
       }
@@ -543,7 +559,7 @@ Result Sim::run() {
 }  // namespace
 
 Result run(const Config& c) {
-  meter::begin(c.ranks);
+  meter::begin(2 * c.ranks);  // each rank's engine and agreement, then each rank's counters
   try {
     Result r;
     {

@@ -11,7 +11,8 @@
 //
 // Measured per rank: control messages and bytes it sent and received (ours and the modelled
 // collectives' apart), the peak memory of its protocol state (every allocation made inside its
-// engine and its agreement, counted by the allocation meter: scale_sim_meter.cpp), and per
+// engine and its agreement, counted by the allocation meter: scale_sim_meter.cpp), the peak memory of
+// the runtime's per-peer message counters (mpi::PeerCounters, metered apart), and per
 // checkpoint the rounds from a trigger to every rank knowing the target, and from the last rank's
 // snapshot to every rank knowing the snapshot complete.
 #pragma once
@@ -45,6 +46,7 @@ struct RankStats {
   Traffic ours_sent, ours_received;   // markers and agreement messages
   Traffic mpi_sent, mpi_received;     // the modelled collectives and synchronous-send acks
   std::uint64_t peak_bytes = 0;  // protocol state: engine + agreement, their allocations included
+  std::uint64_t counter_bytes = 0;  // the runtime's per-peer message counters of its communicator (peak)
 };
 
 struct Result {

@@ -84,8 +84,6 @@ std::unique_ptr<CommEntry> entry(std::uintptr_t handle, std::uint64_t id, bool f
   e->app = fake_handle<MPI_Comm>(handle);
   e->id = protocol::CommId{id};
   e->size = 4;
-  e->sent.assign(4, 0);
-  e->received.assign(4, 0);
   e->errors_fatal = fatal;
   return e;
 }
@@ -161,8 +159,9 @@ TEST(CommTable, SendsCountOnlyWhenAcceptedWhereErrorsReturn) {
     EXPECT_EQ(e->counted_send(1, [](MPI_Comm) { return MPI_ERR_TAG; }), MPI_ERR_TAG);
     EXPECT_EQ(e->counted_send(MPI_PROC_NULL, [](MPI_Comm) { return MPI_SUCCESS; }), MPI_SUCCESS);
   }
-  EXPECT_EQ(fatal->sent[1], 2u);
-  EXPECT_EQ(returning->sent[1], 1u);
+  EXPECT_EQ(fatal->peers.at(1).sent, 2u);
+  EXPECT_EQ(returning->peers.at(1).sent, 1u);
+  EXPECT_EQ(returning->peers.peers(), 1u) << "MPI_PROC_NULL has no counters";
   // The call is made on the current color.
   returning->current = fake_handle<MPI_Comm>(77);
   MPI_Comm seen = MPI_COMM_NULL;
@@ -171,6 +170,57 @@ TEST(CommTable, SendsCountOnlyWhenAcceptedWhereErrorsReturn) {
     return MPI_SUCCESS;
   });
   EXPECT_EQ(seen, returning->current);
+}
+
+// Per-peer counters follow the peers a rank talks to, not the communicator's size: a 26-neighbour
+// stencil on a communicator of 65,536 ranks holds 26 entries, and a snapshot's epoch fold visits
+// those only. Entries never move (the fast path holds one across a blocking receive).
+TEST(PeerCounters, FollowPeersKeepAddressesAndFoldEpochs) {
+  auto e = entry(1, 10);
+  e->size = 65536;
+  e->world.resize(65536);
+  for (int r = 0; r < 65536; ++r) e->world[static_cast<std::size_t>(r)] = 65535 - r;
+  std::vector<int> stencil;
+  for (int k = 0; k < 26; ++k) stencil.push_back((k * 2521 + 7) % 65536);
+  std::uint64_t* first = e->received_counter(stencil[0]);
+  for (int round = 0; round < 3; ++round)
+    for (int p : stencil) {
+      e->count_sent(p);
+      e->count_received(p);
+    }
+  e->count_held(stencil[1]);     // taken into the replay queue: received, not delivered
+  e->count_sent(65536);          // not a rank: nothing
+  e->count_received(-1);
+  EXPECT_EQ(e->peers.peers(), 26u);
+  EXPECT_EQ(first, e->received_counter(stencil[0])) << "an entry moved when others were added";
+  EXPECT_EQ(*first, 3u);
+  EXPECT_EQ(e->peers.received(stencil[1]), 4u);
+  EXPECT_EQ(e->peers.received(12345), 0u);
+  EXPECT_EQ(e->peers.find(12345), nullptr) << "a lookup for reading makes no entry";
+
+  CommTable t;
+  t.add(std::move(e));
+  const CommTable::EpochCounts cut = t.begin_epoch(1);
+  EXPECT_EQ(cut.sent.size(), 26u);
+  EXPECT_EQ(cut.received.size(), 26u);
+  for (const auto& [to, counts] : cut.sent) {
+    ASSERT_EQ(counts.size(), 1u);
+    EXPECT_EQ(counts[0].count, 3u) << "to world rank " << protocol::value(to);
+  }
+  for (const auto& [ch, n] : cut.received)  // world ranks, translated from communicator ranks
+    EXPECT_EQ(n, protocol::value(ch.source) == 65535 - stencil[1] ? 4u : 3u);
+  CommEntry* back = t.find_id(protocol::CommId{10});
+  ASSERT_NE(back, nullptr);
+  back->peers.for_each([&](const PeerCount& c) {
+    EXPECT_EQ(c.sent, 0u);
+    EXPECT_EQ(c.received, 0u);
+    EXPECT_EQ(c.held_in, 0u);
+    EXPECT_EQ(c.sent_total, 3u);
+    EXPECT_EQ(c.delivered_total, 3u) << "peer " << c.peer << ": the held message is not delivered";
+  });
+  back->count_delivered(stencil[1]);  // the held message reaches the application
+  EXPECT_EQ(back->peers.at(stencil[1]).delivered_total, 4u);
+  EXPECT_TRUE(t.begin_epoch(0).sent.empty());
 }
 
 }  // namespace

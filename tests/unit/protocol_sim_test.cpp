@@ -233,7 +233,6 @@ struct AppRecv {
 struct SimRank {
   SimRank(FakeNetwork& net, int r, std::mt19937_64& rng)
       : rank(r), control(net, r), engine(control, WorldRank{r}), port(net, r, rng), window(port, comms, engine, queue) {
-    const auto n = static_cast<std::size_t>(net.size());
     auto e = std::make_unique<mpi::CommEntry>();
     e->app = fake_handle<MPI_Comm>(1);
     e->color[0] = color_handle(0);
@@ -243,11 +242,6 @@ struct SimRank {
     e->size = net.size();
     e->rank = r;
     for (int w = 0; w < net.size(); ++w) e->world.push_back(w);
-    e->sent.assign(n, 0);
-    e->received.assign(n, 0);
-    e->held_in.assign(n, 0);
-    e->sent_total.assign(n, 0);
-    e->delivered_total.assign(n, 0);
     comm = &comms.add(std::move(e));
   }
   int color() const { return comm->current == color_handle(0) ? 0 : 1; }

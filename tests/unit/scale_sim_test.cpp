@@ -15,6 +15,7 @@ struct Worst {
   double ours_per_peer = 0;   // our control messages (sent + received) per checkpoint and peer
   std::uint64_t peak = 0;     // protocol state, rank 0 left out (it gathers the manifest's rows)
   double peak_per_peer = 0;
+  double counters_per_peer = 0;  // the runtime's per-peer message counters, every rank
 };
 
 Worst worst(const Result& r) {
@@ -22,6 +23,7 @@ Worst worst(const Result& r) {
   for (std::size_t i = 0; i < r.ranks.size(); ++i) {
     const RankStats& s = r.ranks[i];
     const double ours = static_cast<double>(s.ours_sent.messages + s.ours_received.messages) / r.checkpoints;
+    w.counters_per_peer = std::max(w.counters_per_peer, static_cast<double>(s.counter_bytes) / s.peers);
     w.ours_per_peer = std::max(w.ours_per_peer, ours / s.peers);
     if (i == 0) continue;
     w.peak = std::max(w.peak, s.peak_bytes);
@@ -57,6 +59,10 @@ TEST_P(ScaleSim, PerRankCostsFollowPeersAndRoundsFollowLogP) {
     EXPECT_LE(w[2].peak, w[0].peak * 5 / 4 + 256) << "a rank's protocol state grows with the job";
   }
   EXPECT_LE(w[2].peak_per_peer, w[1].peak_per_peer * 1.25 + 64) << "a rank's protocol state per peer grows with the job";
+  // The message counters of a rank hold its peers (a few hundred bytes each at most), not the job.
+  EXPECT_GT(w[0].counters_per_peer, 0.0) << "the counters are not metered";
+  EXPECT_LE(w[2].counters_per_peer, w[0].counters_per_peer * 1.25 + 64) << "the message counters grow with the job";
+  EXPECT_LE(w[2].counters_per_peer, 1024.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Patterns, ScaleSim,

@@ -72,7 +72,7 @@ class StorageTest : public ::testing::Test {
     m2.tag = 9;
     m2.bytes.clear();  // a zero-byte message
     cp.channel = {m1, m2};
-    cp.counters = {{0, {0, 1}, {5, 6}, {7, 8}}, {2, {1, 0}, {1, 0}, {0, 1}}};
+    cp.counters = {{0, {0, 1}, {0, 1}, {5, 6}, {7, 8}}, {2, {1, 0}, {0, 1}, {1, 0}, {0, 1}}};
     cp.counters[1].parent = 0;  // made from communicator 0, the second live one with its members
     cp.counters[1].slot = 1;
     cp.counters[1].idups = 4;
@@ -271,7 +271,7 @@ TEST_F(StorageTest, FormatOneZeroWithoutLineageReads) {
     h5::Handle f = h5::file(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
     ASSERT_TRUE(f);
     for (const char* comm : {"comm_0", "comm_2"})
-      for (const char* name : {"parent", "slot", "local_world_ranks", "live", "idups"}) {
+      for (const char* name : {"peers", "parent", "slot", "local_world_ranks", "live", "idups"}) {
         const std::string path = std::string("/counters/") + comm + "/" + name;
         ASSERT_GE(H5Ldelete(f.get(), path.c_str(), H5P_DEFAULT), 0) << path;
       }
@@ -282,6 +282,38 @@ TEST_F(StorageTest, FormatOneZeroWithoutLineageReads) {
   ASSERT_EQ(back.cp.counters.size(), 2u);
   for (const CommCounters& c : back.cp.counters) EXPECT_EQ(c.parent, CommCounters::kNoParent);
   EXPECT_EQ(back.cp.counters[1].world_ranks, (std::vector<std::int32_t>{1, 0}));
+  // Before 1.4 the totals were one per member: read, they are the members with a nonzero total.
+  EXPECT_EQ(back.cp.counters[0].peers, (std::vector<std::int32_t>{0, 1}));
+  EXPECT_EQ(back.cp.counters[0].sent_to(1), 6u);
+  EXPECT_EQ(back.cp.counters[0].delivered_from(0), 7u);
+  EXPECT_EQ(back.cp.counters[1].sent_to(0), 1u);
+  EXPECT_EQ(back.cp.counters[1].sent_to(1), 0u);
+  EXPECT_EQ(back.cp.counters[1].delivered_from(1), 1u);
+}
+
+// Sparse counters (1.4) name peers that are members, once each, in increasing order: anything else
+// is a damaged file, named, not counts given to the wrong channel.
+TEST_F(StorageTest, CountersOfPeersThatAreNotMembersAreAnError) {
+  const std::string dir = checkpoint_path(root_, 3);
+  const std::vector<std::pair<std::vector<std::int32_t>, const char*>> bad = {
+      {{0, 2}, "peer 2 is not a member"}, {{1, 0}, "peer 0 is not a member in increasing order"},
+      {{1, 1}, "peer 1 is not a member in increasing order"}, {{-1, 0}, "peer -1"}};
+  for (const auto& [peers, expected] : bad) {
+    RankCheckpoint cp = sample(0);
+    cp.counters[0].peers = peers;
+    write_rank_file(dir, cp);
+    try {
+      read_rank_file(dir, 0);
+      ADD_FAILURE() << "peers " << peers[0] << "," << peers[1] << " read";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("/counters/comm_0"), std::string::npos) << e.what();
+    }
+  }
+  RankCheckpoint cp = sample(0);
+  cp.counters[0].sent_total.pop_back();
+  write_rank_file(dir, cp);
+  EXPECT_THROW(read_rank_file(dir, 0), Error);
 }
 
 TEST_F(StorageTest, ManifestRoundTripsAndCommits) {

@@ -77,7 +77,7 @@ bool ReceiveWindow::try_queue(PendingRecv& p) {
                         [this](std::uint64_t c, int s) { return closed(c, s); });
   if (it == queue_.end()) return false;
   RecordedMessage m = queue_.take(it);
-  if (p.comm->valid_peer(m.source)) ++p.comm->delivered_total[static_cast<std::size_t>(m.source)];
+  p.comm->count_delivered(m.source);
   p.error = port_.deliver(m, p.buf, p.count, p.type, p.comm->current, &p.status);
   p.done = true;
   return true;
@@ -91,7 +91,7 @@ PendingRecv* ReceiveWindow::earliest_match(const mpi::CommEntry& comm, int sourc
 
 void ReceiveWindow::receive_into(PendingRecv& p, MPI_Message msg, const MPI_Status& st) {
   p.error = port_.mrecv(p.buf, p.count, p.type, &msg, &p.status, p.comm->errors_to());
-  if (p.comm->valid_peer(st.MPI_SOURCE)) ++p.comm->received[static_cast<std::size_t>(st.MPI_SOURCE)];
+  p.comm->count_received(st.MPI_SOURCE);
   p.done = true;
 }
 
@@ -101,10 +101,7 @@ void ReceiveWindow::hold(mpi::CommEntry& comm, MPI_Message msg, const MPI_Status
   m.source = st.MPI_SOURCE;
   m.tag = st.MPI_TAG;
   m.bytes = port_.mrecv_bytes(&msg, st);
-  if (comm.valid_peer(st.MPI_SOURCE)) {
-    comm.count_received(st.MPI_SOURCE);
-    ++comm.held_in[static_cast<std::size_t>(st.MPI_SOURCE)];
-  }
+  comm.count_held(st.MPI_SOURCE);
   queue_.push_held(std::move(m));
 }
 
@@ -158,8 +155,7 @@ void ReceiveWindow::pass() {
       bool flag = false;
       p->error = port_.test(&p->inner, &flag, &p->status, p->comm->errors_to());
       if (flag) {
-        if (p->comm->valid_peer(p->status.MPI_SOURCE))
-          ++p->comm->received[static_cast<std::size_t>(p->status.MPI_SOURCE)];
+        p->comm->count_received(p->status.MPI_SOURCE);
         p->done = true;
       }
       continue;
@@ -220,8 +216,7 @@ bool ReceiveWindow::cancel(PendingRecv* p) {
   if (p->done) return false;
   if (p->inner != MPI_REQUEST_NULL) {
     if (!port_.cancel(&p->inner, &p->status)) {  // it matched before the cancel arrived
-      if (p->comm->valid_peer(p->status.MPI_SOURCE))
-        ++p->comm->received[static_cast<std::size_t>(p->status.MPI_SOURCE)];
+      p->comm->count_received(p->status.MPI_SOURCE);
       p->done = true;
       sweep();
       return false;
@@ -245,7 +240,7 @@ ReceiveWindow::Taken ReceiveWindow::take_matched(mpi::CommEntry& comm, int sourc
   };
   auto from_queue = [&](ReplayQueue::Iterator it) {
     *out = queue_.take(it);
-    if (comm.valid_peer(out->source)) ++comm.delivered_total[static_cast<std::size_t>(out->source)];
+    comm.count_delivered(out->source);
     describe(status, *out);
     return Taken::Queued;
   };

@@ -24,17 +24,12 @@ CommTable::EpochCounts CommTable::begin_epoch(std::size_t color) {
   EpochCounts out;
   for (auto& entry : entries_) {
     CommEntry& e = *entry;
-    for (std::size_t p = 0; p < static_cast<std::size_t>(e.size); ++p) {
-      if (e.sent[p]) {
-        by_dest[e.world[p]].push_back({e.id, e.sent[p]});
-        e.sent_total[p] += e.sent[p];
-        e.sent[p] = 0;
-      }
-      if (e.received[p] && !mutation::on(mutation::Kind::ReceivesUncounted)) out.received.push_back({{e.id, protocol::WorldRank{e.world[p]}}, e.received[p]});
-      e.delivered_total[p] += e.received[p] - e.held_in[p];
-      e.received[p] = 0;
-      e.held_in[p] = 0;
-    }
+    // Only the peers it has exchanged messages with: the work follows peers, not the size.
+    e.peers.end_epoch(
+        [&](int peer, std::uint64_t n) { by_dest[e.world[static_cast<std::size_t>(peer)]].push_back({e.id, n}); },
+        [&](int peer, std::uint64_t n) {
+          if (!mutation::on(mutation::Kind::ReceivesUncounted)) out.received.push_back({{e.id, e.world_of(peer)}, n});
+        });
     e.current = e.color[color];
   }
   for (auto& [dest, counts] : by_dest) out.sent.push_back({protocol::WorldRank{dest}, std::move(counts)});

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mpi/flat_map.hpp"
+#include "mpi/peer_counters.hpp"
 #include "mpi/pmpi.hpp"
 #include "protocol/snapshot_engine.hpp"
 #include "protocol/types.hpp"
@@ -36,13 +37,9 @@ struct CommEntry {
   // nowhere special when errors are fatal (any handler that sees it ends the job), else `app`'s handler.
   MPI_Comm errors_to() const noexcept { return errors_fatal ? MPI_COMM_NULL : app; }
 
-  // Per peer (communicator rank), in the current epoch:
-  std::vector<std::uint64_t> sent;         // messages sent on `current`
-  std::vector<std::uint64_t> received;     // messages taken from `current` (into the application or held)
-  std::vector<std::uint64_t> held_in;      // of `received`, those held in the replay queue
-  // Cumulative since the start of the computation (carried across restarts), folded at snapshots:
-  std::vector<std::uint64_t> sent_total;
-  std::vector<std::uint64_t> delivered_total;
+  // Per peer (communicator rank) it has exchanged messages with: the epoch's counts and the
+  // cumulative totals (mpi/peer_counters.hpp).
+  PeerCounters peers;
   std::uint64_t collectives = 0;           // collective calls made on it, cumulative like the totals
   std::uint64_t idups = 0;                 // MPI_Comm_idup calls on it (names the children's ids)
   // Lineage (Runtime::lineage_id): the id of the communicator it was made from (~0: none known)
@@ -54,14 +51,26 @@ struct CommEntry {
   protocol::WorldRank world_of(int r) const noexcept { return protocol::WorldRank{world[static_cast<std::size_t>(r)]}; }
   bool valid_peer(int r) const noexcept { return static_cast<unsigned>(r) < static_cast<unsigned>(size); }
   // A message to or from `peer` in the current epoch (MPI_PROC_NULL and other non-ranks: nothing).
-  void count_sent(int peer) noexcept {
-    if (valid_peer(peer)) ++sent[static_cast<std::size_t>(peer)];
+  void count_sent(int peer) {
+    if (valid_peer(peer)) ++peers.at(peer).sent;
   }
-  void count_received(int peer) noexcept {
-    if (valid_peer(peer)) ++received[static_cast<std::size_t>(peer)];
+  void count_received(int peer) {
+    if (valid_peer(peer)) ++peers.at(peer).received;
   }
-  std::uint64_t* received_counter(int peer) noexcept {
-    return valid_peer(peer) ? &received[static_cast<std::size_t>(peer)] : nullptr;
+  // A message taken from `peer` into the replay queue: received, and held (not delivered yet).
+  void count_held(int peer) {
+    if (!valid_peer(peer)) return;
+    PeerCount& c = peers.at(peer);
+    ++c.received;
+    ++c.held_in;
+  }
+  // A held message from `peer` handed to the application (it was counted received when taken).
+  void count_delivered(int peer) {
+    if (valid_peer(peer)) ++peers.at(peer).delivered_total;
+  }
+  // The counter a receive from `peer` will count in, found before the call (it does not move).
+  std::uint64_t* received_counter(int peer) {
+    return valid_peer(peer) ? &peers.at(peer).received : nullptr;
   }
 
   // ---- The counting rules. Every send and every receive of every path (the inlined fast path,
@@ -81,13 +90,13 @@ struct CommEntry {
   }
   // The fatal case of counted_send for a caller that makes the call itself (the inlined fast path,
   // which tail-calls PMPI): counts, and returns the color to send on. Only where errors_fatal.
-  MPI_Comm counted_before(int dest) noexcept {
+  MPI_Comm counted_before(int dest) {
     count_sent(dest);
     return current;
   }
   // A receive (or the completion of one) that returned `rc` counts when its message left MPI:
   // on success and on truncation, from the status's source; not on errors found before matching.
-  void count_receipt(int rc, const MPI_Status& st) noexcept {
+  void count_receipt(int rc, const MPI_Status& st) {
     if (message_consumed(rc)) count_received(st.MPI_SOURCE);
   }
 };

@@ -1,9 +1,16 @@
 #include "storage/channel_balance.hpp"
 
 #include <map>
+#include <tuple>
 
 namespace mpisnap::storage {
 namespace {
+
+// The three counts of one channel (communicator, sender's world rank -> receiver's world rank).
+struct Flow {
+  std::uint64_t sent = 0, delivered = 0, recorded = 0;
+};
+using Key = std::tuple<std::int32_t, std::uint64_t, std::int32_t>;  // (receiver, communicator, sender)
 
 const CommCounters* find_comm(const RankCheckpoint& r, std::uint64_t comm) {
   for (const CommCounters& c : r.counters)
@@ -11,49 +18,50 @@ const CommCounters* find_comm(const RankCheckpoint& r, std::uint64_t comm) {
   return nullptr;
 }
 
-int position_of(const CommCounters& c, std::int32_t world) {
-  for (std::size_t i = 0; i < c.world_ranks.size(); ++i)
-    if (c.world_ranks[i] == world) return static_cast<int>(i);
-  return -1;
-}
-
 }  // namespace
 
+// The work follows the counters the files hold (the peers each rank exchanged messages with), not
+// the communicators' sizes.
 BalanceReport check_channel_balance(const std::vector<RankCheckpoint>& ranks) {
   BalanceReport report;
+  std::map<Key, Flow> flows;
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    const auto self = static_cast<std::int32_t>(i);
+    // c.world_ranks are this rank's peers on c (the remote group of an intercommunicator).
+    for (const CommCounters& c : ranks[i].counters)
+      for (std::size_t k = 0; k < c.peers.size(); ++k) {
+        const std::int32_t peer = c.world_ranks[static_cast<std::size_t>(c.peers[k])];
+        if (c.delivered_total[k]) flows[{self, c.comm, peer}].delivered += c.delivered_total[k];
+        // A channel is checked on its receiver's side: towards a rank that holds the communicator.
+        if (c.sent_total[k] && peer >= 0 && static_cast<std::size_t>(peer) < ranks.size() &&
+            find_comm(ranks[static_cast<std::size_t>(peer)], c.comm))
+          flows[{peer, c.comm, self}].sent += c.sent_total[k];
+      }
+  }
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     const RankCheckpoint& recv = ranks[i];
-    std::map<std::pair<std::uint64_t, std::int32_t>, std::uint64_t> recorded;  // (comm, source) -> count
-    for (const RecordedMessage& m : recv.channel) ++recorded[{m.comm, m.source}];
-    report.in_flight += recv.channel.size();
-    for (const CommCounters& c : recv.counters) {
-      // c.world_ranks are this rank's peers on c (the remote group of an intercommunicator); the
-      // sender's counters list its own peers, among them this rank.
-      for (std::size_t p = 0; p < c.world_ranks.size(); ++p) {
-        const std::int32_t world = c.world_ranks[p];
-        std::uint64_t sent = 0;
-        if (world >= 0 && static_cast<std::size_t>(world) < ranks.size()) {
-          if (const CommCounters* sc = find_comm(ranks[static_cast<std::size_t>(world)], c.comm)) {
-            const int pos = position_of(*sc, static_cast<std::int32_t>(i));
-            if (pos >= 0) sent = sc->sent_total[static_cast<std::size_t>(pos)];
-          }
-        }
-        const std::uint64_t delivered = c.delivered_total[p];
-        const auto it = recorded.find({c.comm, static_cast<std::int32_t>(p)});
-        const std::uint64_t rec = it == recorded.end() ? 0 : it->second;
-        if (sent || delivered || rec) ++report.channels;
-        if (sent != delivered + rec)
-          report.violations.push_back("communicator " + std::to_string(c.comm) + ", rank " + std::to_string(world) +
-                                      " -> rank " + std::to_string(i) + ": " + std::to_string(sent) +
-                                      " sent before the cut, " + std::to_string(delivered) + " received before it + " +
-                                      std::to_string(rec) + " recorded");
-        if (it != recorded.end()) recorded.erase(it);
-      }
+    std::map<std::pair<std::uint64_t, std::int32_t>, std::uint64_t> unaccounted;  // (comm, source) -> count
+    for (const RecordedMessage& m : recv.channel) {
+      const CommCounters* c = find_comm(recv, m.comm);
+      if (c && m.source >= 0 && static_cast<std::size_t>(m.source) < c->world_ranks.size())
+        ++flows[{static_cast<std::int32_t>(i), m.comm, c->world_ranks[static_cast<std::size_t>(m.source)]}].recorded;
+      else
+        ++unaccounted[{m.comm, m.source}];
     }
-    for (const auto& [key, n] : recorded)
+    report.in_flight += recv.channel.size();
+    for (const auto& [key, n] : unaccounted)
       report.violations.push_back("rank " + std::to_string(i) + " recorded " + std::to_string(n) +
                                   " message(s) on communicator " + std::to_string(key.first) + " from rank " +
                                   std::to_string(key.second) + " that no counter accounts for");
+  }
+  for (const auto& [key, f] : flows) {
+    const auto& [to, comm, from] = key;
+    ++report.channels;
+    if (f.sent != f.delivered + f.recorded)
+      report.violations.push_back("communicator " + std::to_string(comm) + ", rank " + std::to_string(from) +
+                                  " -> rank " + std::to_string(to) + ": " + std::to_string(f.sent) +
+                                  " sent before the cut, " + std::to_string(f.delivered) + " received before it + " +
+                                  std::to_string(f.recorded) + " recorded");
   }
   return report;
 }

@@ -101,6 +101,7 @@ Node counters_node(const std::vector<CommCounters>& counters) {
     Node cg = group_node("comm_" + std::to_string(c.comm));
     cg.children.push_back(scalar_node("id", c.comm));
     cg.children.push_back(array_node("world_ranks", c.world_ranks));
+    cg.children.push_back(array_node("peers", c.peers));
     cg.children.push_back(array_node("sent_total", c.sent_total));
     cg.children.push_back(array_node("delivered_total", c.delivered_total));
     cg.children.push_back(scalar_node("collectives", c.collectives));
@@ -114,6 +115,28 @@ Node counters_node(const std::vector<CommCounters>& counters) {
   return g;
 }
 
+// A 1.0-1.3 file's totals, one per member, as the peers with a nonzero total.
+void dense_to_peers(CommCounters& c, const std::string& where) {
+  if (c.sent_total.size() != c.world_ranks.size() || c.delivered_total.size() != c.world_ranks.size())
+    throw Error("mpisnap: " + where + ": counter arrays disagree on the communicator size");
+  std::vector<std::uint64_t> sent = std::move(c.sent_total), delivered = std::move(c.delivered_total);
+  c.sent_total.clear();
+  c.delivered_total.clear();
+  for (std::size_t p = 0; p < sent.size(); ++p)
+    if (sent[p] || delivered[p]) c.add_peer(static_cast<std::int32_t>(p), sent[p], delivered[p]);
+}
+
+void check_peers(const CommCounters& c, const std::string& where) {
+  if (c.sent_total.size() != c.peers.size() || c.delivered_total.size() != c.peers.size())
+    throw Error("mpisnap: " + where + ": counter arrays disagree on the number of peers");
+  for (std::size_t k = 0; k < c.peers.size(); ++k)
+    if (c.peers[k] < 0 || static_cast<std::size_t>(c.peers[k]) >= c.world_ranks.size() ||
+        (k && c.peers[k] <= c.peers[k - 1]))
+      throw Error("mpisnap: " + where + ": peer " + std::to_string(c.peers[k]) +
+                  " is not a member in increasing order (the communicator has " +
+                  std::to_string(c.world_ranks.size()) + " members)");
+}
+
 std::vector<CommCounters> counters_from(const Node& g, const std::string& where) {
   std::vector<CommCounters> out;
   for (const Node& cg : g.children) {
@@ -123,6 +146,12 @@ std::vector<CommCounters> counters_from(const Node& g, const std::string& where)
     c.world_ranks = array_values<std::int32_t>(cg, "world_ranks", w);
     c.sent_total = array_values<std::uint64_t>(cg, "sent_total", w);
     c.delivered_total = array_values<std::uint64_t>(cg, "delivered_total", w);
+    if (has_child(cg, "peers")) {  // format 1.4: the peers with a nonzero total
+      c.peers = array_values<std::int32_t>(cg, "peers", w);
+    } else {                       // 1.0-1.3: every member
+      dense_to_peers(c, w);
+    }
+    check_peers(c, w);
     c.collectives = scalar_value<std::uint64_t>(cg, "collectives", w);
     if (has_child(cg, "parent")) {  // format 1.1: the lineage
       c.parent = scalar_value<std::uint64_t>(cg, "parent", w);
@@ -133,8 +162,6 @@ std::vector<CommCounters> counters_from(const Node& g, const std::string& where)
     } else {
       c.parent = CommCounters::kNoParent;  // a 1.0 file: ids match only by creation order
     }
-    if (c.sent_total.size() != c.world_ranks.size() || c.delivered_total.size() != c.world_ranks.size())
-      throw Error("mpisnap: " + w + ": counter arrays disagree on the communicator size");
     out.push_back(std::move(c));
   }
   return out;

@@ -211,6 +211,50 @@ def callgrind_on(family, build):
 
 
 # ---------------------------------------------------------------------------------------------
+# 2a. Communicators: MPI_Comm_dup / MPI_Comm_split + MPI_Comm_free cycles, plain vs. the library.
+def comm():
+    reps = ["--reps", "3" if Q else "7", "--cycles", "300" if Q else "2000"]
+    rounds = 1 if Q else 3
+    families = [("Open MPI", B, ["mpirun.openmpi", "-np", "2"], "-x")]
+    if MB:
+        families.append(("MPICH", MB, ["mpirun.mpich", "-np", "2"], "-genv"))
+    emit("## Communicators: make + free cycles, 2 ranks (µs per cycle)")
+    emit()
+    emit("`bench_comm` (knows nothing of mpisnap): *dup* = `MPI_Comm_dup(MPI_COMM_WORLD)` + `MPI_Comm_free`, *split* = a")
+    emit("two-colour `MPI_Comm_split` + free, *dup_used* = dup + one message each way on it + free. Library: preloaded with")
+    emit(f"the defaults (triggers armed). Median over {rounds} interleaved rounds of each run's median; ratio = library / plain")
+    emit("within a round, median over rounds. A freed communicator that carried nothing gives its colours to the next one")
+    emit("with its members (mpi/color_pool.hpp); a used one is kept until a snapshot has drained it (*dup_used*).")
+    emit()
+    rows, worst = [], 0.0
+    for family, build, launcher, flag in families:
+        binary = os.path.join(build, "tests", "bench", "bench_comm")
+        lib = os.path.join(build, "lib", "libmpisnap.so")
+        per_round = []
+        for _round in range(rounds):
+            got = {}
+            for name in (["plain", "library"] if _round % 2 == 0 else ["library", "plain"]):
+                cmd = list(launcher)
+                if name == "library":
+                    for k, v in {"LD_PRELOAD": lib, "MPISNAP_PRELOAD_SESSION": "1", "MPISNAP_DIR": ckdir("comm")}.items():
+                        cmd += [flag, f"{k}={v}"] if flag == "-x" else [flag, k, v]
+                for line in run(cmd + [binary] + reps).splitlines():
+                    kind, value = line.split()
+                    got.setdefault(name, {})[kind] = float(value)
+            per_round.append(got)
+        for kind in per_round[0]["plain"]:
+            plain = statistics.median(r["plain"][kind] for r in per_round)
+            lib_v = statistics.median(r["library"][kind] for r in per_round)
+            ratio = statistics.median(r["library"][kind] / r["plain"][kind] for r in per_round)
+            rows.append([family, kind, f"{plain:.2f}", f"{lib_v:.2f}", f"{ratio:.2f}"])
+            if kind in ("dup", "split"):
+                worst = max(worst, ratio)
+    table(["MPI", "cycle", "plain µs", "mpisnap µs", "ratio"], rows)
+    goal("(issue 18) communicators: dup/free and split/free cycles <= 1.5x plain (triggers armed)",
+         f"worst {worst:.2f}", worst <= 1.5)
+
+
+# ---------------------------------------------------------------------------------------------
 # 3. What a checkpoint costs: pause vs memcpy, write/read vs plain files, per state size.
 def checkpoint_cost():
     binary = os.path.join(B, "tests", "bench", "bench_checkpoint")
@@ -852,7 +896,7 @@ def main():
          f"{run(['mpirun.openmpi', '--version']).splitlines()[0].split()[-1]}, Release build. Every baseline is measured in "
          "the same run as the number it is compared with. The machine is shared: expect a few percent of noise.")
     emit()
-    sections = [p2p, callgrind, checkpoint_cost, restart, struct_state, scale, scale_sim, heat2d, proxy, tiers]
+    sections = [p2p, callgrind, comm, checkpoint_cost, restart, struct_state, scale, scale_sim, heat2d, proxy, tiers]
     if opt.only:
         chosen = [f for f in sections if f.__name__ == opt.only]
         if not chosen:

@@ -19,13 +19,13 @@ if ! command -v valgrind >/dev/null; then
 fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPI_C_COMPILER=mpicc.openmpi -DMPI_CXX_COMPILER=mpicxx.openmpi \
   -DMPIEXEC_EXECUTABLE="$(command -v mpiexec.openmpi)" >/dev/null
-cmake --build "$build" -j"$(nproc)" --target bench_p2p bench_p2p_snapshots bench_triple bench_checkpoint bench_restart bench_scale_sim heat2d hydro3d mpisnap >/dev/null
+cmake --build "$build" -j"$(nproc)" --target bench_p2p bench_p2p_snapshots bench_triple bench_checkpoint bench_restart bench_scale_sim bench_comm heat2d hydro3d mpisnap >/dev/null
 # The instruction counts are measured on MPICH as well (a second tree, the library and bench_triple only).
 mpich=()
 if command -v mpicc.mpich >/dev/null; then
   cmake -S . -B "$build-mpich" -DCMAKE_BUILD_TYPE=Release -DMPI_C_COMPILER=mpicc.mpich -DMPI_CXX_COMPILER=mpicxx.mpich \
     -DMPIEXEC_EXECUTABLE="$(command -v mpiexec.mpich)" >/dev/null
-  cmake --build "$build-mpich" -j"$(nproc)" --target bench_triple mpisnap >/dev/null
+  cmake --build "$build-mpich" -j"$(nproc)" --target bench_triple bench_comm mpisnap >/dev/null
   mpich=(--mpich-build "$build-mpich")
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -256,21 +256,22 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
     // is duplicated instead (the application's attribute copy callbacks run for these two).
     mpi::check(PMPI_Comm_dup(app, &e->color[0]), "PMPI_Comm_dup(color 0)");
     mpi::check(PMPI_Comm_dup(app, &e->color[1]), "PMPI_Comm_dup(color 1)");
-  } else {
-    e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
-    e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
   }
+  std::uint64_t pooled = 0;  // the colours every member takes from its pool (0: new ones)
   if (agree_id) {
     // Every member proposes its next id; the maximum is unique on every member. In a restarted
     // run, a member that finds this lineage in the checkpoint proposes the recorded id instead,
     // and all members must (max == min). (Both sides of an intercommunicator agree through a
-    // temporary merge.)
+    // temporary merge.) The same allreduce decides whether pooled colours are taken over: only
+    // when every member offers the same pair (mpi/color_pool.hpp).
     const std::uint64_t recorded = recorded_id(*e);
-    std::uint64_t mine[3] = {recorded, ~recorded, next_comm_id_}, all[3] = {0, 0, 0};
+    const std::uint64_t offer = e->inter ? 0 : color_pool_.offer(e->world);
+    std::uint64_t mine[5] = {recorded, ~recorded, next_comm_id_, offer, ~offer}, all[5] = {0, 0, 0, 0, 0};
     MPI_Comm over = app;
     if (e->inter) mpi::check(PMPI_Intercomm_merge(app, 0, &over), "PMPI_Intercomm_merge");
-    mpi::check(PMPI_Allreduce(mine, all, 3, MPI_UINT64_T, MPI_MAX, over), "PMPI_Allreduce(comm id)");
+    mpi::check(PMPI_Allreduce(mine, all, 5, MPI_UINT64_T, MPI_MAX, over), "PMPI_Allreduce(comm id)");
     if (e->inter) PMPI_Comm_free(&over);
+    if (all[3] != 0 && all[3] == ~all[4]) pooled = all[3];
     const std::uint64_t most = all[0], least = ~all[1];
     if (most != least)
       throw diag::error("a communicator made in this restarted run (" + describe_members(*e) +
@@ -287,6 +288,14 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
     }
   } else {
     e->id = protocol::CommId{static_cast<std::uint64_t>(fixed_id)};
+  }
+  if (pooled) {
+    const mpi::ColorPool::Colors c = color_pool_.take(pooled);
+    e->color[0] = c.color[0];
+    e->color[1] = c.color[1];
+  } else if (!e->inter) {
+    e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
+    e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
   }
   mpi::CommEntry* raw = e.get();
   finish_entry(std::move(e), agree_id);
@@ -498,6 +507,9 @@ bool Runtime::shutdown() {
   requests_.clear();
   held_messages_.clear();
   comms_.for_each([this](mpi::CommEntry& e) { free_colors(e); });
+  color_pool_.clear([](mpi::ColorPool::Colors& c) {
+    for (MPI_Comm& x : c.color) PMPI_Comm_free(&x);
+  });
   triggers_.reset();
   agreement_port_.reset();
   PMPI_Comm_free(&control_);

@@ -23,6 +23,7 @@
 #include "deadlock/wait_graph.hpp"
 #include "common/checkpoint_data.hpp"
 #include "common/test_hooks.hpp"
+#include "mpi/color_pool.hpp"
 #include "mpi/comm_table.hpp"
 #include "mpi/mpi_agreement_port.hpp"
 #include "mpi/mpi_control_port.hpp"
@@ -192,6 +193,10 @@ class Runtime {
   void free_retired(std::uint64_t bound);
   // Every kRetiredSweep frees: frees those freed communicators that never carried traffic.
   void free_unused_retired();
+  // The application freed `e` (retired): when no snapshot is under way and it never carried
+  // anything on this rank and nothing refers to it, its entry goes and its colours join the pool
+  // (mpi/color_pool.hpp). False: it stays retired.
+  bool pool_colors(mpi::CommEntry& e);
   void idup_completed(MPI_Comm* out, std::uint64_t id);
 
   // --- lineage (runtime_comms.cpp): communicator ids that survive a restart. A communicator is
@@ -364,6 +369,7 @@ class Runtime {
   std::unique_ptr<checkpoint::Pipeline> pipeline_;  // the store, the writer, snapshots on their way to commit
   std::unique_ptr<Tiers> tiers_;  // two storage tiers (Config::local_directory): partner copies, decisions, the last flush
   std::uint64_t next_comm_id_ = 2;  // 0 = MPI_COMM_WORLD, 1 = MPI_COMM_SELF
+  mpi::ColorPool color_pool_;       // colours of freed, never-used communicators, for the next with their members
 
   // Mode flags, recomputed by refresh_mode(): the fast path checks one of them per call.
   bool slow_recv_ = false;   // receives go through the window

@@ -207,7 +207,8 @@ void Runtime::settle_all() {
 int Runtime::Comm_free(MPI_Comm* comm) {
   if (comm && *comm != MPI_COMM_NULL) {
     known(*comm);  // an idup'd communicator freed before any use
-    if (comms_.retire(*comm, engine_->seq())) {
+    mpi::CommEntry* retired = comms_.retire(*comm, engine_->seq());
+    if (retired && !pool_colors(*retired)) {
       // Its messages may still be in flight: the next snapshot counts and drains them, and frees
       // its colors when it completes. Without snapshots the colors can go now.
       if (config_.every == 0 && !triggers_->enabled() && !engine_->active()) {
@@ -238,6 +239,16 @@ bool never_used(const mpi::CommEntry& e) {
 }
 
 }  // namespace
+
+bool Runtime::pool_colors(mpi::CommEntry& e) {
+  if (e.inter || engine_->active() || !never_used(e) || referenced(e)) return false;
+  std::unique_ptr<mpi::CommEntry> gone = comms_.take(e);
+  const auto evicted = color_pool_.put(protocol::value(gone->id), std::move(gone->world),
+                                       {{gone->color[0], gone->color[1]}});
+  if (evicted)
+    for (MPI_Comm c : evicted->color) PMPI_Comm_free(&c);
+  return true;
+}
 
 void Runtime::free_unused_retired() {
   if (engine_->active()) return;

@@ -672,6 +672,49 @@ TEST(Semantics, EveryCommunicatorConstructor) {
   MPI_Comm_free(&half);
 }
 
+// A freed communicator that never carried a message gives its colours to the next communicator with
+// the same members, but only where every member offers the same pair (mpi/color_pool.hpp): rounds
+// alternate between no traffic (every member pools the pair), traffic on one member only (that
+// member's pair is not pooled, so the members' offers differ and new colours are made), and a ring
+// with wildcard receives, whose messages must be its own (value and tag) on whatever colours it got.
+TEST(Semantics, PooledColorsCarryOnlyTheirOwnMessages) {
+  for (int round = 0; round < 16; ++round) {
+    MPI_Comm c;
+    if (round % 8 >= 4) {
+      MPI_Comm_split(MPI_COMM_WORLD, g_rank % 2, -g_rank, &c);
+    } else {
+      MPI_Comm_dup(MPI_COMM_WORLD, &c);
+    }
+    int me = 0, n = 0;
+    MPI_Comm_rank(c, &me);
+    MPI_Comm_size(c, &n);
+    if (round % 4 == 1 && me == 0) {  // used by one member only: a message to itself
+      int x = round, y = -1;
+      MPI_Sendrecv(&x, 1, MPI_INT, 0, 7, &y, 1, MPI_INT, 0, 7, c, MPI_STATUS_IGNORE);
+      EXPECT_EQ(y, round);
+    }
+    if (round % 4 == 3) {
+      const int out = 1000 * round + me;
+      MPI_Request sent;
+      MPI_Isend(&out, 1, MPI_INT, (me + 1) % n, round, c, &sent);
+      if (round % 8 == 3) safe_point();
+      int in = -1;
+      MPI_Status st;
+      MPI_Recv(&in, 1, MPI_INT, MPI_ANY_SOURCE, MPI_ANY_TAG, c, &st);
+      MPI_Wait(&sent, MPI_STATUS_IGNORE);
+      const int from = (me + n - 1) % n;
+      EXPECT_EQ(in, 1000 * round + from) << "round " << round;
+      EXPECT_EQ(st.MPI_TAG, round);
+      EXPECT_EQ(st.MPI_SOURCE, from);
+      int flag = 1;
+      MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c, &flag, MPI_STATUS_IGNORE);
+      EXPECT_FALSE(flag) << "round " << round << ": a message of another communicator arrived on this one";
+      MPI_Barrier(c);
+    }
+    MPI_Comm_free(&c);
+  }
+}
+
 TEST(Semantics, CollectivesPassThrough) {
   int v = g_rank + 1, sum = 0;
   MPI_Allreduce(&v, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

@@ -59,6 +59,14 @@ CommEntry* CommTable::retire(MPI_Comm app, std::uint64_t epoch) {
   return entry;
 }
 
+std::unique_ptr<CommEntry> CommTable::take(CommEntry& retired) {
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e.get() == &retired; });
+  std::unique_ptr<CommEntry> out = std::move(*it);
+  entries_.erase(it);
+  by_id_.erase(protocol::value(out->id));
+  return out;
+}
+
 void CommTable::keep_retired(std::unique_ptr<CommEntry> e) {
   by_id_[protocol::value(e->id)] = e.get();
   entries_.push_back(std::move(e));

@@ -136,6 +136,8 @@ class CommTable {
   // Removes the entries retired in an epoch before `epoch_bound` and returns them, so the caller
   // can free their colors.
   std::vector<std::unique_ptr<CommEntry>> take_retired(std::uint64_t epoch_bound);
+  // Removes one retired entry and returns it.
+  std::unique_ptr<CommEntry> take(CommEntry& retired);
   // Puts a retired entry back (something still refers to it).
   void keep_retired(std::unique_ptr<CommEntry> e);
 

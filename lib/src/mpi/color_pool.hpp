@@ -1,0 +1,79 @@
+// The colours of freed communicators that never carried a message, kept for the next communicator
+// with the same members. Each communicator needs two colours (two more context ids than the
+// application's own); a program that duplicates and frees communicators in a loop (a library that
+// dups its caller's communicator per call) would pay three context-id allocations per cycle
+// instead of one. With the pool the colours of the last such communicator are taken over.
+//
+// Taking over is safe only where every member of the new communicator takes over the same
+// colours, each pair unused on every member: the members agree in the allreduce that already
+// agrees the new communicator's id (Runtime::register_comm), each offering the newest pooled pair
+// with the new communicator's members (`offer`); the pair is taken only when every offer is the
+// same. A pair is pooled only when nothing was sent or received on it on this rank and nothing
+// refers to it (a request, a window, a held message): where one member used it, its offer differs
+// and new colours are made. No MPI calls: the runtime frees what `put` evicts and what `clear` hands back.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace mpisnap::mpi {
+
+class ColorPool {
+ public:
+  struct Colors {
+    MPI_Comm color[2] = {MPI_COMM_NULL, MPI_COMM_NULL};
+  };
+  static constexpr std::size_t kMax = 8;  // pairs held at most (the oldest is freed beyond)
+
+  // Pools the colours of the freed communicator `token` (its agreed id, unique) with members
+  // `world`; returns the pair evicted to make room, which the caller frees.
+  std::optional<Colors> put(std::uint64_t token, std::vector<int> world, Colors c) {
+    std::optional<Colors> evicted;
+    if (entries_.size() == kMax) {
+      evicted = entries_.front().colors;
+      entries_.pop_front();
+    }
+    entries_.push_back({token, std::move(world), c});
+    return evicted;
+  }
+  // What this rank offers a new communicator with members `world`: the token of its newest pooled
+  // pair with those members (ids grow with time, so the newest is the largest), or 0.
+  std::uint64_t offer(const std::vector<int>& world) const {
+    std::uint64_t best = 0;
+    for (const Entry& e : entries_)
+      if (e.token > best && e.world == world) best = e.token;
+    return best;
+  }
+  // Takes the pair pooled as `token` (one this rank offered).
+  Colors take(std::uint64_t token) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it)
+      if (it->token == token) {
+        const Colors c = it->colors;
+        entries_.erase(it);
+        return c;
+      }
+    return {};
+  }
+  // Empties the pool, handing every pair to `release`.
+  template <class F>
+  void clear(F&& release) {
+    for (Entry& e : entries_) release(e.colors);
+    entries_.clear();
+  }
+  std::size_t size() const noexcept { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::uint64_t token;
+    std::vector<int> world;
+    Colors colors;
+  };
+  std::deque<Entry> entries_;  // oldest first
+};
+
+}  // namespace mpisnap::mpi

@@ -264,13 +264,18 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
     // and all members must (max == min). (Both sides of an intercommunicator agree through a
     // temporary merge.) The same allreduce decides whether pooled colours are taken over: only
     // when every member offers the same pair (mpi/color_pool.hpp).
-    const std::uint64_t recorded = recorded_id(*e);
-    const std::uint64_t offer = e->inter ? 0 : color_pool_.offer(e->world);
-    std::uint64_t mine[5] = {recorded, ~recorded, next_comm_id_, offer, ~offer}, all[5] = {0, 0, 0, 0, 0};
-    MPI_Comm over = app;
-    if (e->inter) mpi::check(PMPI_Intercomm_merge(app, 0, &over), "PMPI_Intercomm_merge");
-    mpi::check(PMPI_Allreduce(mine, all, 5, MPI_UINT64_T, MPI_MAX, over), "PMPI_Allreduce(comm id)");
-    if (e->inter) PMPI_Comm_free(&over);
+    IdAgreement a = pre_agreed_;
+    pre_agreed_.made = false;
+    if (!a.made) {  // (made: in MPI_Comm_dup's arrival, which claimed the recorded id too)
+      std::uint64_t mine[5];
+      a = proposal(recorded_id(*e), e->world, e->inter, mine);
+      MPI_Comm over = app;
+      if (e->inter) mpi::check(PMPI_Intercomm_merge(app, 0, &over), "PMPI_Intercomm_merge");
+      mpi::check(PMPI_Allreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, over), "PMPI_Allreduce(comm id)");
+      if (e->inter) PMPI_Comm_free(&over);
+    }
+    const std::uint64_t recorded = a.recorded;
+    const std::uint64_t* all = a.all;
     if (all[3] != 0 && all[3] == ~all[4]) pooled = all[3];
     const std::uint64_t most = all[0], least = ~all[1];
     if (most != least)

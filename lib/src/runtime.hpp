@@ -223,7 +223,19 @@ class Runtime {
   std::vector<StartedIdup> idups_started_;
   std::uint64_t free_slot(std::uint64_t parent, const std::vector<int>& world, const std::vector<int>& local_world);
   // The id the checkpoint gave the communicator of this lineage (claimed now), or 0.
-  std::uint64_t recorded_id(const mpi::CommEntry& e);
+  std::uint64_t recorded_id(const mpi::CommEntry& e) { return recorded_id(e.parent, e.slot, e.world, e.local_world); }
+  std::uint64_t recorded_id(std::uint64_t parent, std::uint64_t slot, const std::vector<int>& world,
+                            const std::vector<int>& local_world);
+  // A new communicator's agreement (register_comm): each member's proposal is {recorded id, its
+  // complement, next id, pooled colours offered, complement}, reduced with MPI_MAX. MPI_Comm_dup's
+  // is made in its arrival, over the parent (the same members), which saves a collective.
+  struct IdAgreement {
+    bool made = false;
+    std::uint64_t recorded = 0;  // this rank's proposal of a recorded id (0: new)
+    std::uint64_t all[5] = {0, 0, 0, 0, 0};
+  };
+  IdAgreement proposal(std::uint64_t recorded, const std::vector<int>& world, bool inter, std::uint64_t (&mine)[5]);
+  IdAgreement pre_agreed_;
   void load_lineage(const RankCheckpoint& cp);
   std::string describe_members(const mpi::CommEntry& e) const;
   // A restarted rank blocked in a receive on a communicator that is not in the checkpoint, while

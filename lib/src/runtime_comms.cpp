@@ -37,10 +37,11 @@ std::uint64_t Runtime::free_slot(std::uint64_t parent, const std::vector<int>& w
   return slot;
 }
 
-std::uint64_t Runtime::recorded_id(const mpi::CommEntry& e) {
-  if (e.parent == kNoParent) return 0;
+std::uint64_t Runtime::recorded_id(std::uint64_t parent, std::uint64_t slot, const std::vector<int>& world,
+                                   const std::vector<int>& local_world) {
+  if (parent == kNoParent) return 0;
   for (RecordedComm& r : recorded_comms_) {
-    if (r.claimed || r.parent != e.parent || r.slot != e.slot || r.world != e.world || r.local_world != e.local_world)
+    if (r.claimed || r.parent != parent || r.slot != slot || r.world != world || r.local_world != local_world)
       continue;
     r.claimed = true;
     return r.id;
@@ -102,7 +103,41 @@ std::string Runtime::describe_members(const mpi::CommEntry& e) const {
   return out;
 }
 
+Runtime::IdAgreement Runtime::proposal(std::uint64_t recorded, const std::vector<int>& world, bool inter,
+                                        std::uint64_t (&mine)[5]) {
+  const std::uint64_t offer = inter ? 0 : color_pool_.offer(world);
+  const std::uint64_t p[5] = {recorded, ~recorded, next_comm_id_, offer, ~offer};
+  std::copy(p, p + 5, mine);
+  IdAgreement a;
+  a.recorded = recorded;
+  return a;
+}
+
 void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
+  pre_agreed_.made = false;
+  if (!std::strcmp(name, "Comm_dup") || !std::strcmp(name, "Comm_dup_with_info")) {
+    const mpi::CommEntry* p = known(parent);
+    const bool idups = p && std::any_of(idups_started_.begin(), idups_started_.end(), [&](const StartedIdup& i) {
+                         return i.parent == protocol::value(p->id);
+                       });
+    if (p && !p->inter && !idups) {
+      // The new communicator has the parent's members: its agreement is made now, over the parent,
+      // and is the members' arrival too (non-blocking while a checkpoint may need this rank).
+      const std::uint64_t pid = protocol::value(p->id);
+      std::uint64_t mine[5];
+      IdAgreement a = proposal(recorded_id(pid, free_slot(pid, p->world, {}), p->world, {}), p->world, false, mine);
+      if (blocking_needs_loop()) {
+        MPI_Request req = MPI_REQUEST_NULL;
+        mpi::check(PMPI_Iallreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent, &req), "PMPI_Iallreduce(comm id)");
+        wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
+      } else {
+        mpi::check(PMPI_Allreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent), "PMPI_Allreduce(comm id)");
+      }
+      a.made = true;
+      pre_agreed_ = a;
+      return;
+    }
+  }
   if (!blocking_needs_loop()) return;
   // MPI_Comm_create_group is collective over the group only, MPI_Intercomm_create also over the
   // remote side: no communicator holds exactly the ranks that call them.
@@ -128,6 +163,7 @@ void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
     arrive_at_constructor(MPISNAP_FIRST(args), #name);    \
     const int rc = PMPI_##name args;                      \
     if (rc == MPI_SUCCESS) comm_created(*(out), MPISNAP_FIRST(args)); \
+    pre_agreed_.made = false;                             \
     return rc;                                            \
   }
 #include "interpose/calls.def"

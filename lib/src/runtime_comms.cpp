@@ -115,30 +115,8 @@ Runtime::IdAgreement Runtime::proposal(std::uint64_t recorded, const std::vector
 
 void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
   pre_agreed_.made = false;
-  if (!std::strcmp(name, "Comm_dup") || !std::strcmp(name, "Comm_dup_with_info")) {
-    const mpi::CommEntry* p = known(parent);
-    const bool idups = p && std::any_of(idups_started_.begin(), idups_started_.end(), [&](const StartedIdup& i) {
-                         return i.parent == protocol::value(p->id);
-                       });
-    if (p && !p->inter && !idups) {
-      // The new communicator has the parent's members: its agreement is made now, over the parent,
-      // and is the members' arrival too (non-blocking while a checkpoint may need this rank).
-      const std::uint64_t pid = protocol::value(p->id);
-      std::uint64_t mine[5];
-      IdAgreement a = proposal(recorded_id(pid, free_slot(pid, p->world, {}), p->world, {}), p->world, false, mine);
-      if (blocking_needs_loop()) {
-        MPI_Request req = MPI_REQUEST_NULL;
-        mpi::check(PMPI_Iallreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent, &req), "PMPI_Iallreduce(comm id)");
-        wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
-      } else {
-        mpi::check(PMPI_Allreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent), "PMPI_Allreduce(comm id)");
-      }
-      a.made = true;
-      pre_agreed_ = a;
-      return;
-    }
-  }
-  if (!blocking_needs_loop()) return;
+  const bool dup = !std::strcmp(name, "Comm_dup") || !std::strcmp(name, "Comm_dup_with_info");
+  if (!dup && !blocking_needs_loop()) return;
   // MPI_Comm_create_group is collective over the group only, MPI_Intercomm_create also over the
   // remote side: no communicator holds exactly the ranks that call them.
   if (!std::strcmp(name, "Comm_create_group") || !std::strcmp(name, "Intercomm_create")) return;
@@ -148,6 +126,24 @@ void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
   // whose MPI_Comm_idup calls are still in flight (MPICH comm/comm_idup_comm): then go straight in.
   for (const StartedIdup& i : idups_started_)
     if (i.parent == protocol::value(p->id)) return;
+  if (dup && !p->inter) {
+    // The new communicator has the parent's members: its agreement is made now, over the parent,
+    // and is the members' arrival too (non-blocking while a checkpoint may need this rank).
+    const std::uint64_t pid = protocol::value(p->id);
+    std::uint64_t mine[5];
+    IdAgreement a = proposal(recorded_id(pid, free_slot(pid, p->world, {}), p->world, {}), p->world, false, mine);
+    if (blocking_needs_loop()) {
+      MPI_Request req = MPI_REQUEST_NULL;
+      mpi::check(PMPI_Iallreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent, &req), "PMPI_Iallreduce(comm id)");
+      wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
+    } else {
+      mpi::check(PMPI_Allreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent), "PMPI_Allreduce(comm id)");
+    }
+    a.made = true;
+    pre_agreed_ = a;
+    return;
+  }
+  if (!blocking_needs_loop()) return;
   MPI_Request req = MPI_REQUEST_NULL;
   mpi::check(PMPI_Ibarrier(parent, &req), "PMPI_Ibarrier(constructor)");
   wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);

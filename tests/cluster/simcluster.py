@@ -21,6 +21,7 @@ Needs root and `ip netns`; `up` exits with status 77 (ctest's skip) when either 
 import argparse
 import hashlib
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -123,6 +124,9 @@ def up(name, nodes, slots, family, directory):
         sh("ip", "-n", ns, "link", "set", "eth0", "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
     os.makedirs(directory, exist_ok=True)
+    # A new cluster's node-local disks are empty: what an earlier run of the same test left there
+    # would be restored from as if this job had written it.
+    shutil.rmtree(os.path.join(os.path.abspath(directory), "local"), ignore_errors=True)
     # Node-local storage: every node sees its own directory local/node<i> at the one path local/here
     # (a bind mount in the node's mount namespace, made by the agent), as a job sees /dev/shm or a
     # local SSD at the same path on every node of a real cluster.

@@ -233,13 +233,27 @@ std::unique_ptr<mpi::CommEntry> Runtime::describe(MPI_Comm app) {
   return e;
 }
 
+// A communicator with the members of one already described (MPI_Comm_dup's, of its parent).
+std::unique_ptr<mpi::CommEntry> Runtime::describe_as(MPI_Comm app, const mpi::CommEntry& same_members) {
+  auto e = std::make_unique<mpi::CommEntry>();
+  e->app = app;
+  e->inter = same_members.inter;
+  e->rank = same_members.rank;
+  e->world = same_members.world;
+  e->local_world = same_members.local_world;
+  e->size = same_members.size;
+  return e;
+}
+
 // Colors exist and the id is known: errors on the colors go where the application said errors on
 // its communicator go, traffic goes to the current color, and the entry joins the table.
-void Runtime::finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored) {
+// `colors_fatal`: the colors already carry MPI_ERRORS_ARE_FATAL (pooled ones of such an owner).
+void Runtime::finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored, bool colors_fatal) {
   MPI_Errhandler eh;
   mpi::check(PMPI_Comm_get_errhandler(e->app, &eh), "PMPI_Comm_get_errhandler");
-  for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, eh);
   e->errors_fatal = eh == MPI_ERRORS_ARE_FATAL;
+  if (!(colors_fatal && e->errors_fatal))
+    for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, eh);
   PMPI_Errhandler_free(&eh);
   e->current = e->color[engine_->seq() % 2];
   mpi::CommEntry& ref = comms_.add(std::move(e));
@@ -248,9 +262,12 @@ void Runtime::finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored) {
 
 mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std::uint64_t parent) {
   const bool agree_id = fixed_id < 0;
-  auto e = describe(app);
+  IdAgreement a = pre_agreed_;  // (made: in MPI_Comm_dup's arrival, which claimed the recorded id too)
+  pre_agreed_.made = false;
+  if (!agree_id || parent == kNoParent) a.made = false;
+  auto e = a.made ? describe_as(app, *a.members_of) : describe(app);
   e->parent = parent;
-  if (parent != kNoParent) e->slot = free_slot(parent, e->world, e->local_world);
+  if (parent != kNoParent) e->slot = a.made ? a.slot : free_slot(parent, e->world, e->local_world);
   if (e->inter) {
     // MPI_Comm_create keeps attributes away but needs a group of the local side; an intercommunicator
     // is duplicated instead (the application's attribute copy callbacks run for these two).
@@ -264,9 +281,7 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
     // and all members must (max == min). (Both sides of an intercommunicator agree through a
     // temporary merge.) The same allreduce decides whether pooled colours are taken over: only
     // when every member offers the same pair (mpi/color_pool.hpp).
-    IdAgreement a = pre_agreed_;
-    pre_agreed_.made = false;
-    if (!a.made) {  // (made: in MPI_Comm_dup's arrival, which claimed the recorded id too)
+    if (!a.made) {
       std::uint64_t mine[5];
       a = proposal(recorded_id(*e), e->world, e->inter, mine);
       MPI_Comm over = app;
@@ -294,16 +309,18 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
   } else {
     e->id = protocol::CommId{static_cast<std::uint64_t>(fixed_id)};
   }
+  bool colors_fatal = false;
   if (pooled) {
     const mpi::ColorPool::Colors c = color_pool_.take(pooled);
     e->color[0] = c.color[0];
     e->color[1] = c.color[1];
+    colors_fatal = c.errors_fatal;
   } else if (!e->inter) {
     e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
     e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
   }
   mpi::CommEntry* raw = e.get();
-  finish_entry(std::move(e), agree_id);
+  finish_entry(std::move(e), agree_id, colors_fatal);
   return *raw;
 }
 

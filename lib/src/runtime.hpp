@@ -233,6 +233,10 @@ class Runtime {
     bool made = false;
     std::uint64_t recorded = 0;  // this rank's proposal of a recorded id (0: new)
     std::uint64_t all[5] = {0, 0, 0, 0, 0};
+    // MPI_Comm_dup's: the parent, whose members, rank and lineage slot the new one has (it is not
+    // freed while the dup runs), so its description is copied instead of asked of MPI again.
+    const mpi::CommEntry* members_of = nullptr;
+    std::uint64_t slot = 0;
   };
   IdAgreement proposal(std::uint64_t recorded, const std::vector<int>& world, bool inter, std::uint64_t (&mine)[5]);
   IdAgreement pre_agreed_;
@@ -248,7 +252,8 @@ class Runtime {
   void settle_all();
   mpi::CommEntry* known(MPI_Comm comm) { return pending_regs_.empty() ? comms_.find(comm) : settle(comm); }
   std::unique_ptr<mpi::CommEntry> describe(MPI_Comm app);
-  void finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored);
+  std::unique_ptr<mpi::CommEntry> describe_as(MPI_Comm app, const mpi::CommEntry& same_members);
+  void finish_entry(std::unique_ptr<mpi::CommEntry> e, bool restored, bool colors_fatal = false);
   static constexpr unsigned kRetiredSweep = 32;
   bool referenced(const mpi::CommEntry& e);
   int raise(mpi::CommEntry& e, int rc);  // an error of an emulated operation, through the comm's handler

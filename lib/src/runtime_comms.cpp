@@ -130,8 +130,11 @@ void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
     // The new communicator has the parent's members: its agreement is made now, over the parent,
     // and is the members' arrival too (non-blocking while a checkpoint may need this rank).
     const std::uint64_t pid = protocol::value(p->id);
+    const std::uint64_t slot = free_slot(pid, p->world, {});
     std::uint64_t mine[5];
-    IdAgreement a = proposal(recorded_id(pid, free_slot(pid, p->world, {}), p->world, {}), p->world, false, mine);
+    IdAgreement a = proposal(recorded_id(pid, slot, p->world, {}), p->world, false, mine);
+    a.members_of = p;
+    a.slot = slot;
     if (blocking_needs_loop()) {
       MPI_Request req = MPI_REQUEST_NULL;
       mpi::check(PMPI_Iallreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent, &req), "PMPI_Iallreduce(comm id)");
@@ -276,7 +279,7 @@ bool Runtime::pool_colors(mpi::CommEntry& e) {
   if (e.inter || engine_->active() || !never_used(e) || referenced(e)) return false;
   std::unique_ptr<mpi::CommEntry> gone = comms_.take(e);
   const auto evicted = color_pool_.put(protocol::value(gone->id), std::move(gone->world),
-                                       {{gone->color[0], gone->color[1]}});
+                                       {{gone->color[0], gone->color[1]}, gone->errors_fatal});
   if (evicted)
     for (MPI_Comm c : evicted->color) PMPI_Comm_free(&c);
   return true;

@@ -16,7 +16,6 @@
 #include <mpi.h>
 
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -27,6 +26,7 @@ class ColorPool {
  public:
   struct Colors {
     MPI_Comm color[2] = {MPI_COMM_NULL, MPI_COMM_NULL};
+    bool errors_fatal = false;  // both carry MPI_ERRORS_ARE_FATAL (a new owner with it need not set it again)
   };
   static constexpr std::size_t kMax = 8;  // pairs held at most (the oldest is freed beyond)
 
@@ -36,7 +36,7 @@ class ColorPool {
     std::optional<Colors> evicted;
     if (entries_.size() == kMax) {
       evicted = entries_.front().colors;
-      entries_.pop_front();
+      entries_.erase(entries_.begin());
     }
     entries_.push_back({token, std::move(world), c});
     return evicted;
@@ -73,7 +73,7 @@ class ColorPool {
     std::vector<int> world;
     Colors colors;
   };
-  std::deque<Entry> entries_;  // oldest first
+  std::vector<Entry> entries_;  // oldest first (kMax at most: erasing from the front is cheap)
 };
 
 }  // namespace mpisnap::mpi

@@ -160,6 +160,7 @@ void Runtime::setup_world() {
   agree_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(agreement)");
   port_ = std::make_unique<mpi::MpiControlPort>(control_, rank_);
   engine_ = std::make_unique<protocol::SnapshotEngine>(*port_, protocol::WorldRank{rank_});
+  engine_->set_abandoned([this](protocol::CommId id) { return abandoned(id); });
   message_port_ = std::make_unique<channel::MpiMessagePort>();
   window_ = std::make_unique<channel::ReceiveWindow>(*message_port_, comms_, *engine_, queue_);
   message_port_->attach(window_.get());

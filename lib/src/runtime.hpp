@@ -197,6 +197,18 @@ class Runtime {
   // anything on this rank and nothing refers to it, its entry goes and its colours join the pool
   // (mpi/color_pool.hpp). False: it stays retired.
   bool pool_colors(mpi::CommEntry& e);
+  // The application freed `e`, which carried traffic, while no snapshot is under way and nothing
+  // refers to it: its colours go now (two context ids each; a loop that uses and frees
+  // communicators between checkpoints would run MPI out of them), its counters stay until the next
+  // snapshot completes. A message sent to this rank on it and never received is then abandoned at
+  // that cut (protocol::SnapshotEngine::set_abandoned), as the program abandoned it.
+  void release_colors(mpi::CommEntry& e);
+  // `e` leaves the table: the messages the library holds for it (drained or restored, never received
+  // by the application, which freed it) go too, else every later checkpoint would record them
+  // without a counter to account for them.
+  void drop_messages_of(const mpi::CommEntry& e);
+  // The engine's question at a marker: will this rank drain nothing from communicator `id`?
+  bool abandoned(protocol::CommId id);
   void idup_completed(MPI_Comm* out, std::uint64_t id);
 
   // --- lineage (runtime_comms.cpp): communicator ids that survive a restart. A communicator is

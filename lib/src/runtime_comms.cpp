@@ -244,10 +244,13 @@ int Runtime::Comm_free(MPI_Comm* comm) {
     known(*comm);  // an idup'd communicator freed before any use
     mpi::CommEntry* retired = comms_.retire(*comm, engine_->seq());
     if (retired && !pool_colors(*retired)) {
-      // Its messages may still be in flight: the next snapshot counts and drains them, and frees
-      // its colors when it completes. Without snapshots the colors can go now.
+      // Without snapshots the colors can go now, and the entry with them. Between snapshots the
+      // colors go and the counters stay for the next cut (release_colors). While one is under way
+      // its messages may still be drained: that snapshot frees its colors when it completes.
       if (config_.every == 0 && !triggers_->enabled() && !engine_->active()) {
         free_retired(engine_->seq() + 1);
+      } else if (!engine_->active() && !referenced(*retired)) {
+        release_colors(*retired);
       } else if (++retired_since_sweep_ >= kRetiredSweep) {
         // A program that creates and frees communicators faster than it checkpoints would run
         // MPI out of context ids: every so often, free those that never carried anything.
@@ -278,6 +281,7 @@ bool never_used(const mpi::CommEntry& e) {
 bool Runtime::pool_colors(mpi::CommEntry& e) {
   if (e.inter || engine_->active() || !never_used(e) || referenced(e)) return false;
   std::unique_ptr<mpi::CommEntry> gone = comms_.take(e);
+  drop_messages_of(*gone);
   const auto evicted = color_pool_.put(protocol::value(gone->id), std::move(gone->world),
                                        {{gone->color[0], gone->color[1]}, gone->errors_fatal});
   if (evicted)
@@ -285,10 +289,29 @@ bool Runtime::pool_colors(mpi::CommEntry& e) {
   return true;
 }
 
+void Runtime::drop_messages_of(const mpi::CommEntry& e) {
+  if (queue_.empty()) return;
+  if (queue_.drop_comm(protocol::value(e.id))) refresh_mode();
+}
+
+void Runtime::release_colors(mpi::CommEntry& e) {
+  free_colors(e);
+  e.current = MPI_COMM_NULL;
+  e.released = true;
+}
+
+bool Runtime::abandoned(protocol::CommId id) {
+  // Not in the table: freed and gone (after a snapshot, or its colours pooled, which happens only
+  // where nothing was received on it), so nothing of it can be drained either.
+  const mpi::CommEntry* e = comms_.find_id(id);
+  return !e || e->released;
+}
+
 void Runtime::free_unused_retired() {
   if (engine_->active()) return;
   for (auto& r : comms_.take_retired(~std::uint64_t{0})) {
     if (never_used(*r) && !referenced(*r)) {
+      drop_messages_of(*r);
       free_colors(*r);
     } else {
       comms_.keep_retired(std::move(r));
@@ -301,6 +324,7 @@ void Runtime::free_retired(std::uint64_t bound) {
     if (referenced(*r)) {
       comms_.keep_retired(std::move(r));
     } else {
+      drop_messages_of(*r);
       free_colors(*r);
     }
   }

@@ -51,6 +51,35 @@ TEST(SnapshotEngine, ChannelClosesWhenAnnouncedCountIsReached) {
   EXPECT_EQ(p.e0.phase(), Phase::Idle);
 }
 
+// Rank 0 freed communicator 5 (its colours gone) after consuming 1 of the 3 messages rank 1 sent
+// on it: the channel closes at the marker, 2 counted abandoned; communicator 0's channel, on the
+// same marker, is still awaited; consuming more than announced on an abandoned one still throws.
+TEST(SnapshotEngine, AbandonedCommunicatorsChannelClosesAtItsMarker) {
+  Pair p;
+  p.e0.set_abandoned([](CommId c) { return c == CommId{5}; });
+  p.e0.begin(1, {}, {{{CommId{5}, WorldRank{1}}, 1}});
+  p.e1.begin(1, {{WorldRank{0}, {{CommId{0}, 1}, {CommId{5}, 3}}}}, {});
+  p.deliver_markers();
+  p.e0.progress();
+  p.e1.progress();
+  EXPECT_TRUE(p.e0.channel_closed({CommId{5}, WorldRank{1}}));
+  EXPECT_EQ(p.e0.abandoned_total(), 2u);
+  const protocol::ChannelKey live{CommId{0}, WorldRank{1}};
+  EXPECT_FALSE(p.e0.channel_closed(live));
+  EXPECT_NE(p.e0.phase(), Phase::Closed);
+  p.e0.on_drained(live);
+  p.e0.progress();
+  EXPECT_EQ(p.e0.phase(), Phase::Closed);
+  EXPECT_EQ(p.e0.received_before_total(), 4u) << "1 before + 2 abandoned + 1 drained: the commit's count";
+
+  Pair q;
+  q.e0.set_abandoned([](CommId) { return true; });
+  q.e0.begin(1, {}, {{{CommId{5}, WorldRank{1}}, 2}});
+  q.e1.begin(1, {{WorldRank{0}, {{CommId{5}, 1}}}}, {});
+  q.deliver_markers();
+  EXPECT_THROW(q.e0.progress(), mpisnap::Error);
+}
+
 TEST(SnapshotEngine, DrainingMoreThanAnnouncedIsAViolation) {
   Pair p;
   p.e0.begin(1, {}, {});

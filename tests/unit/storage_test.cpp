@@ -16,6 +16,7 @@
 #include <cereal/types/vector.hpp>
 #include <mpisnap/archive.hpp>
 
+#include "storage/channel_balance.hpp"
 #include "storage/checkpoint_files.hpp"
 #include "storage/checkpoint_store.hpp"
 #include "storage/directory.hpp"
@@ -457,6 +458,31 @@ TEST_F(StorageTest, FailedFsyncStopsTheCommit) {
   fs::make_dirs(dir);
   EXPECT_THROW(write_manifest(dir, m), Error);
   EXPECT_FALSE(list_checkpoints(root_).at(0).committed);
+}
+
+
+// Three messages from rank 0 to rank 1 on communicator 7, one received: a violation while rank 1
+// holds the communicator; abandoned (2) once rank 1 had freed it (Runtime::release_colors); more
+// received than sent is wrong either way.
+TEST(ChannelBalance, AReceiverThatFreedTheCommunicatorMayHaveLeftMessages) {
+  auto counters = [](std::int32_t self, bool live, std::uint64_t sent, std::uint64_t delivered) {
+    CommCounters c;
+    c.comm = 7;
+    c.world_ranks = {0, 1};
+    c.live = live;
+    c.add_peer(1 - self, sent, delivered);
+    return c;
+  };
+  std::vector<RankCheckpoint> ranks(2);
+  ranks[0].counters.push_back(counters(0, true, 3, 0));
+  ranks[1].counters.push_back(counters(1, true, 0, 1));
+  EXPECT_FALSE(check_channel_balance(ranks).ok());
+  ranks[1].counters[0].live = false;
+  const BalanceReport freed = check_channel_balance(ranks);
+  EXPECT_TRUE(freed.ok()) << freed.violations.front();
+  EXPECT_EQ(freed.abandoned, 2u);
+  ranks[1].counters[0] = counters(1, false, 0, 4);
+  EXPECT_FALSE(check_channel_balance(ranks).ok());
 }
 
 }  // namespace

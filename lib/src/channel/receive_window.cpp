@@ -32,6 +32,7 @@ std::size_t ReceiveWindow::drain() {
     if ((chaos_ >> 33) % 4 != 0) return 0;  // late: most calls drain nothing
   }
   comms_.for_each([&](mpi::CommEntry& e) {
+    if (e.released) return;  // no colours left: its channels close without draining (SnapshotEngine)
     for (;;) {
       if (chaos_ && drained > 0) break;  // and one message at a time
       MPI_Message msg;

@@ -45,6 +45,20 @@ void ReplayQueue::release_held() {
   held_ = 0;
 }
 
+std::size_t ReplayQueue::drop_comm(std::uint64_t comm) {
+  std::size_t n = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->msg.comm != comm) {
+      ++it;
+      continue;
+    }
+    if (it->held) --held_;
+    it = entries_.erase(it);
+    ++n;
+  }
+  return n;
+}
+
 std::vector<RecordedMessage> ReplayQueue::copy_all() const {
   std::vector<RecordedMessage> out;
   out.reserve(entries_.size());

@@ -44,6 +44,10 @@ class ReplayQueue {
   // The snapshot in progress closed every channel: held entries become ordinary ones.
   void release_held();
 
+  // The application freed communicator `comm` and its entry leaves the table: its messages here
+  // can never be received. Removes them; returns how many.
+  std::size_t drop_comm(std::uint64_t comm);
+
   // Copies of the undelivered entries, oldest first: in flight as the application sees it.
   std::vector<RecordedMessage> copy_all() const;
 

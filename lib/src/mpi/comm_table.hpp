@@ -27,6 +27,9 @@ struct CommEntry {
   int rank = 0;
   bool retired = false;                    // freed by the application; kept until a snapshot drained it
   std::uint64_t retired_epoch = 0;         // the epoch (snapshots begun) when it was freed
+  // Retired, and its colours freed at once (no snapshot was under way, nothing referred to it): only
+  // its counters stay, for the next cut, which drains nothing from it (Runtime::release_colors).
+  bool released = false;
   std::vector<int> world;                  // peer rank (remote group for an intercommunicator) -> world rank
   bool inter = false;
   std::vector<int> local_world;            // intercommunicator: the local group's world ranks

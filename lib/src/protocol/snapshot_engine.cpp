@@ -83,6 +83,13 @@ void SnapshotEngine::apply_marker(WorldRank from, const Marker& m) {
     c.announced = true;
     c.expected = cc.count;
     check_not_over(key, c);
+    if (!c.closed() && abandoned_ && abandoned_(cc.comm)) {
+      // Sent to a communicator this rank has freed (its colours with it): the program never
+      // receives these, nor would a restarted run.
+      abandoned_total_ += c.expected - c.got;
+      received_total_ += c.expected - c.got;  // accounted for at the commit's count, as abandoned
+      c.expected = c.got;
+    }
     if (!c.closed()) ++open_;
   }
 }

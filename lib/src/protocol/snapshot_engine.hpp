@@ -7,9 +7,14 @@
 //  * consuming more than announced is a protocol violation and throws: it would mean a message
 //    sent after j's snapshot was taken as channel state.
 //  * snapshot s+1 may begin only after snapshot s is complete (colors are reused modulo 2).
+//  * a channel of an abandoned communicator (set_abandoned: this rank freed it, or never holds
+//    it, and drains nothing from it) closes when its marker arrives: what was announced beyond
+//    what this rank consumed is counted as abandoned, not awaited. Consuming more than announced
+//    is still a violation.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -46,6 +51,12 @@ class SnapshotEngine {
   // An old-color message from `ch` was drained after the snapshot.
   void on_drained(ChannelKey ch);
 
+  // Says which communicators this rank will drain nothing from (decided before a snapshot begins
+  // and fixed while it runs). Without it every announced message is awaited.
+  void set_abandoned(std::function<bool(CommId)> abandoned) { abandoned_ = std::move(abandoned); }
+  // Messages announced on abandoned channels and never consumed here, over every snapshot.
+  std::uint64_t abandoned_total() const noexcept { return abandoned_total_; }
+
   // Moves every phase that can move; cheap when nothing arrived. Safe to call in any phase.
   void progress();
 
@@ -61,6 +72,7 @@ class SnapshotEngine {
   bool channel_closed(ChannelKey ch) const;
 
   std::uint64_t sent_before_total() const noexcept { return sent_total_; }
+  // Consumed before the snapshot + drained + abandoned: what the commit sets against the sent.
   std::uint64_t received_before_total() const noexcept { return received_total_; }
 
   // For diagnosing a misplaced safe point before this rank takes snapshot `next`: what `source`
@@ -92,6 +104,8 @@ class SnapshotEngine {
   // Markers that arrived for a snapshot this rank has not begun: seq -> (from -> marker).
   std::map<SnapshotSeq, std::map<WorldRank, Marker>> early_;
   std::vector<DoneRecord> records_;
+  std::function<bool(CommId)> abandoned_;
+  std::uint64_t abandoned_total_ = 0;
 };
 
 }  // namespace mpisnap::protocol

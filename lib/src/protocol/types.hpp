@@ -52,7 +52,7 @@ struct DoneRecord {
   std::uint64_t file_bytes = 0;
   std::uint64_t messages = 0;          // recorded in-flight messages
   std::uint64_t sent_before = 0;       // sent in the closing epoch, all channels
-  std::uint64_t received_before = 0;   // of those addressed here: received before + drained
+  std::uint64_t received_before = 0;   // of those addressed here: received before + drained + abandoned
   std::uint64_t failed = 0;            // nonzero when this rank could not write its file
   std::uint64_t snap_time_ns = 0;      // CLOCK_REALTIME at this rank's snapshot
   // Sums to 0 over all ranks exactly when the members of every communicator made the same number

@@ -16,6 +16,7 @@ namespace mpisnap::storage {
 struct BalanceReport {
   std::uint64_t channels = 0;     // channels checked (pairs that exchanged at least one message)
   std::uint64_t in_flight = 0;    // recorded messages
+  std::uint64_t abandoned = 0;    // sent to a rank that freed the communicator and never received there
   std::vector<std::string> violations;
   bool ok() const noexcept { return violations.empty(); }
 };

@@ -223,9 +223,8 @@ def comm():
     emit("`bench_comm` (knows nothing of mpisnap): *dup* = `MPI_Comm_dup(MPI_COMM_WORLD)` + `MPI_Comm_free`, *split* = a")
     emit("two-colour `MPI_Comm_split` + free, *dup_used* = dup + one message each way on it + free. Library: preloaded with")
     emit(f"the defaults (triggers armed). Median over {rounds} interleaved rounds of each run's median; ratio = library / plain")
-    emit("within a round, median over rounds. A freed communicator that carried nothing gives its colours to the next one")
-    emit("with its members (mpi/color_pool.hpp); a used one gives its colours back to MPI at the free and keeps its counters")
-    emit("until the next snapshot (*dup_used*: each cycle makes two new colours, which the pool cannot supply).")
+    emit("within a round, median over rounds. A freed communicator gives its colours to the next one with its members when")
+    emit("every member agrees that all sent on it was received (mpi/color_pool.hpp), *dup_used* included.")
     emit()
     rows, worst = [], 0.0
     for family, build, launcher, flag in families:

@@ -24,6 +24,18 @@ std::vector<MPI_Comm>* Runtime::pre_session_comms_ = nullptr;
 
 namespace {
 
+// The communicator agreement's reduction (Runtime::IdAgreement): per proposal, the maximum of the
+// ids, the offered pair and their complements; the sum of the pair's sent and delivered counts.
+void reduce_proposals(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const std::uint64_t*>(in);
+  auto* b = static_cast<std::uint64_t*>(inout);
+  for (int k = 0; k < *len; ++k, a += Runtime::kAgreeWords, b += Runtime::kAgreeWords) {
+    for (int i = 0; i < 5; ++i) b[i] = std::max(a[i], b[i]);
+    b[5] += a[5];
+    b[6] += a[6];
+  }
+}
+
 // A communicator with the same group as `comm` and none of its attributes (MPI_Comm_dup would run
 // the application's attribute copy callbacks).
 MPI_Comm shadow(MPI_Comm comm, const char* what) {
@@ -158,6 +170,9 @@ void Runtime::setup_world() {
   control_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(control)");
   finalize_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(finalize)");
   agree_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(agreement)");
+  mpi::check(PMPI_Type_contiguous(kAgreeWords, MPI_UINT64_T, &agree_type_), "PMPI_Type_contiguous(agreement)");
+  mpi::check(PMPI_Type_commit(&agree_type_), "PMPI_Type_commit(agreement)");
+  mpi::check(PMPI_Op_create(&reduce_proposals, 1, &agree_op_), "PMPI_Op_create(agreement)");
   port_ = std::make_unique<mpi::MpiControlPort>(control_, rank_);
   engine_ = std::make_unique<protocol::SnapshotEngine>(*port_, protocol::WorldRank{rank_});
   engine_->set_abandoned([this](protocol::CommId id) { return abandoned(id); });
@@ -283,16 +298,16 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
     // temporary merge.) The same allreduce decides whether pooled colours are taken over: only
     // when every member offers the same pair (mpi/color_pool.hpp).
     if (!a.made) {
-      std::uint64_t mine[5];
+      std::uint64_t mine[kAgreeWords];
       a = proposal(recorded_id(*e), e->world, e->inter, mine);
       MPI_Comm over = app;
       if (e->inter) mpi::check(PMPI_Intercomm_merge(app, 0, &over), "PMPI_Intercomm_merge");
-      mpi::check(PMPI_Allreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, over), "PMPI_Allreduce(comm id)");
+      mpi::check(PMPI_Allreduce(mine, a.all, 1, agree_type_, agree_op_, over), "PMPI_Allreduce(comm id)");
       if (e->inter) PMPI_Comm_free(&over);
     }
     const std::uint64_t recorded = a.recorded;
     const std::uint64_t* all = a.all;
-    if (all[3] != 0 && all[3] == ~all[4]) pooled = all[3];
+    pooled = agreed_pair(a.all);
     const std::uint64_t most = all[0], least = ~all[1];
     if (most != least)
       throw diag::error("a communicator made in this restarted run (" + describe_members(*e) +
@@ -316,6 +331,12 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
     e->color[0] = c.color[0];
     e->color[1] = c.color[1];
     colors_fatal = c.errors_fatal;
+    // Their last owner, if it kept its counters for the next cut (it carried traffic): every member
+    // just agreed that all it ever sent was delivered, so the epoch's counts of every member balance
+    // without it, and every member drops it here, between the same two safe points. (Else a loop
+    // that uses and frees communicators between checkpoints would pile up such entries.)
+    if (mpi::CommEntry* last = comms_.find_id(protocol::CommId{pooled}); last && last->released)
+      drop_messages_of(*comms_.take(*last));
   } else if (!e->inter) {
     e->color[0] = shadow(app, "PMPI_Comm_create(color 0)");
     e->color[1] = shadow(app, "PMPI_Comm_create(color 1)");
@@ -538,6 +559,8 @@ bool Runtime::shutdown() {
   PMPI_Comm_free(&control_);
   PMPI_Comm_free(&finalize_);
   PMPI_Comm_free(&agree_);
+  PMPI_Op_free(&agree_op_);
+  PMPI_Type_free(&agree_type_);
   return stopped;
 }
 

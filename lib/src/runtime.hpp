@@ -38,6 +38,8 @@ namespace mpisnap {
 
 class Runtime {
  public:
+  // Words of a new communicator's agreement (IdAgreement, below), one element of agree_type_.
+  static constexpr int kAgreeWords = 7;
   // ---- lifecycle (called from the hand-written wrappers and from Session)
   static Runtime* get() noexcept { return instance_; }
   static void note_init(int thread_level) noexcept;
@@ -193,12 +195,13 @@ class Runtime {
   void free_retired(std::uint64_t bound);
   // Every kRetiredSweep frees: frees those freed communicators that never carried traffic.
   void free_unused_retired();
-  // The application freed `e` (retired): when no snapshot is under way and it never carried
-  // anything on this rank and nothing refers to it, its entry goes and its colours join the pool
-  // (mpi/color_pool.hpp). False: it stays retired.
+  // The application freed `e` (retired): when no snapshot is under way and nothing refers to it,
+  // its colours join the pool (mpi/color_pool.hpp) with its sent and delivered totals; its entry
+  // goes if it never carried anything on this rank, else stays released (counters for the next
+  // cut). False: it keeps its colours.
   bool pool_colors(mpi::CommEntry& e);
-  // The application freed `e`, which carried traffic, while no snapshot is under way and nothing
-  // refers to it: its colours go now (two context ids each; a loop that uses and frees
+  // The application freed `e` (an intercommunicator: never pooled) while no snapshot is under way
+  // and nothing refers to it: its colours go now (two context ids each; a loop that uses and frees
   // communicators between checkpoints would run MPI out of them), its counters stay until the next
   // snapshot completes. A message sent to this rank on it and never received is then abandoned at
   // that cut (protocol::SnapshotEngine::set_abandoned), as the program abandoned it.
@@ -239,18 +242,24 @@ class Runtime {
   std::uint64_t recorded_id(std::uint64_t parent, std::uint64_t slot, const std::vector<int>& world,
                             const std::vector<int>& local_world);
   // A new communicator's agreement (register_comm): each member's proposal is {recorded id, its
-  // complement, next id, pooled colours offered, complement}, reduced with MPI_MAX. MPI_Comm_dup's
-  // is made in its arrival, over the parent (the same members), which saves a collective.
+  // complement, next id, pooled colours offered, complement, messages sent and delivered by their
+  // last owner}, reduced by agree_op_ (the maximum of the first five, the sum of the last two).
+  // MPI_Comm_dup's is made in its arrival, over the parent (the same members), which saves a collective.
   struct IdAgreement {
     bool made = false;
     std::uint64_t recorded = 0;  // this rank's proposal of a recorded id (0: new)
-    std::uint64_t all[5] = {0, 0, 0, 0, 0};
+    std::uint64_t all[kAgreeWords] = {};
     // MPI_Comm_dup's: the parent, whose members, rank and lineage slot the new one has (it is not
     // freed while the dup runs), so its description is copied instead of asked of MPI again.
     const mpi::CommEntry* members_of = nullptr;
     std::uint64_t slot = 0;
   };
-  IdAgreement proposal(std::uint64_t recorded, const std::vector<int>& world, bool inter, std::uint64_t (&mine)[5]);
+  IdAgreement proposal(std::uint64_t recorded, const std::vector<int>& world, bool inter,
+                       std::uint64_t (&mine)[kAgreeWords]);
+  // Whether the agreement `all` lets every member take over the pooled pair it names (its token, or 0).
+  static std::uint64_t agreed_pair(const std::uint64_t (&all)[kAgreeWords]) noexcept {
+    return all[3] != 0 && all[3] == ~all[4] && all[5] == all[6] ? all[3] : 0;
+  }
   IdAgreement pre_agreed_;
   void load_lineage(const RankCheckpoint& cp);
   std::string describe_members(const mpi::CommEntry& e) const;
@@ -383,6 +392,8 @@ class Runtime {
   bool session_alive_ = false;
   MPI_Comm control_ = MPI_COMM_NULL;
   MPI_Comm finalize_ = MPI_COMM_NULL;  // only for the agreement at MPI_Finalize (its own collective order)
+  MPI_Datatype agree_type_ = MPI_DATATYPE_NULL;  // kAgreeWords uint64 as one element (the op sees whole proposals)
+  MPI_Op agree_op_ = MPI_OP_NULL;
   MPI_Comm agree_ = MPI_COMM_NULL;     // the trigger agreement's reductions
   std::unique_ptr<mpi::MpiAgreementPort> agreement_port_;
   std::unique_ptr<triggers::Triggers> triggers_;  // signals, interval, request_checkpoint(); the agreement

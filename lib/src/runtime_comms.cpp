@@ -104,10 +104,12 @@ std::string Runtime::describe_members(const mpi::CommEntry& e) const {
 }
 
 Runtime::IdAgreement Runtime::proposal(std::uint64_t recorded, const std::vector<int>& world, bool inter,
-                                        std::uint64_t (&mine)[5]) {
+                                        std::uint64_t (&mine)[kAgreeWords]) {
   const std::uint64_t offer = inter ? 0 : color_pool_.offer(world);
-  const std::uint64_t p[5] = {recorded, ~recorded, next_comm_id_, offer, ~offer};
-  std::copy(p, p + 5, mine);
+  const mpi::ColorPool::Colors* offered = offer ? color_pool_.find(offer) : nullptr;
+  const std::uint64_t p[kAgreeWords] = {recorded, ~recorded, next_comm_id_, offer, ~offer,
+                                        offered ? offered->sent : 0, offered ? offered->delivered : 0};
+  std::copy(p, p + kAgreeWords, mine);
   IdAgreement a;
   a.recorded = recorded;
   return a;
@@ -131,16 +133,16 @@ void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
     // and is the members' arrival too (non-blocking while a checkpoint may need this rank).
     const std::uint64_t pid = protocol::value(p->id);
     const std::uint64_t slot = free_slot(pid, p->world, {});
-    std::uint64_t mine[5];
+    std::uint64_t mine[kAgreeWords];
     IdAgreement a = proposal(recorded_id(pid, slot, p->world, {}), p->world, false, mine);
     a.members_of = p;
     a.slot = slot;
     if (blocking_needs_loop()) {
       MPI_Request req = MPI_REQUEST_NULL;
-      mpi::check(PMPI_Iallreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent, &req), "PMPI_Iallreduce(comm id)");
+      mpi::check(PMPI_Iallreduce(mine, a.all, 1, agree_type_, agree_op_, parent, &req), "PMPI_Iallreduce(comm id)");
       wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
     } else {
-      mpi::check(PMPI_Allreduce(mine, a.all, 5, MPI_UINT64_T, MPI_MAX, parent), "PMPI_Allreduce(comm id)");
+      mpi::check(PMPI_Allreduce(mine, a.all, 1, agree_type_, agree_op_, parent), "PMPI_Allreduce(comm id)");
     }
     a.made = true;
     pre_agreed_ = a;
@@ -244,6 +246,7 @@ int Runtime::Comm_free(MPI_Comm* comm) {
     known(*comm);  // an idup'd communicator freed before any use
     mpi::CommEntry* retired = comms_.retire(*comm, engine_->seq());
     if (retired && !pool_colors(*retired)) {
+      // (Not pooled: an intercommunicator, a snapshot under way, or something refers to it.)
       // Without snapshots the colors can go now, and the entry with them. Between snapshots the
       // colors go and the counters stay for the next cut (release_colors). While one is under way
       // its messages may still be drained: that snapshot frees its colors when it completes.
@@ -279,13 +282,26 @@ bool never_used(const mpi::CommEntry& e) {
 }  // namespace
 
 bool Runtime::pool_colors(mpi::CommEntry& e) {
-  if (e.inter || engine_->active() || !never_used(e) || referenced(e)) return false;
-  std::unique_ptr<mpi::CommEntry> gone = comms_.take(e);
-  drop_messages_of(*gone);
-  const auto evicted = color_pool_.put(protocol::value(gone->id), std::move(gone->world),
-                                       {{gone->color[0], gone->color[1]}, gone->errors_fatal});
+  if (e.inter || engine_->active() || referenced(e)) return false;
+  mpi::ColorPool::Colors c{{e.color[0], e.color[1]}, e.errors_fatal, 0, 0};
+  std::optional<mpi::ColorPool::Colors> evicted;
+  if (never_used(e)) {
+    // Nothing to count at the next cut: the entry goes.
+    std::unique_ptr<mpi::CommEntry> gone = comms_.take(e);
+    drop_messages_of(*gone);
+    evicted = color_pool_.put(protocol::value(gone->id), std::move(gone->world), c);
+  } else {
+    // Its counters stay for the next cut (released: nothing is drained from it).
+    e.peers.for_each([&](const mpi::PeerCount& p) {
+      c.sent += p.sent_total + p.sent;
+      c.delivered += p.delivered_total + p.received - p.held_in;
+    });
+    evicted = color_pool_.put(protocol::value(e.id), e.world, c);
+    e.color[0] = e.color[1] = e.current = MPI_COMM_NULL;
+    e.released = true;
+  }
   if (evicted)
-    for (MPI_Comm c : evicted->color) PMPI_Comm_free(&c);
+    for (MPI_Comm x : evicted->color) PMPI_Comm_free(&x);
   return true;
 }
 

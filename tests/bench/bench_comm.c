@@ -4,7 +4,7 @@
  *   dup <us per MPI_Comm_dup + MPI_Comm_free of MPI_COMM_WORLD>
  *   split <us per MPI_Comm_split (two colours) + MPI_Comm_free>
  *   dup_used <us per MPI_Comm_dup + one message each way on it + MPI_Comm_free>  (the pairs 2k, 2k+1;
- *            --used-cycles per repetition, 100 by default: before the library freed a used communicator's
+ *            --used-cycles per repetition, 100 by default: before the library pooled a used communicator's
  *            colours at MPI_Comm_free, each kept two context ids until a snapshot, and MPICH has 2,048)
  */
 #include <mpi.h>

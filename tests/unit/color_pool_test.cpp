@@ -18,13 +18,20 @@ TEST(ColorPool, OffersTheNewestPairWithTheSameMembersAndBoundsWhatItHolds) {
   ColorPool pool;
   const std::vector<int> all = {0, 1, 2, 3}, evens = {0, 2};
   EXPECT_EQ(pool.offer(all), 0u) << "empty: new colours";
-  EXPECT_FALSE(pool.put(7, all, pair(7)));
+  ColorPool::Colors used = pair(7);
+  used.sent = 3;
+  used.delivered = 2;
+  EXPECT_FALSE(pool.put(7, all, used));
   EXPECT_FALSE(pool.put(9, evens, pair(9)));
   EXPECT_FALSE(pool.put(5, all, pair(5)));  // pooled later, made earlier (a smaller id)
   EXPECT_EQ(pool.offer(all), 7u) << "the newest communicator's pair, whatever the order of the frees";
   EXPECT_EQ(pool.offer(evens), 9u);
   EXPECT_EQ(pool.offer({0, 1, 2}), 0u) << "other members: nothing to offer";
   EXPECT_EQ(pool.offer({2, 0}), 0u) << "the same members in another order are another communicator";
+  ASSERT_TRUE(pool.find(7));
+  EXPECT_EQ(pool.find(7)->sent, 3u) << "the counts the members' agreement sums";
+  EXPECT_EQ(pool.find(7)->delivered, 2u);
+  EXPECT_FALSE(pool.find(8));
   const ColorPool::Colors c = pool.take(7);
   EXPECT_EQ(c.color[0], pair(7).color[0]);
   EXPECT_EQ(c.color[1], pair(7).color[1]);

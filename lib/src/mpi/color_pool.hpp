@@ -5,12 +5,15 @@
 // instead of one. With the pool the colours of the last such communicator are taken over.
 //
 // Taking over is safe only where every member of the new communicator takes over the same
-// colours, each pair unused on every member: the members agree in the allreduce that already
-// agrees the new communicator's id (Runtime::register_comm), each offering the newest pooled pair
-// with the new communicator's members (`offer`); the pair is taken only when every offer is the
-// same. A pair is pooled only when nothing was sent or received on it on this rank and nothing
-// refers to it (a request, a window, a held message): where one member used it, its offer differs
-// and new colours are made. No MPI calls: the runtime frees what `put` evicts and what `clear` hands back.
+// colours and nothing is left on them: the members agree in the allreduce that already agrees the
+// new communicator's id (Runtime::register_comm), each offering the newest pooled pair with the
+// new communicator's members (`offer`) with the messages its last owner sent and delivered on this
+// rank over the whole computation (`Colors::sent`, `delivered`); the pair is taken only when every
+// offer is the same and the sums of the two counts are equal over the members: every message ever
+// sent on the old communicator was delivered, so none waits on its colours (a message a rank left
+// unreceived keeps the sums apart for good). A pair is pooled only where nothing refers to it (a
+// request, a window, a held message) and no snapshot is under way. No MPI calls: the runtime frees
+// what `put` evicts and what `clear` hands back.
 #pragma once
 
 #include <mpi.h>
@@ -27,6 +30,8 @@ class ColorPool {
   struct Colors {
     MPI_Comm color[2] = {MPI_COMM_NULL, MPI_COMM_NULL};
     bool errors_fatal = false;  // both carry MPI_ERRORS_ARE_FATAL (a new owner with it need not set it again)
+    std::uint64_t sent = 0;       // by the last owner on this rank, over the computation
+    std::uint64_t delivered = 0;  // to the application on this rank from the last owner, likewise
   };
   static constexpr std::size_t kMax = 8;  // pairs held at most (the oldest is freed beyond)
 
@@ -48,6 +53,12 @@ class ColorPool {
     for (const Entry& e : entries_)
       if (e.token > best && e.world == world) best = e.token;
     return best;
+  }
+  // The pair pooled as `token`, or nullptr.
+  const Colors* find(std::uint64_t token) const {
+    for (const Entry& e : entries_)
+      if (e.token == token) return &e.colors;
+    return nullptr;
   }
   // Takes the pair pooled as `token` (one this rank offered).
   Colors take(std::uint64_t token) {

@@ -2,11 +2,13 @@
 //
 // While no snapshot work is pending on this rank an intercepted send or receive is the same call on
 // the communicator's current color plus one per-peer counter: a load of the runtime, a flag test, a
-// one-entry communicator cache compare, an increment. No allocation, no lock, no extra message;
+// one-entry communicator cache compare, a one-entry peer cache compare (a probe of the peers' map
+// on a miss), an increment. No allocation, no lock, no extra message;
 // the arguments stay in their registers and PMPI is tail-called. (Measured in instructions:
 // tests/bench/bench_triple.c, scripts/bench.sh.)
 //
-// Anything else (a cache miss included: the slow path looks the communicator up and caches it) goes
+// Anything else (a cache miss included: the slow path looks the communicator up and caches it; and a
+// peer never seen on the communicator, whose counters the slow path makes) goes
 // to Runtime::<name> through a cold out-of-line trampoline. Runtime::<name> handles every case; both
 // count through the one set of rules in mpi::CommEntry (counted_send, count_receipt).
 #pragma once
@@ -14,6 +16,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "interpose/guarded.hpp"
 #include "mpi/pmpi.hpp"
@@ -26,6 +29,23 @@ template <auto Method, class... Args>
   return guarded([&] { return (Runtime::get()->*Method)(args...); });
 }
 
+// A send or receive whose peer is not the one last counted on the communicator (the wrapper
+// compares only that): the wrapper's call goes on from here, its counters found by a probe of the
+// peers' map out of line (inlined, the probe's registers would be saved and restored on every call
+// of the wrapper, hit or miss). The same parameters as the wrapper, so that the wrapper jumps here;
+// `Gate` finds the entry it found. A peer never seen on the communicator takes the slow path.
+template <auto Gate, auto Method, auto Pmpi, class Buf, class... Rest>
+[[gnu::noinline]] int other_peer(Buf buf, int count, MPI_Datatype type, int peer, int tag, MPI_Comm comm,
+                                 Rest... rest) noexcept {
+  mpi::CommEntry* e = (Runtime::get()->*Gate)(comm);  // (what the wrapper found: no call came between)
+  if (!e || !e->errors_fatal) [[unlikely]]
+    return slow<Method>(buf, count, type, peer, tag, comm, rest...);
+  constexpr bool sends = std::is_const_v<std::remove_pointer_t<Buf>>;
+  const bool counted = sends ? e->count_sent_if_seen(peer) : e->count_received_if_seen(peer);
+  if (!counted) return slow<Method>(buf, count, type, peer, tag, comm, rest...);
+  return Pmpi(buf, count, type, peer, tag, e->current, rest...);
+}
+
 // The two shapes of send: (buf, count, type, dest, tag, comm) and the same with a request. Inlined
 // only where errors are fatal (counted first, PMPI tail-called); a communicator whose errors return
 // takes the runtime's call, which counts after MPI accepted the send (CommEntry::counted_send).
@@ -34,7 +54,9 @@ template <auto Method, class... Args>
     mpi::CommEntry* e = rt->gate(comm);                                            \
     if (!e || !e->errors_fatal) [[unlikely]]                                       \
       return slow<&Runtime::name> args;                                            \
-    comm = e->counted_before(dest);                                                \
+    if (!e->count_sent_if_cached(dest)) [[unlikely]]                               \
+      return other_peer<&Runtime::gate, &Runtime::name, PMPI_##name> args;         \
+    comm = e->current;                                                             \
   }                                                                                \
   return PMPI_##name args;
 #define MPISNAP_FAST_SEND(name, gate)                                                                  \
@@ -84,7 +106,10 @@ template <auto Method, auto Start>
     mpi::CommEntry* e = rt->direct_blocking_comm(comm);                                                \
     if (!e || !e->errors_fatal) [[unlikely]]                                                           \
       return started_send<&Runtime::name, PMPI_##iname>(buf, count, type, dest, tag, comm);           \
-    return PMPI_##name(buf, count, type, dest, tag, e->counted_before(dest));                          \
+    if (!e->count_sent_if_cached(dest)) [[unlikely]]                                                   \
+      return other_peer<&Runtime::direct_blocking_comm, &Runtime::name, PMPI_##name>(                  \
+          buf, count, type, dest, tag, comm);                                                          \
+    return PMPI_##name(buf, count, type, dest, tag, e->current);                                       \
   }
 MPISNAP_FAST_BLOCKING_SEND(Send, Isend)
 MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
@@ -139,8 +164,11 @@ inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MP
   if (!e->errors_fatal) [[unlikely]]
     return recv_counted_after(*e, buf, count, type, source, tag, status);
   // A named source (or MPI_PROC_NULL, which counts nothing), and either the message arrives or an
-  // error ends the job: counted before the call, which is then a tail call.
-  e->count_received(source);
+  // error ends the job: counted before the call, which is then a tail call. (A source never seen on
+  // the communicator: the runtime's call makes its counters.)
+  if (!e->count_received_if_cached(source)) [[unlikely]]
+    return other_peer<&Runtime::direct_blocking_comm, &Runtime::Recv, PMPI_Recv>(buf, count, type, source, tag, comm,
+                                                                                   status);
   return PMPI_Recv(buf, count, type, source, tag, e->current, status);
 }
 

@@ -91,16 +91,35 @@ struct CommEntry {
     if (rc == MPI_SUCCESS) count_sent(dest);
     return rc;
   }
-  // The fatal case of counted_send for a caller that makes the call itself (the inlined fast path,
-  // which tail-calls PMPI): counts, and returns the color to send on. Only where errors_fatal.
+  // The fatal case of counted_send: counts, and returns the color to send on. Only where errors_fatal.
   MPI_Comm counted_before(int dest) {
     count_sent(dest);
     return current;
   }
+  // The fast path's counting: the same rules, without a call. Each answers false, and counts
+  // nothing, when the peer is not the cached one (`..._if_cached`: one compare, for a wrapper's
+  // inlined path, where a call or a probe loop would make every call save and restore registers)
+  // or has no counters yet (`..._if_seen`: a map probe, out of line; the caller then takes the
+  // slow path, which makes them and counts through the rules above). Non-ranks (MPI_PROC_NULL)
+  // count nothing, as above. Only where errors_fatal.
+  bool count_sent_if_cached(int dest) noexcept { return count_if(dest, &PeerCount::sent, false); }
+  bool count_received_if_cached(int source) noexcept { return count_if(source, &PeerCount::received, false); }
+  bool count_sent_if_seen(int dest) noexcept { return count_if(dest, &PeerCount::sent, true); }
+  bool count_received_if_seen(int source) noexcept { return count_if(source, &PeerCount::received, true); }
   // A receive (or the completion of one) that returned `rc` counts when its message left MPI:
   // on success and on truncation, from the status's source; not on errors found before matching.
   void count_receipt(int rc, const MPI_Status& st) {
     if (message_consumed(rc)) count_received(st.MPI_SOURCE);
+  }
+
+ private:
+  bool count_if(int peer, std::uint64_t PeerCount::*count, bool probe) noexcept {
+    if (!valid_peer(peer)) return true;
+    PeerCount* c = probe ? peers.seen(peer) : peers.cached(peer);
+    if (!c) [[unlikely]]
+      return false;
+    ++(c->*count);
+    return true;
   }
 };
 

@@ -5,7 +5,8 @@
 //
 // Entries never move once made (the fast path may hold one across a blocking call) and are never
 // removed (the cumulative totals must survive every epoch). The last peer looked up is cached, so
-// a rank that talks to one peer at a time pays one compare; other lookups probe a FlatMap.
+// a rank that talks to one peer at a time pays one compare; other lookups probe a FlatMap. Making
+// an entry is out of line (`add`): the fast path never calls it (`cached`, `seen`).
 #pragma once
 
 #include <cstdint>
@@ -36,9 +37,27 @@ class PeerCounters {
 
   // The entry of `peer` (a valid rank: the caller checks), made with zero counts on first use.
   PeerCount& at(int peer) {
-    if (peer == last_peer_) [[likely]]
-      return *last_;
-    return find_or_add(peer);
+    if (PeerCount* e = seen(peer)) [[likely]]
+      return *e;
+    return add(peer);
+  }
+  // The entry of `peer` when it is the cached one, else nullptr: one compare, what the inlined fast
+  // path of a wrapper affords (interpose/fast_path.hpp).
+  PeerCount* cached(int peer) noexcept {
+    if (peer != last_peer_) return nullptr;
+    if (!last_) __builtin_unreachable();  // (last_peer_ is a rank only once last_ is set)
+    return last_;
+  }
+  // The entry of `peer` when it has one, which becomes the cached one; nullptr for a peer never
+  // seen. No call and no allocation.
+  PeerCount* seen(int peer) noexcept {
+    if (PeerCount* e = cached(peer)) [[likely]]
+      return e;
+    PeerCount** found = index_.find(peer);
+    if (!found) return nullptr;
+    last_peer_ = peer;
+    last_ = *found;
+    return last_;
   }
   // The entry of `peer`, or nullptr when it never had one.
   const PeerCount* find(int peer) const noexcept {
@@ -86,15 +105,10 @@ class PeerCounters {
   }
 
  private:
-  PeerCount& find_or_add(int peer) {
-    PeerCount* e;
-    if (PeerCount** found = index_.find(peer)) {
-      e = *found;
-    } else {
-      e = &entries_.emplace_back();
-      e->peer = peer;
-      index_.put(peer, e);
-    }
+  [[gnu::noinline]] PeerCount& add(int peer) {
+    PeerCount* e = &entries_.emplace_back();
+    e->peer = peer;
+    index_.put(peer, e);
     last_peer_ = peer;
     last_ = e;
     return *e;

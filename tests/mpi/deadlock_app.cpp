@@ -7,10 +7,10 @@
 //   ssend_ring     4 ranks: each MPI_Ssend()s to the next, then receives from the previous
 //   wait_cycle     2 ranks: each MPI_Irecv()s from the other and waits for it (MPI_Wait)
 //   -- and these finish:
-//   late_sender    2 ranks: 1 sleeps 8 s, then sends; 0 waits in MPI_Recv
-//   long_compute   3 ranks: 2 computes 8 s (a busy loop), then sends to 1, which then answers 0
-//   late_isend     2 ranks: 0 waits in MPI_Wait on an MPI_Irecv; 1 sleeps 6 s, then MPI_Isend + MPI_Wait
-//   pipeline       4 ranks: 0 sleeps 6 s, then passes a 4 MiB token down the line (each Recv, then Send)
+//   late_sender    2 ranks: 1 sleeps 4 s, then sends; 0 waits in MPI_Recv
+//   long_compute   3 ranks: 2 computes 4 s (a busy loop), then sends to 1, which then answers 0
+//   late_isend     2 ranks: 0 waits in MPI_Wait on an MPI_Irecv; 1 sleeps 3 s, then MPI_Isend + MPI_Wait
+//   pipeline       4 ranks: 0 sleeps 3 s, then passes a 4 MiB token down the line (each Recv, then Send)
 // Prints "finished" on rank 0 when it ends.
 #include <mpi.h>
 #include <unistd.h>
@@ -67,14 +67,14 @@ int main(int argc, char** argv) {
     MPI_Send(&x, 1, MPI_INT, 1 - rank, 3, w);
   } else if (scenario == "late_sender") {
     if (rank == 1) {
-      sleep(8);
+      sleep(4);
       MPI_Send(&x, 1, MPI_INT, 0, 4, w);
     } else {
       MPI_Recv(&y, 1, MPI_INT, 1, 4, w, MPI_STATUS_IGNORE);
     }
   } else if (scenario == "long_compute") {
     if (rank == 2) {
-      compute_for(8);
+      compute_for(4);
       MPI_Send(&x, 1, MPI_INT, 1, 4, w);
     } else if (rank == 1) {
       MPI_Recv(&y, 1, MPI_INT, 2, 4, w, MPI_STATUS_IGNORE);
@@ -87,12 +87,12 @@ int main(int argc, char** argv) {
     if (rank == 0) {
       MPI_Irecv(&y, 1, MPI_INT, 1, 4, w, &r);
     } else {
-      sleep(6);
+      sleep(3);
       MPI_Isend(&x, 1, MPI_INT, 0, 4, w, &r);
     }
     MPI_Wait(&r, MPI_STATUS_IGNORE);
   } else if (scenario == "pipeline") {
-    if (rank == 0) sleep(6);
+    if (rank == 0) sleep(3);
     else MPI_Recv(in.data(), static_cast<int>(in.size()), MPI_CHAR, rank - 1, 7, w, MPI_STATUS_IGNORE);
     if (rank + 1 < size) MPI_Send(big.data(), static_cast<int>(big.size()), MPI_CHAR, rank + 1, 7, w);
   } else {

@@ -223,5 +223,31 @@ TEST(PeerCounters, FollowPeersKeepAddressesAndFoldEpochs) {
   EXPECT_TRUE(t.begin_epoch(0).sent.empty());
 }
 
+// The fast path's counting (interpose/fast_path.hpp): the wrapper's `_if_cached` counts only the
+// peer last counted, `other_peer`'s `_if_seen` any peer with counters; neither makes counters, and a
+// false answer counts nothing (the slow path then counts through count_sent / count_receipt, once).
+TEST(PeerCounters, TheFastPathCountsOnlyPeersItHasCountersForAndMakesNone) {
+  auto e = entry(1, 10);
+  EXPECT_FALSE(e->count_sent_if_cached(2)) << "no counters yet";
+  EXPECT_FALSE(e->count_sent_if_seen(2)) << "no counters yet";
+  EXPECT_EQ(e->peers.peers(), 0u) << "the fast path made counters";
+  EXPECT_TRUE(e->count_sent_if_cached(MPI_PROC_NULL)) << "a non-rank counts nothing and needs nothing";
+  EXPECT_TRUE(e->count_received_if_seen(-7));
+  EXPECT_EQ(e->peers.peers(), 0u);
+
+  e->count_sent(2);  // the slow path: makes peer 2's counters, which become the cached ones
+  e->count_received(3);  // peer 3's, now cached
+  EXPECT_FALSE(e->count_sent_if_cached(2)) << "peer 2 is not the cached peer any more";
+  EXPECT_EQ(e->peers.find(2)->sent, 1u) << "a false answer counted";  // (find: moves no cache)
+  EXPECT_TRUE(e->count_received_if_cached(3));
+  EXPECT_TRUE(e->count_sent_if_seen(2)) << "the probe finds peer 2";
+  EXPECT_TRUE(e->count_sent_if_cached(2)) << "the probe made peer 2 the cached one";
+  EXPECT_FALSE(e->count_sent_if_seen(1)) << "peer 1 never had counters";
+  EXPECT_EQ(e->peers.peers(), 2u);
+  EXPECT_EQ(e->peers.find(2)->sent, 3u);
+  EXPECT_EQ(e->peers.find(3)->received, 2u);
+  EXPECT_EQ(e->peers.find(2)->received + e->peers.find(3)->sent, 0u) << "a count went to the wrong field";
+}
+
 }  // namespace
 }  // namespace mpisnap::mpi

@@ -8,6 +8,7 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -302,6 +303,10 @@ class Runtime {
   // --- snapshots (runtime_snapshot.cpp; their way to commit is checkpoint::Pipeline)
   void begin_snapshot(Node&& state, std::uint64_t stop_round);
   void on_channels_closed();
+  // Progress until the snapshot in flight (if any) completed on every rank; between rounds of
+  // progress this rank sleeps while its writer works (up to kWriterWait, less when it finishes).
+  void wait_snapshot_complete();
+  static constexpr std::chrono::microseconds kWriterWait{200};
   void finish_all_snapshots();
   void agree_at_finalize();
   std::uint64_t next_due_safe_point() const noexcept;

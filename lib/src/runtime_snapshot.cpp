@@ -79,7 +79,7 @@ bool Runtime::safe_point_due() {
   if (!every && !agreed) return false;
   due_at_ = steady_seconds();
   // Colors are reused modulo 2: the previous snapshot must be complete everywhere first.
-  while (engine_->active()) progress();
+  wait_snapshot_complete();
   // Communicators from MPI_Comm_idup not used yet join the table now: a peer may have sent on one
   // before its snapshot, and only an entry in the table is drained. (Every member completed its
   // idup before this safe point and started the colors then, so this wait ends.)
@@ -185,11 +185,19 @@ void Runtime::flush() {
     int done = 0;
     mpi::check(PMPI_Test(&req, &done, MPI_STATUS_IGNORE), "PMPI_Test(flush)");
     if (done) break;
+    pipeline_->wait_for_writer(kWriterWait);
+  }
+}
+
+void Runtime::wait_snapshot_complete() {
+  while (engine_->active()) {
+    progress();
+    if (engine_->active()) pipeline_->wait_for_writer(kWriterWait);
   }
 }
 
 void Runtime::finish_all_snapshots() {
-  while (engine_->active()) progress();
+  wait_snapshot_complete();
   pipeline_->drain();
 }
 

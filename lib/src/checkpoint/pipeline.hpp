@@ -12,6 +12,7 @@
 // engine's phases).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -115,6 +116,10 @@ class Pipeline {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> take_committed() { return std::move(committed_); }
   // Waits for every background job, then reports what finished.
   void drain();
+  // A rank with nothing to do but wait for its checkpoints (flush, finalize, a safe point waiting
+  // for the previous snapshot) sleeps up to `timeout` while its writer works, instead of taking the
+  // core from it; returns at once when the writer is idle.
+  void wait_for_writer(std::chrono::microseconds timeout) { writer_->wait_idle_for(timeout); }
 
   const Stats& stats() const noexcept { return stats_; }
 

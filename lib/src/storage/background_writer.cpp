@@ -60,6 +60,11 @@ void BackgroundWriter::drain() {
   idle_cv_.wait(lock, [this] { return queue_.empty() && !busy_; });
 }
 
+bool BackgroundWriter::wait_idle_for(std::chrono::microseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_cv_.wait_for(lock, timeout, [this] { return queue_.empty() && !busy_; });
+}
+
 void BackgroundWriter::run() {
   h5::quiet_this_thread();
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -32,6 +33,10 @@ class BackgroundWriter {
   Ticket submit(std::function<void()> work);
   // Blocks until every job submitted so far has finished.
   void drain();
+  // Blocks until the writer is idle or `timeout` passed; true when it is idle. A thread that waits
+  // for the writer's work and has nothing else to do sleeps here instead of spinning: where the
+  // ranks and their writers share the cores, a spinning rank takes the core its writer needs.
+  bool wait_idle_for(std::chrono::microseconds timeout);
 
  private:
   void run();

@@ -4,7 +4,8 @@ written by the library of that format from format_fixture_app at safe point 5, o
 in flight) is copied to a fresh directory and restored by today's library, which then runs on to the
 end. The final digests must equal a run of today's library that was never stopped, so the old
 file's state (its vector of structs and map in the old per-element layout included) and its channel
-state come back exactly. The fixture must also pass `mpisnap verify`."""
+state come back exactly. The fixture must also pass `mpisnap verify`, and the Python reader must
+find its channel state (one message per channel, each sender named by its world rank)."""
 import argparse
 import os
 import shutil
@@ -23,6 +24,7 @@ def main():
     ap.add_argument("--cli", required=True, help="the mpisnap command")
     ap.add_argument("--fixtures", required=True)
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--reader", help="lib/python, for the Python reader's view of the fixture")
     ap.add_argument("minor", help="the format's minor version (a fixture directory format-1.<minor>)")
     a = ap.parse_args()
     problems = []
@@ -43,6 +45,15 @@ def main():
     print(v.stdout.strip())
     if v.returncode != 0:
         problems.append(f"mpisnap verify refuses the format 1.{a.minor} fixture:\n{v.stdout}")
+    if a.reader:
+        sys.path.insert(0, a.reader)
+        import mpisnap
+        g = mpisnap.open(old)
+        seen = sorted((m.source_world, m.dest, m.tag, len(m.payload)) for m in g.messages)
+        print(f"python reader: {seen}")
+        if seen != [(0, 1, 4, 8), (1, 0, 4, 8)]:
+            problems.append(f"the Python reader finds {seen} in the format 1.{a.minor} fixture's channels, "
+                            "not one 8-byte message of tag 4 each way")
     rc, out, err = mu.run(cmd, mu.environment({"MPISNAP_DIR": old, "MPISNAP_EVERY": 0}), 120)
     print(out.strip())
     if rc != 0:

@@ -22,6 +22,8 @@
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
 #include "storage/hdf5.hpp"
+#include "storage/node_build.hpp"
+#include "storage/tree_io.hpp"
 #include "temp_dir.hpp"
 
 namespace mpisnap::storage {
@@ -262,23 +264,94 @@ TEST_F(StorageTest, NewerMajorFormatIsRejected) {
   }
 }
 
+// Rewrites `file`'s /counters in the layout of formats 1.0-1.4, a group per communicator
+// (comm_<id>), and marks the file 1.<minor>: 1.0 has no lineage and one total per member (dense),
+// 1.1-1.3 lineage and dense totals, 1.4 lineage and the peers with their totals (sparse).
+void rewrite_counters_as(const std::string& file, const std::vector<CommCounters>& counters, std::uint64_t minor) {
+  Node root = group_node("");
+  Node g = group_node("counters");
+  for (const CommCounters& c : counters) {
+    Node cg = group_node("comm_" + std::to_string(c.comm));
+    cg.children.push_back(scalar_node("id", c.comm));
+    cg.children.push_back(array_node("world_ranks", c.world_ranks));
+    if (minor >= 4) {
+      cg.children.push_back(array_node("peers", c.peers));
+      cg.children.push_back(array_node("sent_total", c.sent_total));
+      cg.children.push_back(array_node("delivered_total", c.delivered_total));
+    } else {
+      std::vector<std::uint64_t> sent, delivered;
+      for (std::int32_t m = 0; m < static_cast<std::int32_t>(c.world_ranks.size()); ++m) {
+        sent.push_back(c.sent_to(m));
+        delivered.push_back(c.delivered_from(m));
+      }
+      cg.children.push_back(array_node("sent_total", sent));
+      cg.children.push_back(array_node("delivered_total", delivered));
+    }
+    cg.children.push_back(scalar_node("collectives", c.collectives));
+    if (minor >= 1) {
+      cg.children.push_back(scalar_node("parent", c.parent));
+      cg.children.push_back(scalar_node("slot", c.slot));
+      cg.children.push_back(array_node("local_world_ranks", c.local_world_ranks));
+      cg.children.push_back(scalar_node("live", std::uint64_t{c.live ? 1u : 0u}));
+      cg.children.push_back(scalar_node("idups", c.idups));
+    }
+    g.children.push_back(std::move(cg));
+  }
+  root.children.push_back(std::move(g));
+  h5::Handle f = h5::file(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+  ASSERT_TRUE(f);
+  ASSERT_GE(H5Ldelete(f.get(), "/counters", H5P_DEFAULT), 0);
+  Xxh64 digest;
+  TreeStats stats;
+  write_tree(f.get(), root, file, digest, stats, false);
+  H5Adelete(f.get(), "mpisnap_format_minor");
+  h5::write_attr_u64(f.get(), "mpisnap_format_minor", minor, file);
+}
+
+// Format 1.5 keeps every communicator's counters in six datasets, whatever their number.
+TEST_F(StorageTest, CountersAreSixDatasetsWhateverTheNumberOfCommunicators) {
+  const std::string dir = checkpoint_path(root_, 3);
+  RankCheckpoint cp = sample(0);
+  for (std::uint64_t id = 3; id < 40; ++id) {
+    CommCounters c{id, {0, 1, 2}, {2}, {id}, {id + 1}};
+    c.parent = 0;
+    c.local_world_ranks = id % 2 ? std::vector<std::int32_t>{} : std::vector<std::int32_t>{1};
+    cp.counters.push_back(c);
+  }
+  write_rank_file(dir, cp);
+  const std::string file = dir + "/" + rank_file_name(0);
+  {
+    h5::Handle f = h5::open_file_readonly(file);
+    h5::Handle g = h5::group(H5Gopen2(f.get(), "/counters", H5P_DEFAULT));
+    ASSERT_TRUE(g);
+    H5G_info_t info{};
+    ASSERT_GE(H5Gget_info(g.get(), &info), 0);
+    EXPECT_EQ(info.nlinks, 6u);
+  }
+  const LoadedRankFile back = read_rank_file(dir, 0);
+  ASSERT_EQ(back.cp.counters.size(), cp.counters.size());
+  for (std::size_t i = 0; i < cp.counters.size(); ++i) {
+    const CommCounters &a = cp.counters[i], &b = back.cp.counters[i];
+    EXPECT_EQ(b.comm, a.comm);
+    EXPECT_EQ(b.world_ranks, a.world_ranks) << i;
+    EXPECT_EQ(b.local_world_ranks, a.local_world_ranks) << i;
+    EXPECT_EQ(b.peers, a.peers) << i;
+    EXPECT_EQ(b.sent_total, a.sent_total) << i;
+    EXPECT_EQ(b.delivered_total, a.delivered_total) << i;
+    EXPECT_EQ(b.parent, a.parent) << i;
+    EXPECT_EQ(b.slot, a.slot) << i;
+    EXPECT_EQ(b.idups, a.idups) << i;
+    EXPECT_EQ(b.live, a.live) << i;
+  }
+}
+
 // A format 1.0 file has no communicator lineage: it still reads, and names no parent (its
 // communicators are matched by creation order only, as the 1.0 library did).
 TEST_F(StorageTest, FormatOneZeroWithoutLineageReads) {
   const std::string dir = checkpoint_path(root_, 3);
-  write_rank_file(dir, sample(0));
-  const std::string file = dir + "/" + rank_file_name(0);
-  {
-    h5::Handle f = h5::file(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
-    ASSERT_TRUE(f);
-    for (const char* comm : {"comm_0", "comm_2"})
-      for (const char* name : {"peers", "parent", "slot", "local_world_ranks", "live", "idups"}) {
-        const std::string path = std::string("/counters/") + comm + "/" + name;
-        ASSERT_GE(H5Ldelete(f.get(), path.c_str(), H5P_DEFAULT), 0) << path;
-      }
-    H5Adelete(f.get(), "mpisnap_format_minor");
-    h5::write_attr_u64(f.get(), "mpisnap_format_minor", 0, file);
-  }
+  const RankCheckpoint cp = sample(0);
+  write_rank_file(dir, cp);
+  rewrite_counters_as(dir + "/" + rank_file_name(0), cp.counters, 0);
   const LoadedRankFile back = read_rank_file(dir, 0);
   ASSERT_EQ(back.cp.counters.size(), 2u);
   for (const CommCounters& c : back.cp.counters) EXPECT_EQ(c.parent, CommCounters::kNoParent);
@@ -292,29 +365,114 @@ TEST_F(StorageTest, FormatOneZeroWithoutLineageReads) {
   EXPECT_EQ(back.cp.counters[1].delivered_from(1), 1u);
 }
 
-// Sparse counters (1.4) name peers that are members, once each, in increasing order: anything else
-// is a damaged file, named, not counts given to the wrong channel.
+// Formats 1.1-1.4 (a group per communicator, with lineage) read as they were written.
+TEST_F(StorageTest, FormatsWithAGroupPerCommunicatorRead) {
+  for (std::uint64_t minor : {1u, 4u}) {
+    const std::string dir = checkpoint_path(root_, 3);
+    const RankCheckpoint cp = sample(0);
+    write_rank_file(dir, cp);
+    rewrite_counters_as(dir + "/" + rank_file_name(0), cp.counters, minor);
+    const LoadedRankFile back = read_rank_file(dir, 0);
+    ASSERT_EQ(back.cp.counters.size(), 2u) << minor;
+    EXPECT_EQ(back.cp.counters[1].parent, 0u) << minor;
+    EXPECT_EQ(back.cp.counters[1].slot, 1u) << minor;
+    EXPECT_EQ(back.cp.counters[1].idups, 4u) << minor;
+    EXPECT_FALSE(back.cp.counters[1].live) << minor;
+    EXPECT_EQ(back.cp.counters[0].sent_to(1), 6u) << minor;
+    EXPECT_EQ(back.cp.counters[1].delivered_from(1), 1u) << minor;
+    EXPECT_EQ(back.cp.counters[1].delivered_from(0), 0u) << minor;
+  }
+}
+
+// Sparse counters (1.4 on) name peers that are members, once each, in increasing order: anything
+// else is a damaged file, named with the communicator, not counts given to the wrong channel. So
+// are counts of values that do not add up to what is stored.
 TEST_F(StorageTest, CountersOfPeersThatAreNotMembersAreAnError) {
   const std::string dir = checkpoint_path(root_, 3);
   const std::vector<std::pair<std::vector<std::int32_t>, const char*>> bad = {
       {{0, 2}, "peer 2 is not a member"}, {{1, 0}, "peer 0 is not a member in increasing order"},
       {{1, 1}, "peer 1 is not a member in increasing order"}, {{-1, 0}, "peer -1"}};
-  for (const auto& [peers, expected] : bad) {
-    RankCheckpoint cp = sample(0);
-    cp.counters[0].peers = peers;
-    write_rank_file(dir, cp);
-    try {
-      read_rank_file(dir, 0);
-      ADD_FAILURE() << "peers " << peers[0] << "," << peers[1] << " read";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find("/counters/comm_0"), std::string::npos) << e.what();
+  for (std::uint64_t minor : {5u, 4u}) {
+    for (const auto& [peers, expected] : bad) {
+      RankCheckpoint cp = sample(0);
+      cp.counters[0].peers = peers;
+      write_rank_file(dir, cp);
+      if (minor == 4) rewrite_counters_as(dir + "/" + rank_file_name(0), cp.counters, 4);
+      try {
+        read_rank_file(dir, 0);
+        ADD_FAILURE() << "peers " << peers[0] << "," << peers[1] << " read (format 1." << minor << ")";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(minor == 4 ? "/counters/comm_0" : "/counters/comms[0] (communicator 0)"),
+                  std::string::npos)
+            << e.what();
+      }
     }
   }
   RankCheckpoint cp = sample(0);
   cp.counters[0].sent_total.pop_back();
   write_rank_file(dir, cp);
   EXPECT_THROW(read_rank_file(dir, 0), Error);
+}
+
+// The concatenated arrays of 1.5 must hold exactly what the communicators' counts say.
+TEST_F(StorageTest, CountersWhoseCountsDoNotAddUpAreAnError) {
+  const std::string dir = checkpoint_path(root_, 3);
+  const std::string file = dir + "/" + rank_file_name(0);
+  for (const char* extra : {"world_ranks", "peers"}) {
+    const RankCheckpoint cp = sample(0);
+    write_rank_file(dir, cp);
+    {
+      // One value more than the records account for.
+      h5::Handle f = h5::file(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+      ASSERT_TRUE(f);
+      const std::string path = std::string("/counters/") + extra;
+      ASSERT_GE(H5Ldelete(f.get(), path.c_str(), H5P_DEFAULT), 0);
+      std::vector<std::int32_t> v;
+      for (const CommCounters& c : cp.counters)
+        for (std::int32_t x : std::string(extra) == "peers" ? c.peers : c.world_ranks) v.push_back(x);
+      v.push_back(0);
+      Node root = group_node("");
+      Node g = group_node("counters");
+      g.children.push_back(array_node(extra, v));
+      root.children.push_back(std::move(g));
+      h5::Handle counters = h5::group(H5Gopen2(f.get(), "/counters", H5P_DEFAULT));
+      Xxh64 digest;
+      TreeStats stats;
+      write_tree(counters.get(), root.children[0], file, digest, stats, false);
+    }
+    try {
+      read_rank_file(dir, 0);
+      ADD_FAILURE() << "an extra value in " << extra << " read";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("/counters"), std::string::npos) << what;
+      EXPECT_TRUE(what.find("beyond what the communicators' counts cover") != std::string::npos ||
+                  what.find("disagree on the number of peers") != std::string::npos)
+          << what;
+    }
+  }
+  // Counts that claim more than is stored.
+  RankCheckpoint cp = sample(0);
+  write_rank_file(dir, cp);
+  {
+    h5::Handle f = h5::file(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    ASSERT_TRUE(f);
+    ASSERT_GE(H5Ldelete(f.get(), "/counters/world_ranks", H5P_DEFAULT), 0);
+    Node ranks = array_node("world_ranks", std::vector<std::int32_t>{0, 1, 1});  // 4 needed
+    h5::Handle counters = h5::group(H5Gopen2(f.get(), "/counters", H5P_DEFAULT));
+    Node g = group_node("");
+    g.children.push_back(std::move(ranks));
+    Xxh64 digest;
+    TreeStats stats;
+    write_tree(counters.get(), g, file, digest, stats, false);
+  }
+  try {
+    read_rank_file(dir, 0);
+    ADD_FAILURE() << "counts beyond the stored world_ranks read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("add up to more than the 3 stored"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(StorageTest, ManifestRoundTripsAndCommits) {

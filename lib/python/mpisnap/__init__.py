@@ -173,9 +173,18 @@ class GlobalState:
 
     def _read_channel(self, rank):
         with self._file(rank) as f:
-            for name, g in f["counters"].items():
-                cid = int(name[5:])
-                self._members.setdefault(cid, [int(x) for x in g["world_ranks"][()]])
+            counters = f["counters"]
+            if "comms" in counters:  # format 1.5: a record per communicator, its members concatenated
+                comms = counters["comms"][()]
+                world = counters["world_ranks"][()]
+                offset = 0
+                for cid, n in zip(comms["id"], comms["members"]):
+                    self._members.setdefault(int(cid), [int(x) for x in world[offset:offset + int(n)]])
+                    offset += int(n)
+            else:  # 1.0-1.4: a group per communicator
+                for name, g in counters.items():
+                    cid = int(name[5:])
+                    self._members.setdefault(cid, [int(x) for x in g["world_ranks"][()]])
             ch = f["channel"]
             comm, source, tag = ch["comm"][()], ch["source"][()], ch["tag"][()]
             length = ch["length"][()]

@@ -95,23 +95,35 @@ std::vector<RecordedMessage> channel_from(const Node& g, const std::string& wher
   return log;
 }
 
+// Format 1.5: every communicator's counters in six datasets, whatever their number (before, a group
+// of eleven per communicator: the per-object cost of HDF5, some 25 us to write and again to read,
+// grew with the communicators a program made). /counters/comms has one record per communicator;
+// its `members`, `local_members` and `peers` say how many of the concatenated world_ranks,
+// local_world_ranks and peers / sent_total / delivered_total values are its own, in record order.
+const std::vector<std::string> kCommColumns = {"id",    "parent",  "slot",          "collectives", "idups",
+                                               "live",  "members", "local_members", "peers"};
+
 Node counters_node(const std::vector<CommCounters>& counters) {
   Node g = group_node("counters");
+  std::vector<std::uint64_t> rows;
+  std::vector<std::int32_t> world, local_world, peers;
+  std::vector<std::uint64_t> sent, delivered;
+  rows.reserve(counters.size() * kCommColumns.size());
   for (const auto& c : counters) {
-    Node cg = group_node("comm_" + std::to_string(c.comm));
-    cg.children.push_back(scalar_node("id", c.comm));
-    cg.children.push_back(array_node("world_ranks", c.world_ranks));
-    cg.children.push_back(array_node("peers", c.peers));
-    cg.children.push_back(array_node("sent_total", c.sent_total));
-    cg.children.push_back(array_node("delivered_total", c.delivered_total));
-    cg.children.push_back(scalar_node("collectives", c.collectives));
-    cg.children.push_back(scalar_node("parent", c.parent));
-    cg.children.push_back(scalar_node("slot", c.slot));
-    cg.children.push_back(array_node("local_world_ranks", c.local_world_ranks));
-    cg.children.push_back(scalar_node("live", std::uint64_t{c.live ? 1u : 0u}));
-    cg.children.push_back(scalar_node("idups", c.idups));
-    g.children.push_back(std::move(cg));
+    rows.insert(rows.end(), {c.comm, c.parent, c.slot, c.collectives, c.idups, std::uint64_t{c.live ? 1u : 0u},
+                             c.world_ranks.size(), c.local_world_ranks.size(), c.peers.size()});
+    world.insert(world.end(), c.world_ranks.begin(), c.world_ranks.end());
+    local_world.insert(local_world.end(), c.local_world_ranks.begin(), c.local_world_ranks.end());
+    peers.insert(peers.end(), c.peers.begin(), c.peers.end());
+    sent.insert(sent.end(), c.sent_total.begin(), c.sent_total.end());
+    delivered.insert(delivered.end(), c.delivered_total.begin(), c.delivered_total.end());
   }
+  g.children.push_back(u64_table_node("comms", kCommColumns, rows));
+  g.children.push_back(array_node("world_ranks", world));
+  g.children.push_back(array_node("local_world_ranks", local_world));
+  g.children.push_back(array_node("peers", peers));
+  g.children.push_back(array_node("sent_total", sent));
+  g.children.push_back(array_node("delivered_total", delivered));
   return g;
 }
 
@@ -137,7 +149,55 @@ void check_peers(const CommCounters& c, const std::string& where) {
                   std::to_string(c.world_ranks.size()) + " members)");
 }
 
+// Takes the next `n` values of `all` (from `next` on) for one communicator.
+template <class T>
+std::vector<T> take(const std::vector<T>& all, std::uint64_t n, std::size_t& next, const std::string& what,
+                    const std::string& where) {
+  if (n > all.size() - next)
+    throw Error("mpisnap: " + where + ": the communicators' counts of " + what + " add up to more than the " +
+                std::to_string(all.size()) + " stored");
+  std::vector<T> v(all.begin() + static_cast<std::ptrdiff_t>(next), all.begin() + static_cast<std::ptrdiff_t>(next + n));
+  next += n;
+  return v;
+}
+
+std::vector<CommCounters> counters_from_tables(const Node& g, const std::string& where) {
+  const Node& comms = child(g, "comms", where);
+  std::vector<std::vector<std::uint64_t>> col;
+  for (const std::string& c : kCommColumns) col.push_back(u64_table_column(comms, c, where));
+  const auto world = array_values<std::int32_t>(g, "world_ranks", where);
+  const auto local_world = array_values<std::int32_t>(g, "local_world_ranks", where);
+  const auto peers = array_values<std::int32_t>(g, "peers", where);
+  const auto sent = array_values<std::uint64_t>(g, "sent_total", where);
+  const auto delivered = array_values<std::uint64_t>(g, "delivered_total", where);
+  if (sent.size() != peers.size() || delivered.size() != peers.size())
+    throw Error("mpisnap: " + where + ": counter arrays disagree on the number of peers");
+  std::vector<CommCounters> out;
+  std::size_t w = 0, lw = 0, p = 0, s = 0, d = 0;
+  for (std::uint64_t r = 0; r < comms.count; ++r) {
+    CommCounters c;
+    c.comm = col[0][r];
+    c.parent = col[1][r];
+    c.slot = col[2][r];
+    c.collectives = col[3][r];
+    c.idups = col[4][r];
+    c.live = col[5][r] != 0;
+    const std::string w_r = where + "/comms[" + std::to_string(r) + "] (communicator " + std::to_string(c.comm) + ")";
+    c.world_ranks = take(world, col[6][r], w, "world_ranks", w_r);
+    c.local_world_ranks = take(local_world, col[7][r], lw, "local_world_ranks", w_r);
+    c.peers = take(peers, col[8][r], p, "peers", w_r);
+    c.sent_total = take(sent, col[8][r], s, "sent_total", w_r);
+    c.delivered_total = take(delivered, col[8][r], d, "delivered_total", w_r);
+    check_peers(c, w_r);
+    out.push_back(std::move(c));
+  }
+  if (w != world.size() || lw != local_world.size() || p != peers.size())
+    throw Error("mpisnap: " + where + ": values are stored beyond what the communicators' counts cover");
+  return out;
+}
+
 std::vector<CommCounters> counters_from(const Node& g, const std::string& where) {
+  if (has_child(g, "comms")) return counters_from_tables(g, where);  // format 1.5
   std::vector<CommCounters> out;
   for (const Node& cg : g.children) {
     const std::string w = where + "/" + cg.name;

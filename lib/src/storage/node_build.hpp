@@ -86,4 +86,40 @@ std::vector<T> array_values(const Node& parent, const std::string& name, const s
   return v;
 }
 
+// A table whose members are all unsigned 64-bit numbers (`columns`), one record per row of `cells`
+// (row-major, rows x columns values): the library's own records of one kind, one dataset for all.
+inline Node u64_table_node(std::string name, const std::vector<std::string>& columns,
+                           const std::vector<std::uint64_t>& cells) {
+  Node n;
+  n.name = std::move(name);
+  n.kind = Node::Kind::Table;
+  n.record_bytes = static_cast<std::uint32_t>(columns.size() * sizeof(std::uint64_t));
+  for (std::size_t c = 0; c < columns.size(); ++c)
+    n.fields.push_back(Field{columns[c], static_cast<std::uint32_t>(c * sizeof(std::uint64_t)), ScalarType::UInt64, 1});
+  n.count = columns.empty() ? 0 : cells.size() / columns.size();
+  n.data.resize(cells.size() * sizeof(std::uint64_t));
+  if (!cells.empty()) std::memcpy(n.data.data(), cells.data(), n.data.size());
+  return n;
+}
+
+// Column `column` of such a table (its member of that name, an unsigned 64-bit number; other
+// members are ignored, so a later format may add some).
+inline std::vector<std::uint64_t> u64_table_column(const Node& table, const std::string& column,
+                                                   const std::string& where) {
+  if (table.kind != Node::Kind::Table)
+    throw Error("mpisnap: " + where + "/" + table.name + " is not a table");
+  if (table.data.size() != table.count * table.record_bytes)
+    throw Error("mpisnap: " + where + "/" + table.name + ": its data is not " + std::to_string(table.count) + " records");
+  for (const Field& f : table.fields) {
+    if (f.name != column) continue;
+    if (f.type != ScalarType::UInt64 || f.count != 1 || f.offset + sizeof(std::uint64_t) > table.record_bytes)
+      throw Error("mpisnap: " + where + "/" + table.name + ": member " + column + " is not one unsigned 64-bit number");
+    std::vector<std::uint64_t> v(table.count);
+    for (std::uint64_t r = 0; r < table.count; ++r)
+      std::memcpy(&v[r], table.data.data() + r * table.record_bytes + f.offset, sizeof(std::uint64_t));
+    return v;
+  }
+  throw Error("mpisnap: " + where + "/" + table.name + " has no member " + column);
+}
+
 }  // namespace mpisnap::storage

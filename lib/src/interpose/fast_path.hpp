@@ -92,7 +92,7 @@ template <auto Method, auto Start>
   int rc = e->counted_send(dest, [&](MPI_Comm current) { return Start(buf, count, type, dest, tag, current, &req); });
   if (rc != MPI_SUCCESS) return rc;
   int flag = 0;
-  rc = PMPI_Test(&req, &flag, MPI_STATUS_IGNORE);
+  rc = mpi::test_once(&req, &flag, MPI_STATUS_IGNORE);
   if (rc != MPI_SUCCESS || flag) return rc;
   return slow<&Runtime::finish_send>(&req, e, dest, tag, Method == &Runtime::Ssend);
 }
@@ -177,7 +177,7 @@ inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MP
 [[gnu::noinline]] inline int tested_wait(MPI_Request* request, MPI_Status* status) noexcept {
   if (Runtime::get()->test_before_wait()) {
     int flag = 0;
-    const int rc = PMPI_Test(request, &flag, status);
+    const int rc = mpi::test_once(request, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
   }
   return slow<&Runtime::Wait>(request, status);

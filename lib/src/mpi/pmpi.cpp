@@ -55,7 +55,7 @@ int with_errors_to(MPI_Comm app, Call&& call) {
 }  // namespace
 
 int test_for(MPI_Comm app, MPI_Request* req, int* flag, MPI_Status* st) {
-  return with_errors_to(app, [&] { return PMPI_Test(req, flag, st); });
+  return with_errors_to(app, [&] { return test_once(req, flag, st); });
 }
 
 int mrecv_for(MPI_Comm app, void* buf, int count, MPI_Datatype type, MPI_Message* msg, MPI_Status* st) {

@@ -191,7 +191,8 @@ RawTransfer read_hashed(const RawFile& file, std::uint64_t offset, std::byte* ou
 RawTransfer write_hashed(const RawFile& file, std::uint64_t offset, const std::byte* data, std::size_t n,
                          const std::string& context) {
   RawTransfer result;
-  std::thread hasher([&] { result.hash = Xxh64::hash(data, n); });
+  std::thread hasher;
+  if (file.direct || n >= kHashAsideMin) hasher = std::thread([&] { result.hash = Xxh64::hash(data, n); });
   int error = 0;
   const std::size_t direct_end = n & ~(kDirectAlign - 1);
   if (file.direct && direct_end > 0 && aligned(offset, data)) {
@@ -205,7 +206,8 @@ RawTransfer write_hashed(const RawFile& file, std::uint64_t offset, const std::b
   }
   const std::size_t done = result.direct_bytes;
   if (error == 0 && done < n) error = write_fully(file.fd, offset + done, data + done, n - done);
-  hasher.join();
+  if (hasher.joinable()) hasher.join();
+  else if (error == 0) result.hash = Xxh64::hash(data, n);
   if (error != 0) fail("write", context, error);
   return result;
 }

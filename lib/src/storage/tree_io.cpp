@@ -127,6 +127,12 @@ bool raw_candidate(const Node& n) {
          n.data.size() >= kRawMin;
 }
 
+std::uint64_t read_raw(int fd, std::uint64_t offset, Node& n, const std::string& ctx, Walk& w) {
+  const RawTransfer t = read_hashed({fd, w.file, w.direct_io}, offset, n.data.data(), n.data.size(), ctx);
+  w.stats.direct_bytes += t.direct_bytes;
+  return t.hash;
+}
+
 void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
   const std::string ctx = w.file + ":" + path;
   h5::Handle sp, ty;
@@ -160,7 +166,10 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
   const auto extent = raw ? h5::raw_extent(ds.get(), mem_type, n.data.size()) : std::nullopt;
   std::optional<std::uint64_t> raw_hash;  // computed while writing
   if (extent) {
-    raw_hash = write_hashed({extent->fd, w.file, w.direct_io}, extent->offset, n.data.data(), n.data.size(), ctx).hash;
+    const bool direct = w.direct_io && n.data.size() >= kDirectWriteMin;
+    const RawTransfer t = write_hashed({extent->fd, w.file, direct}, extent->offset, n.data.data(), n.data.size(), ctx);
+    raw_hash = t.hash;
+    w.stats.direct_bytes += t.direct_bytes;
   } else if (is_string_array(n)) {
     if (n.count) {
       h5::check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()), "H5Dwrite", ctx);
@@ -397,7 +406,7 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
     // The file's own type is the struct's layout (written so): read as it is, no conversion.
     const auto extent = raw_candidate(n) ? h5::raw_extent(ds.get(), ty.get(), n.data.size()) : std::nullopt;
     if (extent)
-      raw_hash = read_hashed({extent->fd, w.file, w.direct_io}, extent->offset, n.data.data(), n.data.size(), ctx).hash;
+      raw_hash = read_raw(extent->fd, extent->offset, n, ctx, w);
     else if (!n.data.empty())
       h5::check(H5Dread(ds.get(), ty.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()), "H5Dread", ctx);
   } else if (H5Tget_class(ty.get()) == H5T_STRING) {
@@ -435,7 +444,7 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
     // they can be), each hashed while the next one is read.
     const auto extent = raw_candidate(n) ? h5::raw_extent(ds.get(), mem, n.data.size()) : std::nullopt;
     if (extent)
-      raw_hash = read_hashed({extent->fd, w.file, w.direct_io}, extent->offset, n.data.data(), n.data.size(), ctx).hash;
+      raw_hash = read_raw(extent->fd, extent->offset, n, ctx, w);
     else if (!n.data.empty())
       h5::check(H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()),
                 "H5Dread", ctx);

@@ -17,11 +17,13 @@ namespace mpisnap::storage {
 struct TreeStats {
   std::uint64_t datasets = 0;
   std::uint64_t bytes = 0;  // payload bytes
+  std::uint64_t direct_bytes = 0;  // of those, moved with O_DIRECT
 };
 
 // Writes the children of `node` (a Group) into the HDF5 location `where`, adding to `digest`.
 // `file` is the file's path (named in error messages). Arrays of 1 MiB or more are written past
-// HDF5 (raw_io.hpp), with O_DIRECT where possible unless `direct_io` is false.
+// HDF5 (raw_io.hpp), those of kDirectWriteMin or more with O_DIRECT where possible unless
+// `direct_io` is false.
 void write_tree(hid_t where, const Node& node, const std::string& file, Xxh64& digest, TreeStats& stats,
                 bool direct_io = true);
 

@@ -35,7 +35,7 @@ def safe_points(ckpt):
     ranks = []
     for r in range(nranks):
         with h5py.File(os.path.join(ckpt, f"rank-{r:06d}.h5"), "r") as f:
-            ranks.append(int(f["meta/safe_point"][()]))
+            ranks.append(int(f["meta"]["safe_point"][0]))  # (format 1.6: /meta is one record)
     return manifest, ranks
 
 

@@ -309,6 +309,97 @@ void rewrite_counters_as(const std::string& file, const std::vector<CommCounters
   h5::write_attr_u64(f.get(), "mpisnap_format_minor", minor, file);
 }
 
+// Rewrites `file`'s library records in the layout of format 1.5 (a group /meta of five scalars, the
+// channel in four arrays, a peer's rank and totals in three) and marks it 1.5.
+void rewrite_as_format_1_5(const std::string& file, const RankCheckpoint& cp) {
+  Node root = group_node("");
+  Node meta = group_node("meta");
+  meta.children.push_back(scalar_node("checkpoint_id", cp.checkpoint_id));
+  meta.children.push_back(scalar_node("safe_point", cp.safe_point));
+  meta.children.push_back(scalar_node("rank", cp.rank));
+  meta.children.push_back(scalar_node("nranks", cp.nranks));
+  meta.children.push_back(scalar_node("created_unix", cp.created_unix));
+  root.children.push_back(std::move(meta));
+  Node channel = group_node("channel");
+  std::vector<std::uint64_t> comm, length;
+  std::vector<std::int32_t> source, tag;
+  std::vector<std::uint8_t> payload;
+  for (const RecordedMessage& m : cp.channel) {
+    comm.push_back(m.comm);
+    source.push_back(m.source);
+    tag.push_back(m.tag);
+    length.push_back(m.bytes.size());
+    for (std::byte b : m.bytes) payload.push_back(static_cast<std::uint8_t>(b));
+  }
+  channel.children.push_back(array_node("comm", comm));
+  channel.children.push_back(array_node("source", source));
+  channel.children.push_back(array_node("tag", tag));
+  channel.children.push_back(array_node("length", length));
+  channel.children.push_back(array_node("payload", payload));
+  root.children.push_back(std::move(channel));
+  Node counters = group_node("counters");
+  std::vector<std::uint64_t> rows, sent, delivered;
+  std::vector<std::int32_t> world, local_world, peers;
+  for (const CommCounters& c : cp.counters) {
+    rows.insert(rows.end(), {c.comm, c.parent, c.slot, c.collectives, c.idups, std::uint64_t{c.live ? 1u : 0u},
+                             c.world_ranks.size(), c.local_world_ranks.size(), c.peers.size()});
+    world.insert(world.end(), c.world_ranks.begin(), c.world_ranks.end());
+    local_world.insert(local_world.end(), c.local_world_ranks.begin(), c.local_world_ranks.end());
+    peers.insert(peers.end(), c.peers.begin(), c.peers.end());
+    sent.insert(sent.end(), c.sent_total.begin(), c.sent_total.end());
+    delivered.insert(delivered.end(), c.delivered_total.begin(), c.delivered_total.end());
+  }
+  counters.children.push_back(u64_table_node(
+      "comms", {"id", "parent", "slot", "collectives", "idups", "live", "members", "local_members", "peers"}, rows));
+  counters.children.push_back(array_node("world_ranks", world));
+  counters.children.push_back(array_node("local_world_ranks", local_world));
+  counters.children.push_back(array_node("peers", peers));
+  counters.children.push_back(array_node("sent_total", sent));
+  counters.children.push_back(array_node("delivered_total", delivered));
+  root.children.push_back(std::move(counters));
+  h5::Handle f = h5::file(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+  ASSERT_TRUE(f);
+  for (const char* path : {"/meta", "/channel", "/counters"}) ASSERT_GE(H5Ldelete(f.get(), path, H5P_DEFAULT), 0) << path;
+  Xxh64 digest;
+  TreeStats stats;
+  write_tree(f.get(), root, file, digest, stats, false);
+  H5Adelete(f.get(), "mpisnap_format_minor");
+  h5::write_attr_u64(f.get(), "mpisnap_format_minor", 5, file);
+}
+
+// A format 1.5 file reads as it was written: its metadata, its channel and its counters.
+TEST_F(StorageTest, FormatOneFiveReads) {
+  const std::string dir = checkpoint_path(root_, 3);
+  const RankCheckpoint cp = sample(1);
+  write_rank_file(dir, cp);
+  rewrite_as_format_1_5(dir + "/" + rank_file_name(1), cp);
+  {
+    h5::Handle f = h5::open_file_readonly(dir + "/" + rank_file_name(1));
+    EXPECT_EQ(h5::read_attr_u64(f.get(), "mpisnap_format_minor", "test"), 5u);
+    EXPECT_GT(H5Lexists(f.get(), "/channel/tag", H5P_DEFAULT), 0);
+  }
+  const LoadedRankFile back = read_rank_file(dir, 1);
+  EXPECT_EQ(back.cp.checkpoint_id, cp.checkpoint_id);
+  EXPECT_EQ(back.cp.safe_point, cp.safe_point);
+  EXPECT_EQ(back.cp.rank, 1);
+  EXPECT_EQ(back.cp.nranks, cp.nranks);
+  EXPECT_EQ(back.cp.created_unix, cp.created_unix);
+  ASSERT_EQ(back.cp.channel.size(), 2u);
+  EXPECT_EQ(back.cp.channel[0].bytes, cp.channel[0].bytes);
+  EXPECT_EQ(back.cp.channel[1].comm, 2u);
+  EXPECT_EQ(back.cp.channel[1].tag, 9);
+  EXPECT_TRUE(back.cp.channel[1].bytes.empty());
+  ASSERT_EQ(back.cp.counters.size(), 2u);
+  EXPECT_EQ(back.cp.counters[0].peers, cp.counters[0].peers);
+  EXPECT_EQ(back.cp.counters[0].sent_total, cp.counters[0].sent_total);
+  EXPECT_EQ(back.cp.counters[1].delivered_total, cp.counters[1].delivered_total);
+  EXPECT_EQ(back.cp.counters[1].parent, 0u);
+  AppState st;
+  from_tree(back.cp.state, st);
+  EXPECT_EQ(st.step, 42);
+  EXPECT_EQ(st.name, "heat");
+}
+
 // Arrays from 1 MiB go past HDF5; only those of kDirectWriteMin or more with O_DIRECT (below it
 // the device's wait and the fsync's second one cost more than the page cache's copy saves). Both
 // read back as written, and with direct I/O off nothing goes that way.
@@ -343,8 +434,10 @@ TEST_F(StorageTest, OnlyLargeArraysAreWrittenWithDirectIo) {
   }
 }
 
-// Format 1.5 keeps every communicator's counters in six datasets, whatever their number.
-TEST_F(StorageTest, CountersAreSixDatasetsWhateverTheNumberOfCommunicators) {
+// Format 1.6 keeps the library's own records in seven datasets, whatever the number of
+// communicators and messages (HDF5's cost is per object): /meta, /channel/{messages,payload} and
+// /counters/{comms,world_ranks,local_world_ranks,peer_totals}.
+TEST_F(StorageTest, LibraryRecordsAreSevenDatasetsWhateverTheNumberOfCommunicators) {
   const std::string dir = checkpoint_path(root_, 3);
   RankCheckpoint cp = sample(0);
   for (std::uint64_t id = 3; id < 40; ++id) {
@@ -357,11 +450,16 @@ TEST_F(StorageTest, CountersAreSixDatasetsWhateverTheNumberOfCommunicators) {
   const std::string file = dir + "/" + rank_file_name(0);
   {
     h5::Handle f = h5::open_file_readonly(file);
-    h5::Handle g = h5::group(H5Gopen2(f.get(), "/counters", H5P_DEFAULT));
-    ASSERT_TRUE(g);
-    H5G_info_t info{};
-    ASSERT_GE(H5Gget_info(g.get(), &info), 0);
-    EXPECT_EQ(info.nlinks, 6u);
+    for (const auto& [group, links] : std::vector<std::pair<const char*, hsize_t>>{{"/counters", 4}, {"/channel", 2}}) {
+      h5::Handle g = h5::group(H5Gopen2(f.get(), group, H5P_DEFAULT));
+      ASSERT_TRUE(g) << group;
+      H5G_info_t info{};
+      ASSERT_GE(H5Gget_info(g.get(), &info), 0);
+      EXPECT_EQ(info.nlinks, links) << group;
+    }
+    H5O_info_t meta{};
+    ASSERT_GE(H5Oget_info_by_name2(f.get(), "/meta", &meta, H5O_INFO_BASIC, H5P_DEFAULT), 0);
+    EXPECT_EQ(meta.type, H5O_TYPE_DATASET);
   }
   const LoadedRankFile back = read_rank_file(dir, 0);
   ASSERT_EQ(back.cp.counters.size(), cp.counters.size());
@@ -377,6 +475,18 @@ TEST_F(StorageTest, CountersAreSixDatasetsWhateverTheNumberOfCommunicators) {
     EXPECT_EQ(b.slot, a.slot) << i;
     EXPECT_EQ(b.idups, a.idups) << i;
     EXPECT_EQ(b.live, a.live) << i;
+  }
+  EXPECT_EQ(back.cp.checkpoint_id, cp.checkpoint_id);
+  EXPECT_EQ(back.cp.safe_point, cp.safe_point);
+  EXPECT_EQ(back.cp.rank, cp.rank);
+  EXPECT_EQ(back.cp.nranks, cp.nranks);
+  EXPECT_EQ(back.cp.created_unix, cp.created_unix);
+  ASSERT_EQ(back.cp.channel.size(), cp.channel.size());
+  for (std::size_t i = 0; i < cp.channel.size(); ++i) {
+    EXPECT_EQ(back.cp.channel[i].comm, cp.channel[i].comm) << i;
+    EXPECT_EQ(back.cp.channel[i].source, cp.channel[i].source) << i;
+    EXPECT_EQ(back.cp.channel[i].tag, cp.channel[i].tag) << i;
+    EXPECT_EQ(back.cp.channel[i].bytes, cp.channel[i].bytes) << i;
   }
 }
 
@@ -427,11 +537,12 @@ TEST_F(StorageTest, CountersOfPeersThatAreNotMembersAreAnError) {
   const std::vector<std::pair<std::vector<std::int32_t>, const char*>> bad = {
       {{0, 2}, "peer 2 is not a member"}, {{1, 0}, "peer 0 is not a member in increasing order"},
       {{1, 1}, "peer 1 is not a member in increasing order"}, {{-1, 0}, "peer -1"}};
-  for (std::uint64_t minor : {5u, 4u}) {
+  for (std::uint64_t minor : {6u, 5u, 4u}) {
     for (const auto& [peers, expected] : bad) {
       RankCheckpoint cp = sample(0);
       cp.counters[0].peers = peers;
       write_rank_file(dir, cp);
+      if (minor == 5) rewrite_as_format_1_5(dir + "/" + rank_file_name(0), cp);
       if (minor == 4) rewrite_counters_as(dir + "/" + rank_file_name(0), cp.counters, 4);
       try {
         read_rank_file(dir, 0);
@@ -444,17 +555,21 @@ TEST_F(StorageTest, CountersOfPeersThatAreNotMembersAreAnError) {
       }
     }
   }
+  // Totals that disagree with the peers are not written (1.6 has a record per peer), and a 1.5
+  // file holding such arrays does not read.
   RankCheckpoint cp = sample(0);
   cp.counters[0].sent_total.pop_back();
-  write_rank_file(dir, cp);
+  EXPECT_THROW(write_rank_file(dir, cp), Error);
+  write_rank_file(dir, sample(0));
+  rewrite_as_format_1_5(dir + "/" + rank_file_name(0), cp);
   EXPECT_THROW(read_rank_file(dir, 0), Error);
 }
 
-// The concatenated arrays of 1.5 must hold exactly what the communicators' counts say.
+// The concatenated values of 1.5 and 1.6 must be exactly what the communicators' counts say.
 TEST_F(StorageTest, CountersWhoseCountsDoNotAddUpAreAnError) {
   const std::string dir = checkpoint_path(root_, 3);
   const std::string file = dir + "/" + rank_file_name(0);
-  for (const char* extra : {"world_ranks", "peers"}) {
+  for (const char* extra : {"world_ranks", "peer_totals"}) {
     const RankCheckpoint cp = sample(0);
     write_rank_file(dir, cp);
     {
@@ -463,13 +578,24 @@ TEST_F(StorageTest, CountersWhoseCountsDoNotAddUpAreAnError) {
       ASSERT_TRUE(f);
       const std::string path = std::string("/counters/") + extra;
       ASSERT_GE(H5Ldelete(f.get(), path.c_str(), H5P_DEFAULT), 0);
-      std::vector<std::int32_t> v;
-      for (const CommCounters& c : cp.counters)
-        for (std::int32_t x : std::string(extra) == "peers" ? c.peers : c.world_ranks) v.push_back(x);
-      v.push_back(0);
+      Node more;
+      if (std::string(extra) == "world_ranks") {
+        std::vector<std::int32_t> v;
+        for (const CommCounters& c : cp.counters) v.insert(v.end(), c.world_ranks.begin(), c.world_ranks.end());
+        v.push_back(0);
+        more = array_node(extra, v);
+      } else {
+        std::vector<std::uint64_t> cells;
+        for (const CommCounters& c : cp.counters)
+          for (std::size_t k = 0; k < c.peers.size(); ++k)
+            cells.insert(cells.end(), {cell(std::int64_t{c.peers[k]}), c.sent_total[k], c.delivered_total[k]});
+        cells.insert(cells.end(), {0, 0, 0});
+        more = table_node(extra, {{"peer", ScalarType::Int64}, {"sent", ScalarType::UInt64}, {"delivered", ScalarType::UInt64}},
+                          cells);
+      }
       Node root = group_node("");
       Node g = group_node("counters");
-      g.children.push_back(array_node(extra, v));
+      g.children.push_back(std::move(more));
       root.children.push_back(std::move(g));
       h5::Handle counters = h5::group(H5Gopen2(f.get(), "/counters", H5P_DEFAULT));
       Xxh64 digest;

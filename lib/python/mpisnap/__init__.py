@@ -174,7 +174,7 @@ class GlobalState:
     def _read_channel(self, rank):
         with self._file(rank) as f:
             counters = f["counters"]
-            if "comms" in counters:  # format 1.5: a record per communicator, its members concatenated
+            if "comms" in counters:  # format 1.5 on: a record per communicator, its members concatenated
                 comms = counters["comms"][()]
                 world = counters["world_ranks"][()]
                 offset = 0
@@ -186,8 +186,12 @@ class GlobalState:
                     cid = int(name[5:])
                     self._members.setdefault(cid, [int(x) for x in g["world_ranks"][()]])
             ch = f["channel"]
-            comm, source, tag = ch["comm"][()], ch["source"][()], ch["tag"][()]
-            length = ch["length"][()]
+            if "messages" in ch:  # format 1.6: one record per message
+                m = ch["messages"][()]
+                comm, source, tag, length = m["comm"], m["source"], m["tag"], m["length"]
+            else:  # 1.0-1.5: an array per field
+                comm, source, tag = ch["comm"][()], ch["source"][()], ch["tag"][()]
+                length = ch["length"][()]
             payload = ch["payload"][()].tobytes() if len(length) else b""
         out, offset = [], 0
         for c, s, t, n in zip(comm, source, tag, length):

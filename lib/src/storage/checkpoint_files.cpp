@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #include <numeric>
 
@@ -39,16 +40,63 @@ void check_format(hid_t file, const std::string& ctx) {
                 ".x only");
 }
 
+// Values stored as 64-bit numbers that the program holds as int (ranks, tags): a value out of int's
+// range is a damaged file.
+std::int32_t as_int(std::int64_t v, const std::string& what, const std::string& where) {
+  if (v < INT32_MIN || v > INT32_MAX)
+    throw Error("mpisnap: " + where + ": " + what + " " + std::to_string(v) + " is out of range");
+  return static_cast<std::int32_t>(v);
+}
+
+// Format 1.6: the file's metadata in one record, /meta (before, a group of five scalars).
+const std::vector<Column> kMetaColumns = {{"checkpoint_id", ScalarType::UInt64},
+                                          {"safe_point", ScalarType::UInt64},
+                                          {"rank", ScalarType::Int64},
+                                          {"nranks", ScalarType::Int64},
+                                          {"created_unix", ScalarType::Float64}};
+
+Node meta_node(const RankCheckpoint& cp) {
+  return table_node("meta", kMetaColumns,
+                    {cp.checkpoint_id, cp.safe_point, cell(std::int64_t{cp.rank}), cell(std::int64_t{cp.nranks}),
+                     cell(cp.created_unix)});
+}
+
+void meta_from(const Node& root, RankCheckpoint& cp, const std::string& path) {
+  const Node& meta = child(root, "meta", path);
+  const std::string where = path + ":/meta";
+  if (meta.kind == Node::Kind::Group) {  // formats 1.0-1.5
+    cp.checkpoint_id = scalar_value<std::uint64_t>(meta, "checkpoint_id", where);
+    cp.safe_point = scalar_value<std::uint64_t>(meta, "safe_point", where);
+    cp.rank = scalar_value<std::int32_t>(meta, "rank", where);
+    cp.nranks = scalar_value<std::int32_t>(meta, "nranks", where);
+    cp.created_unix = scalar_value<double>(meta, "created_unix", where);
+    return;
+  }
+  if (meta.kind != Node::Kind::Table || meta.count != 1)
+    throw Error("mpisnap: " + where + " is not one record");
+  const std::string at = path + ":";
+  cp.checkpoint_id = table_column<std::uint64_t>(meta, "checkpoint_id", at)[0];
+  cp.safe_point = table_column<std::uint64_t>(meta, "safe_point", at)[0];
+  cp.rank = as_int(table_column<std::int64_t>(meta, "rank", at)[0], "rank", where);
+  cp.nranks = as_int(table_column<std::int64_t>(meta, "nranks", at)[0], "nranks", where);
+  cp.created_unix = table_column<double>(meta, "created_unix", at)[0];
+}
+
+// Format 1.6: the channel's envelopes in one table, /channel/messages, in replay order, and their
+// bytes concatenated in /channel/payload (before, four arrays comm, source, tag, length).
+const std::vector<Column> kMessageColumns = {{"comm", ScalarType::UInt64},
+                                             {"source", ScalarType::Int64},
+                                             {"tag", ScalarType::Int64},
+                                             {"length", ScalarType::UInt64}};
+
 Node channel_node(const std::vector<RecordedMessage>& log) {
   Node g = group_node("channel");
-  std::vector<std::uint64_t> comm, length;
-  std::vector<std::int32_t> source, tag;
+  std::vector<std::uint64_t> cells;
+  cells.reserve(log.size() * kMessageColumns.size());
   std::uint64_t total = 0;
   for (const auto& m : log) {
-    comm.push_back(m.comm);
-    source.push_back(m.source);
-    tag.push_back(m.tag);
-    length.push_back(m.bytes.size());
+    cells.insert(cells.end(), {m.comm, cell(std::int64_t{m.source}), cell(std::int64_t{m.tag}),
+                               std::uint64_t{m.bytes.size()}});
     total += m.bytes.size();
   }
   Node payload;
@@ -62,19 +110,26 @@ Node channel_node(const std::vector<RecordedMessage>& log) {
     if (!m.bytes.empty()) std::memcpy(payload.data.data() + off, m.bytes.data(), m.bytes.size());
     off += m.bytes.size();
   }
-  g.children.push_back(array_node("comm", comm));
-  g.children.push_back(array_node("source", source));
-  g.children.push_back(array_node("tag", tag));
-  g.children.push_back(array_node("length", length));
+  g.children.push_back(table_node("messages", kMessageColumns, cells));
   g.children.push_back(std::move(payload));
   return g;
 }
 
 std::vector<RecordedMessage> channel_from(const Node& g, const std::string& where) {
-  const auto comm = array_values<std::uint64_t>(g, "comm", where);
-  const auto source = array_values<std::int32_t>(g, "source", where);
-  const auto tag = array_values<std::int32_t>(g, "tag", where);
-  const auto length = array_values<std::uint64_t>(g, "length", where);
+  std::vector<std::uint64_t> comm, length;
+  std::vector<std::int32_t> source, tag;
+  if (has_child(g, "messages")) {
+    const Node& t = child(g, "messages", where);
+    comm = table_column<std::uint64_t>(t, "comm", where);
+    length = table_column<std::uint64_t>(t, "length", where);
+    for (std::int64_t v : table_column<std::int64_t>(t, "source", where)) source.push_back(as_int(v, "source", where));
+    for (std::int64_t v : table_column<std::int64_t>(t, "tag", where)) tag.push_back(as_int(v, "tag", where));
+  } else {  // formats 1.0-1.5
+    comm = array_values<std::uint64_t>(g, "comm", where);
+    source = array_values<std::int32_t>(g, "source", where);
+    tag = array_values<std::int32_t>(g, "tag", where);
+    length = array_values<std::uint64_t>(g, "length", where);
+  }
   const Node& payload = child(g, "payload", where);
   const std::size_t n = comm.size();
   if (source.size() != n || tag.size() != n || length.size() != n)
@@ -95,35 +150,38 @@ std::vector<RecordedMessage> channel_from(const Node& g, const std::string& wher
   return log;
 }
 
-// Format 1.5: every communicator's counters in six datasets, whatever their number (before, a group
-// of eleven per communicator: the per-object cost of HDF5, some 25 us to write and again to read,
-// grew with the communicators a program made). /counters/comms has one record per communicator;
-// its `members`, `local_members` and `peers` say how many of the concatenated world_ranks,
-// local_world_ranks and peers / sent_total / delivered_total values are its own, in record order.
+// Since format 1.5 every communicator's counters are in a few datasets, whatever their number
+// (before, a group of eleven per communicator: the per-object cost of HDF5, some 25 us to write and
+// again to read, grew with the communicators a program made). /counters/comms has one record per
+// communicator; its `members`, `local_members` and `peers` say how many of the concatenated
+// world_ranks, local_world_ranks and peer_totals records are its own, in record order. 1.6 keeps a
+// peer's rank and totals in one record of peer_totals (1.5: three arrays, peers, sent_total and
+// delivered_total).
 const std::vector<std::string> kCommColumns = {"id",    "parent",  "slot",          "collectives", "idups",
                                                "live",  "members", "local_members", "peers"};
+const std::vector<Column> kPeerColumns = {
+    {"peer", ScalarType::Int64}, {"sent", ScalarType::UInt64}, {"delivered", ScalarType::UInt64}};
 
 Node counters_node(const std::vector<CommCounters>& counters) {
   Node g = group_node("counters");
   std::vector<std::uint64_t> rows;
-  std::vector<std::int32_t> world, local_world, peers;
-  std::vector<std::uint64_t> sent, delivered;
+  std::vector<std::int32_t> world, local_world;
+  std::vector<std::uint64_t> peers;
   rows.reserve(counters.size() * kCommColumns.size());
   for (const auto& c : counters) {
+    if (c.sent_total.size() != c.peers.size() || c.delivered_total.size() != c.peers.size())
+      throw Error("mpisnap: internal: communicator " + std::to_string(c.comm) + "'s counters disagree on its peers");
     rows.insert(rows.end(), {c.comm, c.parent, c.slot, c.collectives, c.idups, std::uint64_t{c.live ? 1u : 0u},
                              c.world_ranks.size(), c.local_world_ranks.size(), c.peers.size()});
     world.insert(world.end(), c.world_ranks.begin(), c.world_ranks.end());
     local_world.insert(local_world.end(), c.local_world_ranks.begin(), c.local_world_ranks.end());
-    peers.insert(peers.end(), c.peers.begin(), c.peers.end());
-    sent.insert(sent.end(), c.sent_total.begin(), c.sent_total.end());
-    delivered.insert(delivered.end(), c.delivered_total.begin(), c.delivered_total.end());
+    for (std::size_t k = 0; k < c.peers.size(); ++k)
+      peers.insert(peers.end(), {cell(std::int64_t{c.peers[k]}), c.sent_total[k], c.delivered_total[k]});
   }
   g.children.push_back(u64_table_node("comms", kCommColumns, rows));
   g.children.push_back(array_node("world_ranks", world));
   g.children.push_back(array_node("local_world_ranks", local_world));
-  g.children.push_back(array_node("peers", peers));
-  g.children.push_back(array_node("sent_total", sent));
-  g.children.push_back(array_node("delivered_total", delivered));
+  g.children.push_back(table_node("peer_totals", kPeerColumns, peers));
   return g;
 }
 
@@ -167,9 +225,18 @@ std::vector<CommCounters> counters_from_tables(const Node& g, const std::string&
   for (const std::string& c : kCommColumns) col.push_back(u64_table_column(comms, c, where));
   const auto world = array_values<std::int32_t>(g, "world_ranks", where);
   const auto local_world = array_values<std::int32_t>(g, "local_world_ranks", where);
-  const auto peers = array_values<std::int32_t>(g, "peers", where);
-  const auto sent = array_values<std::uint64_t>(g, "sent_total", where);
-  const auto delivered = array_values<std::uint64_t>(g, "delivered_total", where);
+  std::vector<std::int32_t> peers;
+  std::vector<std::uint64_t> sent, delivered;
+  if (has_child(g, "peer_totals")) {
+    const Node& t = child(g, "peer_totals", where);
+    for (std::int64_t v : table_column<std::int64_t>(t, "peer", where)) peers.push_back(as_int(v, "peer", where));
+    sent = table_column<std::uint64_t>(t, "sent", where);
+    delivered = table_column<std::uint64_t>(t, "delivered", where);
+  } else {  // format 1.5
+    peers = array_values<std::int32_t>(g, "peers", where);
+    sent = array_values<std::uint64_t>(g, "sent_total", where);
+    delivered = array_values<std::uint64_t>(g, "delivered_total", where);
+  }
   if (sent.size() != peers.size() || delivered.size() != peers.size())
     throw Error("mpisnap: " + where + ": counter arrays disagree on the number of peers");
   std::vector<CommCounters> out;
@@ -197,7 +264,7 @@ std::vector<CommCounters> counters_from_tables(const Node& g, const std::string&
 }
 
 std::vector<CommCounters> counters_from(const Node& g, const std::string& where) {
-  if (has_child(g, "comms")) return counters_from_tables(g, where);  // format 1.5
+  if (has_child(g, "comms")) return counters_from_tables(g, where);  // formats 1.5-1.6
   std::vector<CommCounters> out;
   for (const Node& cg : g.children) {
     const std::string w = where + "/" + cg.name;
@@ -320,13 +387,7 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
     if (cp.state.kind != Node::Kind::Group) throw Error("mpisnap: internal: state root is not a group");
     write_tree(f.get(), cp.state, tmp, digest, stats, direct_io);
     Node rest = group_node("");
-    Node meta = group_node("meta");
-    meta.children.push_back(scalar_node("checkpoint_id", cp.checkpoint_id));
-    meta.children.push_back(scalar_node("safe_point", cp.safe_point));
-    meta.children.push_back(scalar_node("rank", cp.rank));
-    meta.children.push_back(scalar_node("nranks", cp.nranks));
-    meta.children.push_back(scalar_node("created_unix", cp.created_unix));
-    rest.children.push_back(std::move(meta));
+    rest.children.push_back(meta_node(cp));
     rest.children.push_back(channel_node(cp.channel));
     rest.children.push_back(counters_node(cp.counters));
     write_tree(f.get(), rest, tmp, digest, stats, direct_io);
@@ -361,13 +422,8 @@ LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank, bool 
     root = read_tree(f.get(), path, digest, stats, direct_io);
     f.close(path);
   }
-  const Node& meta = child(root, "meta", path);
   RankCheckpoint& cp = out.cp;
-  cp.checkpoint_id = scalar_value<std::uint64_t>(meta, "checkpoint_id", path + ":/meta");
-  cp.safe_point = scalar_value<std::uint64_t>(meta, "safe_point", path + ":/meta");
-  cp.rank = scalar_value<std::int32_t>(meta, "rank", path + ":/meta");
-  cp.nranks = scalar_value<std::int32_t>(meta, "nranks", path + ":/meta");
-  cp.created_unix = scalar_value<double>(meta, "created_unix", path + ":/meta");
+  meta_from(root, cp, path);
   if (cp.rank != rank)
     throw Error("mpisnap: " + path + " holds rank " + std::to_string(cp.rank) + "'s data, not rank " +
                 std::to_string(rank) + "'s");

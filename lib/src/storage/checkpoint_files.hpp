@@ -11,7 +11,7 @@
 namespace mpisnap::storage {
 
 inline constexpr std::uint64_t kFormatMajor = 1;
-inline constexpr std::uint64_t kFormatMinor = 5;  // 1.1: communicator lineage in /counters; 1.2: tables (compound datasets); 1.3: shapes, string lists, maps as columns, bools as enums; 1.4: sparse counters (/counters/comm_<id>/peers); 1.5: every communicator's counters in six datasets (/counters/comms and five concatenated arrays)
+inline constexpr std::uint64_t kFormatMinor = 6;  // 1.1: communicator lineage in /counters; 1.2: tables (compound datasets); 1.3: shapes, string lists, maps as columns, bools as enums; 1.4: sparse counters (/counters/comm_<id>/peers); 1.5: every communicator's counters in six datasets (/counters/comms and five concatenated arrays); 1.6: /meta one record, the channel's envelopes one table (/channel/messages), a peer's totals one record (/counters/peer_totals)
 
 struct RankFileInfo {
   std::uint64_t digest = 0;         // over every dataset's name, shape, type and checksum

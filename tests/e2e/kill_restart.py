@@ -98,7 +98,7 @@ def main():
                 fault = (f"fsync@rank-:kill:{rng.randrange(a.np)}:{k}" if mode == 2 else f"rename@manifest.h5:kill:0:{k}")
                 attempt_env = dict(env, MPISNAP_TEST_FAULT=fault)
                 how = f"crash point {fault}"
-            job = mu.Job(base_cmd, attempt_env, log)
+            job = mu.Job(base_cmd, attempt_env, log, log + ".stderr")
             if not last and mode >= 2:
                 code = job.wait(a.timeout)
                 if code is None:
@@ -138,6 +138,8 @@ def main():
                 job.reap()
             with open(log) as f:
                 text = f.read()
+            with open(log + ".stderr") as f:
+                errors = f.read()
             resumed = [line for line in text.splitlines() if line.startswith("resumed from")]
             after = committed_ids(ckdir)
             print(f"seed {seed} attempt {attempt}: {how}; committed before {len(before)}, after {len(after)}; "
@@ -157,7 +159,7 @@ def main():
                 trials += 1
                 got = mu.results(text)
                 if job.proc.returncode != 0:
-                    print(f"seed {seed}: the final run failed with exit {job.proc.returncode}:\n{text}")
+                    print(f"seed {seed}: the final run failed with exit {job.proc.returncode}:\n{text}\n{errors}")
                     lost += 1
                 elif got != reference:
                     print(f"seed {seed}: RESULT lines differ from the reference run:")

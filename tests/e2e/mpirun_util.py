@@ -95,9 +95,14 @@ def kill_session(sid):
 class Job:
     """An MPI job in its own session, so that it can be killed whole."""
 
-    def __init__(self, cmd, env, log_path):
+    def __init__(self, cmd, env, log_path, stderr_path=None):
+        """Output to log_path; stderr too unless stderr_path is given. (mpirun forwards each rank's
+        output in pieces as it reads them, so one rank's stderr can land inside another's stdout
+        line when both go to one file: a run whose stdout lines are its answer keeps them apart.)"""
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.err = open(stderr_path, "w") if stderr_path else None
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=self.err or subprocess.STDOUT,
+                                     start_new_session=True)
         self.sid = self.proc.pid
 
     def rank_pids(self, exe_name):
@@ -121,6 +126,8 @@ class Job:
             time.sleep(0.05)
         kill_session(self.sid)
         self.log.close()
+        if self.err:
+            self.err.close()
 
 
 def flip_byte(path, dataset):

@@ -222,7 +222,7 @@ std::vector<T> take(const std::vector<T>& all, std::uint64_t n, std::size_t& nex
 std::vector<CommCounters> counters_from_tables(const Node& g, const std::string& where) {
   const Node& comms = child(g, "comms", where);
   std::vector<std::vector<std::uint64_t>> col;
-  for (const std::string& c : kCommColumns) col.push_back(u64_table_column(comms, c, where));
+  for (const std::string& c : kCommColumns) col.push_back(table_column<std::uint64_t>(comms, c, where));
   const auto world = array_values<std::int32_t>(g, "world_ranks", where);
   const auto local_world = array_values<std::int32_t>(g, "local_world_ranks", where);
   std::vector<std::int32_t> peers;

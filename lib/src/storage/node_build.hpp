@@ -146,9 +146,4 @@ std::vector<T> table_column(const Node& table, const std::string& column, const 
   throw Error("mpisnap: " + where + "/" + table.name + " has no member " + column);
 }
 
-inline std::vector<std::uint64_t> u64_table_column(const Node& table, const std::string& column,
-                                                   const std::string& where) {
-  return table_column<std::uint64_t>(table, column, where);
-}
-
 }  // namespace mpisnap::storage

@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <mpisnap/mpisnap.hpp>
@@ -189,7 +191,17 @@ class Runtime {
   // be at its safe point waiting for a trigger round this rank must join first (a hang). So while
   // checkpoints are possible the members first meet in a non-blocking barrier, completed in the
   // polling loop; the constructor and the registration then wait only for ranks already past it.
-  void arrive_at_constructor(MPI_Comm parent, const char* name);
+  // MPI_Comm_dup's arrival is its id agreement, and the communicator is made in the same loop
+  // (PMPI_Comm_idup, in flight together with the agreement): then its return code, else nothing.
+  enum class Ctor { Dup, DupWithInfo, CreateGroup, IntercommCreate, Other };
+  static constexpr Ctor ctor_kind(std::string_view name) noexcept {
+    return name == "Comm_dup"            ? Ctor::Dup
+           : name == "Comm_dup_with_info" ? Ctor::DupWithInfo
+           : name == "Comm_create_group"  ? Ctor::CreateGroup
+           : name == "Intercomm_create"   ? Ctor::IntercommCreate
+                                          : Ctor::Other;
+  }
+  std::optional<int> arrive_at_constructor(MPI_Comm parent, Ctor kind, MPI_Comm* out);
   void free_colors(mpi::CommEntry& e);
   // Frees the communicators freed by the application before epoch `bound` that nothing refers to
   // any more (a receive still pending on a freed communicator completes normally in MPI).

@@ -115,19 +115,19 @@ Runtime::IdAgreement Runtime::proposal(std::uint64_t recorded, const std::vector
   return a;
 }
 
-void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
+std::optional<int> Runtime::arrive_at_constructor(MPI_Comm parent, Ctor kind, MPI_Comm* out) {
   pre_agreed_.made = false;
-  const bool dup = !std::strcmp(name, "Comm_dup") || !std::strcmp(name, "Comm_dup_with_info");
-  if (!dup && !blocking_needs_loop()) return;
+  const bool dup = kind == Ctor::Dup || kind == Ctor::DupWithInfo;
+  if (!dup && !blocking_needs_loop()) return std::nullopt;
   // MPI_Comm_create_group is collective over the group only, MPI_Intercomm_create also over the
   // remote side: no communicator holds exactly the ranks that call them.
-  if (!std::strcmp(name, "Comm_create_group") || !std::strcmp(name, "Intercomm_create")) return;
+  if (kind == Ctor::CreateGroup || kind == Ctor::IntercommCreate) return std::nullopt;
   const mpi::CommEntry* p = known(parent);
-  if (!p) return;  // MPI reports an invalid communicator
+  if (!p) return std::nullopt;  // MPI reports an invalid communicator
   // Open MPI 4.1 fails the constructor (MPI_ERR_INTERN) after a non-blocking barrier on a parent
   // whose MPI_Comm_idup calls are still in flight (MPICH comm/comm_idup_comm): then go straight in.
   for (const StartedIdup& i : idups_started_)
-    if (i.parent == protocol::value(p->id)) return;
+    if (i.parent == protocol::value(p->id)) return std::nullopt;
   if (dup && !p->inter) {
     // The new communicator has the parent's members: its agreement is made now, over the parent,
     // and is the members' arrival too (non-blocking while a checkpoint may need this rank).
@@ -137,21 +137,29 @@ void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
     IdAgreement a = proposal(recorded_id(pid, slot, p->world, {}), p->world, false, mine);
     a.members_of = p;
     a.slot = slot;
+    std::optional<int> made;
     if (blocking_needs_loop()) {
       MPI_Request req = MPI_REQUEST_NULL;
       mpi::check(PMPI_Iallreduce(mine, a.all, 1, agree_type_, agree_op_, parent, &req), "PMPI_Iallreduce(comm id)");
+      // MPI_Comm_dup itself goes in flight behind it (collectives on the parent keep their order on
+      // every member), so the two take about one collective's time, not two (goal 7 of the
+      // performance issue). MPI_Comm_idup copies attributes and the error handler as MPI_Comm_dup.
+      MPI_Request made_req = MPI_REQUEST_NULL;
+      if (kind == Ctor::Dup) made = PMPI_Comm_idup(parent, out, &made_req);
       wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
+      if (made && *made == MPI_SUCCESS) made = wait_until(&made_req, MPI_STATUS_IGNORE, nullptr, 0);
     } else {
       mpi::check(PMPI_Allreduce(mine, a.all, 1, agree_type_, agree_op_, parent), "PMPI_Allreduce(comm id)");
     }
     a.made = true;
     pre_agreed_ = a;
-    return;
+    return made;
   }
-  if (!blocking_needs_loop()) return;
+  if (!blocking_needs_loop()) return std::nullopt;
   MPI_Request req = MPI_REQUEST_NULL;
   mpi::check(PMPI_Ibarrier(parent, &req), "PMPI_Ibarrier(constructor)");
   wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);
+  return std::nullopt;
 }
 
 // Every constructor in calls.def: the members first arrive together (arrive_at_constructor), then
@@ -159,13 +167,14 @@ void Runtime::arrive_at_constructor(MPI_Comm parent, const char* name) {
 // all return from the same constructor).
 #define MPISNAP_FIRST_(first, ...) first
 #define MPISNAP_FIRST(args) MPISNAP_FIRST_ args
-#define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out) \
-  int Runtime::name params {                              \
-    arrive_at_constructor(MPISNAP_FIRST(args), #name);    \
-    const int rc = PMPI_##name args;                      \
-    if (rc == MPI_SUCCESS) comm_created(*(out), MPISNAP_FIRST(args)); \
-    pre_agreed_.made = false;                             \
-    return rc;                                            \
+#define MPISNAP_COMM_CONSTRUCTOR(name, params, args, out)                                         \
+  int Runtime::name params {                                                                      \
+    static constexpr Ctor kind = ctor_kind(#name);                                                \
+    const std::optional<int> made = arrive_at_constructor(MPISNAP_FIRST(args), kind, out);        \
+    const int rc = made ? *made : PMPI_##name args;                                               \
+    if (rc == MPI_SUCCESS) comm_created(*(out), MPISNAP_FIRST(args));                             \
+    pre_agreed_.made = false;                                                                     \
+    return rc;                                                                                    \
   }
 #include "interpose/calls.def"
 #undef MPISNAP_FIRST

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include <mpisnap/mpisnap.hpp>
@@ -558,6 +559,58 @@ void exchange_on(MPI_Comm c, int tag) {
   MPI_Wait(&sent, MPI_STATUS_IGNORE);
   EXPECT_EQ(in, from);
   MPI_Barrier(c);
+}
+
+namespace {
+int g_copies = 0;
+int copy_plus_one(MPI_Comm, int, void*, void* in, void* out, int* flag) {
+  ++g_copies;
+  *static_cast<void**>(out) = static_cast<char*>(in) + 1;
+  *flag = 1;
+  return MPI_SUCCESS;
+}
+}  // namespace
+
+// The library makes MPI_Comm_dup's communicator with MPI_Comm_idup in flight together with its id
+// agreement: the result must still be MPI_Comm_dup's (attributes copied by their callbacks, the
+// error handler inherited, the name not), and usable at once.
+TEST(Semantics, CommDupKeepsAttributesAndErrorHandler) {
+  static char base[4];
+  int key = MPI_KEYVAL_INVALID;
+  ASSERT_EQ(MPI_Comm_create_keyval(copy_plus_one, MPI_COMM_NULL_DELETE_FN, &key, nullptr), MPI_SUCCESS);
+  MPI_Comm parent, child, grandchild;
+  MPI_Comm_dup(MPI_COMM_WORLD, &parent);
+  MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN);
+  MPI_Comm_set_name(parent, const_cast<char*>("the parent"));
+  MPI_Comm_set_attr(parent, key, base);
+  g_copies = 0;
+  ASSERT_EQ(MPI_Comm_dup(parent, &child), MPI_SUCCESS);
+  EXPECT_EQ(g_copies, 1);
+  void* value = nullptr;
+  int found = 0;
+  MPI_Comm_get_attr(child, key, &value, &found);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(value, static_cast<void*>(base + 1));
+  MPI_Errhandler eh;
+  MPI_Comm_get_errhandler(child, &eh);
+  EXPECT_EQ(eh, MPI_ERRORS_RETURN);
+  MPI_Errhandler_free(&eh);
+  char name[MPI_MAX_OBJECT_NAME];
+  int len = -1;
+  MPI_Comm_get_name(child, name, &len);
+  EXPECT_NE(std::string(name, static_cast<std::size_t>(len)), "the parent");
+  // Errors on the child return: a send to a rank that does not exist comes back as an error.
+  int x = 0;
+  EXPECT_NE(MPI_Send(&x, 1, MPI_INT, g_size + 5, 1, child), MPI_SUCCESS);
+  exchange_on(child, 150);
+  ASSERT_EQ(MPI_Comm_dup(child, &grandchild), MPI_SUCCESS);
+  MPI_Comm_get_attr(grandchild, key, &value, &found);
+  EXPECT_TRUE(found && value == static_cast<void*>(base + 2));
+  exchange_on(grandchild, 151);
+  MPI_Comm_free(&grandchild);
+  MPI_Comm_free(&child);
+  MPI_Comm_free(&parent);
+  MPI_Comm_free_keyval(&key);
 }
 
 TEST(Semantics, EveryCommunicatorConstructor) {

@@ -145,6 +145,7 @@ Runtime& Runtime::start(MPI_Comm comm, const Config& config) {
   rt->setup_world();
   rt->take_directory();
   rt->discover_checkpoint();
+  rt->triggers_->start_counting(rt->restored_ ? rt->restored_->cp.safe_point : 0);
   rt->check_early_messages();
   rt->session_alive_ = true;
   instance_ = rt.release();  // owned from here by the process, until finalize()
@@ -169,7 +170,6 @@ void Runtime::setup_world() {
   if (hooks_.faults_set) storage::install_faults(hooks_.faults, rank_);
   control_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(control)");
   finalize_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(finalize)");
-  agree_ = shadow(MPI_COMM_WORLD, "PMPI_Comm_create(agreement)");
   mpi::check(PMPI_Type_contiguous(kAgreeWords, MPI_UINT64_T, &agree_type_), "PMPI_Type_contiguous(agreement)");
   mpi::check(PMPI_Type_commit(&agree_type_), "PMPI_Type_commit(agreement)");
   mpi::check(PMPI_Op_create(&reduce_proposals, 1, &agree_op_), "PMPI_Op_create(agreement)");
@@ -191,7 +191,7 @@ void Runtime::setup_world() {
   options.flush_every = config_.flush_every;
   pipeline_ = std::make_unique<checkpoint::Pipeline>(
       std::move(store), rank_, size_, options,
-      [this](std::uint64_t round, bool committed) { triggers_->agreement().announce_commit(round, committed); });
+      [this](std::uint64_t round, bool committed) { triggers_->announce_commit(round, committed); });
 
   register_comm(MPI_COMM_WORLD, 0);
   register_comm(MPI_COMM_SELF, 1);
@@ -363,7 +363,6 @@ void Runtime::refresh_mode() noexcept {
 
 void Runtime::progress() {
   if (deadlock_on_ && (++deadlock_polls_ & 63u) == 0) service_deadlock();  // a rank spinning on Test/Iprobe answers too
-  triggers_->poll(safe_point_);
   engine_->progress();
   if (engine_->draining()) window_->drain();
   window_->pass();
@@ -443,7 +442,6 @@ void Runtime::idle_check(const WaitTarget* targets, int ntargets, WaitEpisode& e
     mpi::check(PMPI_Iprobe(targets[i].source, targets[i].tag, targets[i].comm->app, &flag, &st), "PMPI_Iprobe(early)");
     if (flag) early_message(*targets[i].comm, st);
   }
-  triggers_->poll(safe_point_);
   engine_->progress();  // markers for the next snapshot arrive here
   if (engine_->draining()) return;
   const protocol::SnapshotSeq next = engine_->seq() + 1;
@@ -508,9 +506,8 @@ mpi::CommEntry* Runtime::lookup(MPI_Comm comm) {
 // would otherwise leave the others waiting forever for its part of a snapshot.
 void Runtime::agree_at_finalize() {
   const std::uint64_t begun = engine_->seq();
-  protocol::TriggerAgreement& agreement = triggers_->agreement();
-  agreement.finishing();  // any round still open is joined as finishing, so it is cancelled
-  std::uint64_t mine[3] = {begun, ~begun, agreement.rounds_started()}, all[3] = {0, 0, 0};
+  triggers_->finishing();  // any round still open is joined as finishing, so it is cancelled
+  std::uint64_t mine[3] = {begun, ~begun, triggers_->rounds_started()}, all[3] = {0, 0, 0};
   MPI_Request req;
   mpi::check(PMPI_Iallreduce(mine, all, 3, MPI_UINT64_T, MPI_MAX, finalize_, &req), "PMPI_Iallreduce(finalize)");
   for (;;) {
@@ -520,7 +517,7 @@ void Runtime::agree_at_finalize() {
     if (flag) break;
   }
   // Every agreement round the coordinator started is joined and reduced before the communicators go.
-  while (agreement.rounds_joined() < all[2] || agreement.reducing()) progress();
+  triggers_->settle(all[2]);
   const std::uint64_t most = all[0], fewest = ~all[1];
   if (most != fewest)
     throw diag::error("at MPI_Finalize the ranks have taken between " + std::to_string(fewest) + " and " +
@@ -535,7 +532,7 @@ bool Runtime::shutdown() {
   if (tiers_) tiers_->finish(*pipeline_, [this] { progress(); });  // the newest checkpoint on the global tier
   const bool stopped = should_exit_;
   triggers_->restore_signals();
-  agreement_port_->drain_sends();
+  triggers_->closing();  // every rank is past the agreement: a neighbour's helper may stop from here
   drain_deadlock();
   if (window_->has_pending())
     diag::warn(std::to_string(window_->pending()) + " receive(s) were still pending at MPI_Finalize");
@@ -555,10 +552,8 @@ bool Runtime::shutdown() {
     for (MPI_Comm& x : c.color) PMPI_Comm_free(&x);
   });
   triggers_.reset();
-  agreement_port_.reset();
   PMPI_Comm_free(&control_);
   PMPI_Comm_free(&finalize_);
-  PMPI_Comm_free(&agree_);
   PMPI_Op_free(&agree_op_);
   PMPI_Type_free(&agree_type_);
   return stopped;

@@ -28,7 +28,6 @@
 #include "common/test_hooks.hpp"
 #include "mpi/color_pool.hpp"
 #include "mpi/comm_table.hpp"
-#include "mpi/mpi_agreement_port.hpp"
 #include "mpi/mpi_control_port.hpp"
 #include "protocol/snapshot_engine.hpp"
 #include "requests/request_table.hpp"
@@ -411,8 +410,6 @@ class Runtime {
   MPI_Comm finalize_ = MPI_COMM_NULL;  // only for the agreement at MPI_Finalize (its own collective order)
   MPI_Datatype agree_type_ = MPI_DATATYPE_NULL;  // kAgreeWords uint64 as one element (the op sees whole proposals)
   MPI_Op agree_op_ = MPI_OP_NULL;
-  MPI_Comm agree_ = MPI_COMM_NULL;     // the trigger agreement's reductions
-  std::unique_ptr<mpi::MpiAgreementPort> agreement_port_;
   std::unique_ptr<triggers::Triggers> triggers_;  // signals, interval, request_checkpoint(); the agreement
   bool should_exit_ = false;
   std::unique_ptr<mpi::MpiControlPort> port_;

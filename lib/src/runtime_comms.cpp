@@ -118,7 +118,12 @@ Runtime::IdAgreement Runtime::proposal(std::uint64_t recorded, const std::vector
 std::optional<int> Runtime::arrive_at_constructor(MPI_Comm parent, Ctor kind, MPI_Comm* out) {
   pre_agreed_.made = false;
   const bool dup = kind == Ctor::Dup || kind == Ctor::DupWithInfo;
-  if (!dup && !blocking_needs_loop()) return std::nullopt;
+  // Whether the members meet non-blockingly must be the same on every member (a barrier one member
+  // skips, or an Iallreduce meeting an Allreduce, does not match): so it follows the configuration
+  // alone, never this rank's own state (a restarted run with checkpoints off holds restored
+  // messages on some ranks only).
+  const bool loop = poll_blocking_;
+  if (!dup && !loop) return std::nullopt;
   // MPI_Comm_create_group is collective over the group only, MPI_Intercomm_create also over the
   // remote side: no communicator holds exactly the ranks that call them.
   if (kind == Ctor::CreateGroup || kind == Ctor::IntercommCreate) return std::nullopt;
@@ -138,7 +143,7 @@ std::optional<int> Runtime::arrive_at_constructor(MPI_Comm parent, Ctor kind, MP
     a.members_of = p;
     a.slot = slot;
     std::optional<int> made;
-    if (blocking_needs_loop()) {
+    if (loop) {
       MPI_Request req = MPI_REQUEST_NULL;
       mpi::check(PMPI_Iallreduce(mine, a.all, 1, agree_type_, agree_op_, parent, &req), "PMPI_Iallreduce(comm id)");
       // MPI_Comm_dup itself goes in flight behind it (collectives on the parent keep their order on
@@ -155,7 +160,7 @@ std::optional<int> Runtime::arrive_at_constructor(MPI_Comm parent, Ctor kind, MP
     pre_agreed_ = a;
     return made;
   }
-  if (!blocking_needs_loop()) return std::nullopt;
+  if (!loop) return std::nullopt;
   MPI_Request req = MPI_REQUEST_NULL;
   mpi::check(PMPI_Ibarrier(parent, &req), "PMPI_Ibarrier(constructor)");
   wait_until(&req, MPI_STATUS_IGNORE, nullptr, 0);

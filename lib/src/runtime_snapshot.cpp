@@ -151,7 +151,7 @@ CheckpointStats Runtime::stats() const {
   s.buffer_bytes_held = pipeline_->buffers().bytes_held();
   s.mapped_ahead_seconds = pipeline_->buffers().planned_map_seconds();
   s.markers_sent = port_->markers_sent();
-  s.agreement_messages = agreement_port_->messages_sent();
+  s.agreement_messages = triggers_->messages_sent();
   return s;
 }
 

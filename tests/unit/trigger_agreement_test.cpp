@@ -153,5 +153,39 @@ TEST(TriggerAgreement, StrongestKindWins) {
   EXPECT_EQ(r1.agreement.decided_kind(), TriggerKind::Terminate);
 }
 
+// A signal sent to every rank reaches them at different moments: a rank that gets it after joining
+// the round it started (and before that round's snapshot) is answered by that round, so the job
+// takes one checkpoint, not two. A stronger trigger (a stop after a checkpoint round) is not.
+TEST(TriggerAgreement, ATriggerAfterJoiningIsAnsweredByTheRoundUnlessStronger) {
+  for (TriggerKind late : {TriggerKind::Checkpoint, TriggerKind::Terminate}) {
+    Net net(3);
+    Rank r0(net, 0), r1(net, 1), r2(net, 2);
+    std::uint64_t passed = 5;
+    auto settle = [&] {
+      for (int i = 0; i < 50; ++i) {
+        for (auto& box : net.boxes)
+          for (auto& m : box) m.first = true;
+        r0.agreement.progress(passed);
+        r1.agreement.progress(passed);
+        r2.agreement.progress(passed);
+      }
+    };
+    r0.agreement.trigger(TriggerKind::Checkpoint);
+    settle();  // round 1 decided: the snapshot is at safe point 6
+    r1.agreement.trigger(late);
+    r2.agreement.trigger(late);
+    settle();
+    for (Rank* r : {&r0, &r1, &r2}) EXPECT_EQ(r->agreement.at_safe_point(6), TriggerAgreement::Decision::Snapshot);
+    passed = 6;
+    settle();
+    const bool another = late == TriggerKind::Terminate;
+    EXPECT_EQ(r0.agreement.rounds_started(), another ? 2u : 1u) << "late " << static_cast<int>(late);
+    for (Rank* r : {&r0, &r1, &r2})
+      EXPECT_EQ(r->agreement.at_safe_point(7),
+                another ? TriggerAgreement::Decision::Snapshot : TriggerAgreement::Decision::Continue);
+    if (another) EXPECT_EQ(r1.agreement.decided_kind(), TriggerKind::Terminate);
+  }
+}
+
 }  // namespace
 }  // namespace mpisnap::testing

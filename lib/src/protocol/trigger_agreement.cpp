@@ -15,6 +15,13 @@ TriggerKind stronger(TriggerKind a, TriggerKind b) {
 }  // namespace
 
 void TriggerAgreement::trigger(TriggerKind kind) {
+  // A round this rank has joined and not yet passed the target of snapshots after this trigger:
+  // it answers the trigger when it is at least as strong (a signal sent to every rank of a job
+  // reaches them at different moments, some after the round it started: one checkpoint, not two).
+  const TriggerKind round_kind = state_ == State::Contributed ? contributed_kind_
+                                 : state_ == State::Decided   ? decided_kind_
+                                                              : TriggerKind::None;
+  if (round_kind != TriggerKind::None && stronger(kind, round_kind) == round_kind) return;
   local_ = stronger(local_, kind);
   if (rank_ == 0) pending_ = stronger(pending_, kind);
 }
@@ -35,7 +42,8 @@ void TriggerAgreement::join(std::uint64_t round, TriggerKind kind, std::uint64_t
   ++joined_;
   contributed_ = safe_points;
   forward({AgreementMessage::Start, round, static_cast<std::uint64_t>(kind), rank_});
-  const std::uint64_t in[3] = {safe_points, static_cast<std::uint64_t>(stronger(kind, local_)), finishing_ ? 1u : 0u};
+  contributed_kind_ = stronger(kind, local_);
+  const std::uint64_t in[3] = {safe_points, static_cast<std::uint64_t>(contributed_kind_), finishing_ ? 1u : 0u};
   local_ = TriggerKind::None;
   up_kind_ = TriggerKind::None;
   port_.start_reduce(in);
@@ -49,7 +57,7 @@ void TriggerAgreement::start_round() {
   early_.push_front({AgreementMessage::Start, round_ + 1, static_cast<std::uint64_t>(kind), rank_});
 }
 
-void TriggerAgreement::progress(std::uint64_t safe_points) {
+void TriggerAgreement::progress_counting(const std::function<std::uint64_t()>& safe_points) {
   AgreementMessage m;
   while (port_.poll(m)) {
     switch (m.type) {
@@ -79,7 +87,7 @@ void TriggerAgreement::progress(std::uint64_t safe_points) {
     if (early_.front().round == round_ + 1) {
       const AgreementMessage s = early_.front();
       early_.pop_front();
-      join(s.round, static_cast<TriggerKind>(s.kind_or_ok), safe_points);
+      join(s.round, static_cast<TriggerKind>(s.kind_or_ok), safe_points());
     }
   }
   if (state_ == State::Contributed) {

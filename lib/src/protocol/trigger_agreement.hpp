@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 
 namespace mpisnap::protocol {
@@ -33,7 +34,7 @@ struct AgreementMessage {
   int from = 0;
 };
 
-// What the agreement needs from the outside world (MPI in mpi/mpi_agreement_port.*, a fake in tests).
+// What the agreement needs from the outside world (TCP in sideband/port.*, a fake in tests).
 class AgreementPort {
  public:
   virtual ~AgreementPort() = default;
@@ -53,7 +54,13 @@ class TriggerAgreement {
   // A trigger on this rank (signal, request_checkpoint(), the coordinator's timer).
   void trigger(TriggerKind kind);
   // Messages and the reduction; `safe_points` = safe points this rank has passed.
-  void progress(std::uint64_t safe_points);
+  void progress(std::uint64_t safe_points) {
+    progress_counting([safe_points] { return safe_points; });
+  }
+  // The same, with the count read only when this rank joins a round, and then once: a helper thread
+  // that contributes for a rank whose main thread is elsewhere first raises the rank's hold flag
+  // and then reads its count (triggers/triggers.hpp).
+  void progress_counting(const std::function<std::uint64_t()>& safe_points);
   // At safe point `safe_points` (just passed): snapshot here, wait for the agreement, or go on.
   Decision at_safe_point(std::uint64_t safe_points);
   // The kind of the round whose snapshot `at_safe_point` just asked for.
@@ -88,6 +95,7 @@ class TriggerAgreement {
   std::uint64_t contributed_ = 0;      // safe points passed when this rank contributed
   std::uint64_t target_ = 0;
   TriggerKind decided_kind_ = TriggerKind::None;
+  TriggerKind contributed_kind_ = TriggerKind::None;  // the kind this rank gave the round it joined
   bool cancelled_ = false;
   TriggerKind local_ = TriggerKind::None;      // a trigger not yet contributed to a round
   TriggerKind pending_ = TriggerKind::None;    // coordinator: requests for the next round

@@ -108,7 +108,7 @@ void Triggers::wake() noexcept {
 
 void Triggers::helper_loop() {
   while (!stop_.load()) {
-    int timeout_ms = 200;
+    int timeout_ms = 1000;  // (a safety net: every event wakes it — a link, a signal, the main thread)
     if (rank_ == 0 && options_.interval > 0) {
       std::lock_guard<std::mutex> lock(mu_);
       const double left = last_checkpoint_ + options_.interval - wall_seconds();

@@ -187,9 +187,10 @@ class Runtime {
   mpi::CommEntry& register_comm(MPI_Comm app, std::int64_t fixed_id, std::uint64_t parent = kNoParent);
   void comm_created(MPI_Comm comm, MPI_Comm parent);
   // A constructor blocks inside MPI until every member of `parent` has called it, and a member may
-  // be at its safe point waiting for a trigger round this rank must join first (a hang). So while
-  // checkpoints are possible the members first meet in a non-blocking barrier, completed in the
-  // polling loop; the constructor and the registration then wait only for ranks already past it.
+  // need this rank inside the library meanwhile (its snapshot's messages; rank 0's deadlock
+  // monitor). So while checkpoints are possible the members first meet in a non-blocking barrier,
+  // completed in the polling loop; the constructor and the registration then wait only for ranks
+  // already past it. (The trigger agreement no longer needs it: it runs on the helper thread.)
   // MPI_Comm_dup's arrival is its id agreement, and the communicator is made in the same loop
   // (PMPI_Comm_idup, in flight together with the agreement): then its return code, else nothing.
   enum class Ctor { Dup, DupWithInfo, CreateGroup, IntercommCreate, Other };

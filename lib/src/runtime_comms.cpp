@@ -1,7 +1,6 @@
 // Runtime: communicators (registration of everything the application creates, freeing, error
 // handlers, intercommunicators) and the counting of collective calls.
 #include <algorithm>
-#include <cstring>
 
 #include "mpi/pmpi.hpp"
 #include "common/diagnostics.hpp"

@@ -31,7 +31,7 @@ void Runtime::setup_triggers() {
     sideband::Links links = sideband::connect_tree(rank_, size_, sideband::job_of(all), listener, all, kConnectSeconds);
     // Every rank is connected before any goes on (the connections are made; nothing waits on them yet).
     mpi::check(PMPI_Barrier(control_), "PMPI_Barrier(side channel)");
-    port = std::make_unique<sideband::Port>(rank_, size_, std::move(links));
+    port = std::make_unique<sideband::Port>(rank_, std::move(links));
   }
   triggers_ = std::make_unique<triggers::Triggers>(std::move(port), rank_, size_, options, [this] { progress(); });
 }

@@ -80,7 +80,7 @@ TEST(Sideband, TheReductionAndTheMessagesGoAlongTheTree) {
   constexpr int n = 7;
   std::vector<Links> links = connect_all(n);
   std::vector<std::unique_ptr<Port>> ports;
-  for (int r = 0; r < n; ++r) ports.push_back(std::make_unique<Port>(r, n, std::move(links[static_cast<std::size_t>(r)])));
+  for (int r = 0; r < n; ++r) ports.push_back(std::make_unique<Port>(r, std::move(links[static_cast<std::size_t>(r)])));
   // Two reductions in a row, the ranks starting them in different orders of time.
   for (std::uint64_t round = 1; round <= 2; ++round) {
     std::vector<std::thread> threads;
@@ -128,9 +128,9 @@ TEST(Sideband, TheReductionAndTheMessagesGoAlongTheTree) {
 
 TEST(Sideband, AClosedLinkIsAFailureUntilTheJobIsClosing) {
   std::vector<Links> links = connect_all(3);
-  auto p0 = std::make_unique<Port>(0, 3, std::move(links[0]));
-  auto p1 = std::make_unique<Port>(1, 3, std::move(links[1]));
-  auto p2 = std::make_unique<Port>(2, 3, std::move(links[2]));
+  auto p0 = std::make_unique<Port>(0, std::move(links[0]));
+  auto p1 = std::make_unique<Port>(1, std::move(links[1]));
+  auto p2 = std::make_unique<Port>(2, std::move(links[2]));
   p1.reset();  // rank 1 is gone
   p0->wait(1000, -1);
   EXPECT_FALSE(p0->read());
@@ -153,7 +153,7 @@ TEST(TriggerHelper, ARankWhoseMainThreadIsAwayStillTakesPart) {
   triggers::Options options;
   options.signals = false;
   for (int r = 0; r < n; ++r) {
-    t.push_back(std::make_unique<triggers::Triggers>(std::make_unique<Port>(r, n, std::move(links[static_cast<std::size_t>(r)])),
+    t.push_back(std::make_unique<triggers::Triggers>(std::make_unique<Port>(r, std::move(links[static_cast<std::size_t>(r)])),
                                                      r, n, options, [] {}));
     t.back()->start_counting(0);
   }

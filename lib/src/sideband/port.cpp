@@ -240,7 +240,7 @@ Links connect_tree(int rank, int size, std::uint64_t job, const Listener& listen
 
 // ------------------------------------------------------------------ the port
 
-Port::Port(int rank, int size, Links links) : rank_(rank), size_(size), links_(std::move(links)) {
+Port::Port(int rank, Links links) : rank_(rank), links_(std::move(links)) {
   for (auto& [r, f] : links_.fd) set_nonblocking(f);
 }
 

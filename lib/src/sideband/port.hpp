@@ -78,7 +78,7 @@ Links connect_tree(int rank, int size, std::uint64_t job, const Listener& listen
 
 class Port final : public protocol::AgreementPort {
  public:
-  Port(int rank, int size, Links links);
+  Port(int rank, Links links);
   ~Port() override = default;
 
   void send(int to, const protocol::AgreementMessage& m) override;
@@ -107,7 +107,6 @@ class Port final : public protocol::AgreementPort {
   void fail(const std::string& why);
 
   int rank_;
-  int size_;
   Links links_;
   std::map<int, std::string> partial_;           // bytes of an incomplete frame, per link
   std::deque<protocol::AgreementMessage> inbox_;

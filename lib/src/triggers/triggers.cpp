@@ -50,7 +50,7 @@ double wall_seconds() {
 Triggers::Triggers(std::unique_ptr<sideband::Port> port, int rank, int size, Options options,
                    std::function<void()> progress)
     : rank_(rank), options_(options), progress_(std::move(progress)),
-      port_(port ? std::move(port) : std::make_unique<sideband::Port>(rank, size, sideband::Links{})),
+      port_(port ? std::move(port) : std::make_unique<sideband::Port>(rank, sideband::Links{})),
       agreement_(*port_, rank, size), last_checkpoint_(wall_seconds()) {
   if (!options_.enabled) return;
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) throw Error("mpisnap: the trigger helper: pipe failed");

@@ -14,6 +14,7 @@
 #include <mpisnap/error.hpp>
 
 #include "sideband/port.hpp"
+#include "sideband_links.hpp"
 #include "triggers/triggers.hpp"
 
 namespace mpisnap::testing {
@@ -23,22 +24,6 @@ using sideband::Endpoint;
 using sideband::Links;
 using sideband::Listener;
 using sideband::Port;
-
-// Every rank's links, made by one thread per rank as each rank of a job does.
-std::vector<Links> connect_all(int n, std::uint64_t job = 42) {
-  std::vector<std::unique_ptr<Listener>> listeners;
-  std::vector<Endpoint> all;
-  for (int r = 0; r < n; ++r) {
-    listeners.push_back(std::make_unique<Listener>());
-    all.push_back(listeners.back()->endpoint());
-  }
-  std::vector<Links> links(static_cast<std::size_t>(n));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r] { links[static_cast<std::size_t>(r)] = sideband::connect_tree(r, n, job, *listeners[static_cast<std::size_t>(r)], all, 20); });
-  for (auto& t : threads) t.join();
-  return links;
-}
 
 TEST(Sideband, TheTreeConnectsEveryRankToItsParentAndChildren) {
   std::vector<Links> links = connect_all(6);

@@ -248,15 +248,47 @@ void Port::fail(const std::string& why) {
   if (failure_.empty()) failure_ = "mpisnap: rank " + std::to_string(rank_) + ": the side channel of the checkpoint agreement: " + why;
 }
 
-void Port::write_frame(int to, const Frame& f) {
+void Port::write_frame(int to, const Frame& f, const std::uint64_t* payload) {
   auto it = links_.fd.find(to);
   if (it == links_.fd.end()) {
     fail("internal: no link to rank " + std::to_string(to));
     return;
   }
   if (it->second < 0) return;  // closed at the end of the job
-  if (!write_all(it->second, f.w, kFrameBytes, now() + 60.0) && !closing_)
-    fail("sending to rank " + std::to_string(to) + " failed (" + std::strerror(errno) + ")");
+  const double deadline = now() + 60.0;
+  bool ok = write_all(it->second, f.w, kFrameBytes, deadline);
+  if (ok && payload && f.w[1] > 0) ok = write_all(it->second, payload, f.w[1] * sizeof(std::uint64_t), deadline);
+  if (!ok && !closing_) fail("sending to rank " + std::to_string(to) + " failed (" + std::strerror(errno) + ")");
+}
+
+int next_hop(int rank, int to) noexcept {
+  // Climb from `to` towards the root: passing through `rank` means `to` is below it.
+  int below = to;
+  while (below > rank) {
+    const int up = (below - 1) / 2;
+    if (up == rank) return below;
+    below = up;
+  }
+  return (rank - 1) / 2;
+}
+
+void Port::route(int to, std::uint64_t kind, const std::vector<std::uint64_t>& words) {
+  if (to == rank_) {
+    routed_.push_back({rank_, kind, words});
+    return;
+  }
+  // {kRouted, payload words, addressee, origin, kind, 0}, then the payload.
+  write_frame(next_hop(rank_, to),
+              {{kRouted, words.size(), static_cast<std::uint64_t>(to), static_cast<std::uint64_t>(rank_), kind, 0}},
+              words.data());
+  ++sent_;
+}
+
+bool Port::poll_routed(Routed& m) {
+  if (routed_.empty()) return false;
+  m = std::move(routed_.front());
+  routed_.pop_front();
+  return true;
 }
 
 void Port::send(int to, const protocol::AgreementMessage& m) {
@@ -294,7 +326,7 @@ void Port::try_reduce_up() {
     write_frame(links_.parent, {{kReduceUp, reduction_, w[0], w[1], w[2], static_cast<std::uint64_t>(rank_)}});
     return;
   }
-  on_frame(rank_, {{kReduceDown, reduction_, w[0], w[1], w[2], static_cast<std::uint64_t>(rank_)}});
+  on_frame(rank_, {{kReduceDown, reduction_, w[0], w[1], w[2], static_cast<std::uint64_t>(rank_)}}, nullptr);
 }
 
 bool Port::reduce_done(std::uint64_t out[3]) {
@@ -303,8 +335,21 @@ bool Port::reduce_done(std::uint64_t out[3]) {
   return true;
 }
 
-void Port::on_frame(int from, const Frame& f) {
+void Port::on_frame(int from, const Frame& f, const std::uint64_t* payload) {
   switch (f.w[0]) {
+    case kRouted: {
+      const int to = static_cast<int>(f.w[2]);
+      if (to != rank_) {  // passing through
+        write_frame(next_hop(rank_, to), f, payload);
+        break;
+      }
+      Routed m;
+      m.from = static_cast<int>(f.w[3]);
+      m.kind = f.w[4];
+      m.words.assign(payload, payload + f.w[1]);
+      routed_.push_back(std::move(m));
+      break;
+    }
     case kReduceUp:
       from_children_[f.w[1]].push_back({f.w[2], f.w[3], f.w[4]});
       try_reduce_up();
@@ -356,10 +401,23 @@ bool Port::read() {
       break;
     }
     std::size_t used = 0;
-    for (; buf.size() - used >= kFrameBytes; used += kFrameBytes) {
+    while (buf.size() - used >= kFrameBytes) {
       Frame f;
       std::memcpy(f.w, buf.data() + used, kFrameBytes);
-      on_frame(r, f);
+      std::vector<std::uint64_t> payload;
+      std::size_t length = kFrameBytes;
+      if (f.w[0] == kRouted) {
+        if (f.w[1] > kMaxRoutedWords) {
+          fail("rank " + std::to_string(r) + " sent a message of " + std::to_string(f.w[1]) + " words (a broken stream)");
+          break;
+        }
+        length += f.w[1] * sizeof(std::uint64_t);
+        if (buf.size() - used < length) break;  // the rest is on its way
+        payload.resize(f.w[1]);
+        if (f.w[1] > 0) std::memcpy(payload.data(), buf.data() + used + kFrameBytes, f.w[1] * sizeof(std::uint64_t));
+      }
+      on_frame(r, f, payload.data());
+      used += length;
     }
     buf.erase(0, used);
   }

@@ -12,10 +12,12 @@
 // hello naming the job, the sender and whom it wants; the wrong listener (a loopback address in
 // another network namespace, a port reused by another job) refuses it and the next address is tried.
 //
-// On the wire every message is one frame of six 64-bit words (host byte order: one build per job). The agreement's
-// messages go to a tree neighbour; its max-reduction goes up the tree (each rank combines its
-// children's with its own) and the result comes down. No thread here: the owner calls everything
-// under one lock and waits for input with `wait`.
+// On the wire every message is one frame of six 64-bit words (host byte order: one build per job),
+// a routed one followed by its payload. The agreement's messages go to a tree neighbour; its
+// max-reduction goes up the tree (each rank combines its children's with its own) and the result
+// comes down. A routed message (`route`: the blocked-call watch's reports, questions and answers)
+// goes to any rank, hop by hop along the tree: up until the addressee is below, then down. No
+// thread here: the owner calls everything under one lock and waits for input with `wait`.
 #pragma once
 
 #include <array>
@@ -76,6 +78,17 @@ inline std::uint64_t job_of(const std::vector<Endpoint>& all) {
 Links connect_tree(int rank, int size, std::uint64_t job, const Listener& listener, const std::vector<Endpoint>& all,
                    double timeout);
 
+// A message for any rank (Port::route): `kind` and `words` are the sender's; `from` is its rank.
+struct Routed {
+  int from = -1;
+  std::uint64_t kind = 0;
+  std::vector<std::uint64_t> words;
+};
+
+// The next hop from `rank` to `to` on the tree (parent (i-1)/2): the child whose subtree holds `to`,
+// or the parent. `to` != `rank`.
+int next_hop(int rank, int to) noexcept;
+
 class Port final : public protocol::AgreementPort {
  public:
   Port(int rank, Links links);
@@ -96,13 +109,18 @@ class Port final : public protocol::AgreementPort {
   void closing() noexcept { closing_ = true; }
   std::uint64_t messages_sent() const noexcept { return sent_; }
 
+  // Sends `words` to rank `to` (this rank too: then it is in the inbox at once).
+  void route(int to, std::uint64_t kind, const std::vector<std::uint64_t>& words);
+  bool poll_routed(Routed& m);
+
  private:
-  enum Type : std::uint64_t { kReduceUp = 10, kReduceDown = 11 };
+  enum Type : std::uint64_t { kReduceUp = 10, kReduceDown = 11, kRouted = 12 };
+  static constexpr std::size_t kMaxRoutedWords = std::size_t{1} << 24;  // (a length beyond it: a broken stream)
   struct Frame {
     std::uint64_t w[6];
   };
-  void write_frame(int to, const Frame& f);
-  void on_frame(int from, const Frame& f);
+  void write_frame(int to, const Frame& f, const std::uint64_t* payload = nullptr);
+  void on_frame(int from, const Frame& f, const std::uint64_t* payload);
   void try_reduce_up();
   void fail(const std::string& why);
 
@@ -110,6 +128,7 @@ class Port final : public protocol::AgreementPort {
   Links links_;
   std::map<int, std::string> partial_;           // bytes of an incomplete frame, per link
   std::deque<protocol::AgreementMessage> inbox_;
+  std::deque<Routed> routed_;
   // The reductions, numbered from 1 in the order this rank starts them (every rank starts the same
   // ones in the same order): children's contributions by number, this rank's own, the result.
   std::uint64_t reduction_ = 0;

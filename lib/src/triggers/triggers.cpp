@@ -106,9 +106,17 @@ void Triggers::wake() noexcept {
   [[maybe_unused]] const ssize_t n = ::write(wake_[1], &c, 1);
 }
 
+void Triggers::set_watch(watch::Watch* w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  watch_ = w;
+  wake();
+}
+
 void Triggers::helper_loop() {
+  // (1 s: a safety net, every event wakes it — a link, a signal, the main thread; the watch asks
+  // for more while it watches a blocked call closely)
+  int timeout_ms = 1000;
   while (!stop_.load()) {
-    int timeout_ms = 1000;  // (a safety net: every event wakes it — a link, a signal, the main thread)
     if (rank_ == 0 && options_.interval > 0) {
       std::lock_guard<std::mutex> lock(mu_);
       const double left = last_checkpoint_ + options_.interval - wall_seconds();
@@ -119,13 +127,19 @@ void Triggers::helper_loop() {
     while (::read(wake_[0], drain, sizeof drain) > 0) {
     }
     std::lock_guard<std::mutex> lock(mu_);
-    serve();
+    timeout_ms = serve();
     changed_.notify_all();
   }
 }
 
-void Triggers::serve() {
+int Triggers::serve() {
   if (!port_->read() && failure_.empty()) failure_ = port_->failure();
+  int next_ms = 1000;
+  if (watch_) {
+    const double now = wall_seconds();
+    sideband::Routed m;
+    while (port_->poll_routed(m)) watch_->on_message(*port_, m, now);
+  }
   if (g_terminate_signal.exchange(0)) agreement_.trigger(protocol::TriggerKind::Terminate);
   if (g_checkpoint_signal.exchange(0)) agreement_.trigger(protocol::TriggerKind::Checkpoint);
   if (rank_ == 0 && options_.interval > 0) {
@@ -136,6 +150,8 @@ void Triggers::serve() {
     }
   }
   advance();
+  if (watch_) next_ms = watch_->tick(*port_, wall_seconds(), hold_.load());
+  return next_ms;
 }
 
 void Triggers::advance() {
@@ -228,6 +244,7 @@ void Triggers::announce_commit(std::uint64_t round, bool ok) {
 void Triggers::finishing() {
   std::lock_guard<std::mutex> lock(mu_);
   agreement_.finishing();
+  if (watch_) watch_->finishing();
   wake();
 }
 

@@ -29,6 +29,7 @@
 
 #include "protocol/trigger_agreement.hpp"
 #include "sideband/port.hpp"
+#include "watch/watch.hpp"
 
 namespace mpisnap::triggers {
 
@@ -49,6 +50,8 @@ class Triggers {
   Triggers& operator=(const Triggers&) = delete;
 
   bool enabled() const noexcept { return options_.enabled; }
+  // The blocked-call watch runs on the helper from now on (its messages, its ticks), under the lock.
+  void set_watch(watch::Watch* w);
 
   // From now on the helper contributes to rounds: `safe_points` is how many this rank has passed
   // (a restarted run's count starts at its checkpoint's). Until then a round waits for this rank.
@@ -83,8 +86,9 @@ class Triggers {
   void install_signals();
   void start_helper();
   void helper_loop();
-  // The helper's part of one wake-up, under the lock: signals, the interval, the agreement.
-  void serve();
+  // The helper's part of one wake-up, under the lock: signals, the interval, the agreement, the
+  // watch. Returns how soon (ms) the helper must look again even if nothing wakes it.
+  int serve();
   // The agreement's step (joining a round with this rank's count), under the lock: the helper's,
   // and the main thread's own where it has news for it.
   void advance();
@@ -97,6 +101,7 @@ class Triggers {
   Options options_;
   std::function<void()> progress_;
   std::unique_ptr<sideband::Port> port_;
+  watch::Watch* watch_ = nullptr;  // under mu_
 
   std::mutex mu_;
   std::condition_variable changed_;  // the helper made progress

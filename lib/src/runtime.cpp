@@ -161,6 +161,7 @@ void Runtime::start_preloaded() {
 Runtime::Runtime(const Config& config) : config_(config), hooks_(TestHooks::from_environment()) {}
 
 Runtime::~Runtime() {
+  if (triggers_) triggers_->set_watch(nullptr);  // (the helper stops with triggers_, after watch_ is gone)
   if (hooks_.faults_set) storage::install_faults("", rank_);
 }
 
@@ -201,10 +202,9 @@ void Runtime::setup_world() {
     pre_session_comms_ = nullptr;
   }
   setup_triggers();
-  poll_blocking_ = config_.every > 0 || triggers_->enabled();
-  // Deadlock detection needs blocked ranks to poll (they do while checkpoints are possible).
-  deadlock_on_ = poll_blocking_ && config_.deadlock_after > 0;
-  if (rank_ == 0) monitor_ = std::make_unique<deadlock::Monitor>();
+  snapshots_possible_ = config_.every > 0 || triggers_->enabled();
+  setup_watch();
+  polls_ = snapshots_possible_ && !watched_;
   emulate_all_ = hooks_.emulate_receives;
   window_->set_emulate(emulate_all_);
   window_->set_chaos(hooks_.chaos_seed);
@@ -357,12 +357,13 @@ void Runtime::refresh_mode() noexcept {
   slow_recv_ = emulate_all_ || engine_->draining() || !queue_.empty() || window_->has_pending();
   busy_ = engine_->active() || pipeline_->commits_pending() || (tiers_ && tiers_->busy());
   no_window_ = !busy_ && !slow_recv_;
-  direct_blocking_ = no_window_ && !poll_blocking_;
-  comms_.set_gates(!busy_, !slow_recv_, !poll_blocking_);
+  direct_blocking_ = no_window_ && !snapshots_possible_;
+  watched_direct_ = no_window_ && snapshots_possible_ && watched_;
+  blocks_in_mpi_ = direct_blocking_ || watched_direct_;
+  comms_.set_gates(!busy_, !slow_recv_, !snapshots_possible_, watched_);
 }
 
 void Runtime::progress() {
-  if (deadlock_on_ && (++deadlock_polls_ & 63u) == 0) service_deadlock();  // a rank spinning on Test/Iprobe answers too
   engine_->progress();
   if (engine_->draining()) window_->drain();
   window_->pass();
@@ -383,15 +384,14 @@ void Runtime::progress() {
 
 int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets,
                         const char* call) {
-  WaitEpisode ep(*this, call);
-  ep.describable = ntargets > 0;  // a collective, a constructor's barrier: nothing the library can judge
+  WaitEpisode ep(call);
   unsigned spins = 0;
   for (;;) {
     if (busy_ || slow_recv_) progress();
     int flag = 0;
     const int rc = mpi::test_for(ntargets > 0 ? targets[0].comm->errors_to() : MPI_COMM_NULL, req, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(targets, ntargets, ep);
+    if (snapshots_possible_ && (++spins & 63u) == 0) idle_check(targets, ntargets, ep);
   }
 }
 
@@ -433,7 +433,6 @@ void Runtime::check_early_messages() {
 }
 
 void Runtime::idle_check(const WaitTarget* targets, int ntargets, WaitEpisode& ep) {
-  if (deadlock_on_) watch_deadlock(targets, ntargets, ep);
   double& first_seen = ep.first_seen;
   for (int i = 0; i < ntargets; ++i) {
     if (targets[i].send || !targets[i].comm || targets[i].comm->app == MPI_COMM_NULL) continue;
@@ -533,7 +532,6 @@ bool Runtime::shutdown() {
   const bool stopped = should_exit_;
   triggers_->restore_signals();
   triggers_->closing();  // every rank is past the agreement: a neighbour's helper may stop from here
-  drain_deadlock();
   if (window_->has_pending())
     diag::warn(std::to_string(window_->pending()) + " receive(s) were still pending at MPI_Finalize");
   if (!queue_.empty() && !should_exit_)  // after a stop signal, messages in flight are expected

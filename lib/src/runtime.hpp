@@ -35,10 +35,12 @@
 #include "storage/lease.hpp"
 #include "tiers.hpp"
 #include "triggers/triggers.hpp"
+#include "watch/blocked_call.hpp"
+#include "watch/watch.hpp"
 
 namespace mpisnap {
 
-class Runtime {
+class Runtime : private watch::Reader {
  public:
   // Words of a new communicator's agreement (IdAgreement, below), one element of agree_type_.
   static constexpr int kAgreeWords = 7;
@@ -68,7 +70,7 @@ class Runtime {
   BufferSource* buffer_planner() noexcept { return fills_pool_ahead() ? &pipeline_->buffers().planner() : nullptr; }
   void map_planned_buffers() { pipeline_->buffers().map_planned(); }
   // The first snapshot's buffers are prepared before it (a snapshot is possible and buffers are kept).
-  bool fills_pool_ahead() const noexcept { return poll_blocking_ && config_.reuse_buffers; }
+  bool fills_pool_ahead() const noexcept { return snapshots_possible_ && config_.reuse_buffers; }
   // Session::on_commit: rank 0 remembers the checkpoints it sees committed until they are taken.
   void watch_commits() noexcept;
   std::vector<Committed> take_commits();
@@ -99,8 +101,9 @@ class Runtime {
     return rc;
   }
   void count_collective(MPI_Comm comm);
-  // When snapshots or triggers are possible, every blocking call polls (see calls.def).
-  bool blocking_calls_poll() const noexcept { return poll_blocking_; }
+  // When snapshots or triggers are possible, every blocking collective polls (see calls.def; the
+  // point-to-point calls are watched instead where the helper runs).
+  bool blocking_calls_poll() const noexcept { return snapshots_possible_; }
   int wait_collective(MPI_Request* req) { return wait_until(req, MPI_STATUS_IGNORE, nullptr, 0); }
 
   // ---- the fast path (interpose/fast_path.hpp): the one-entry communicator cache behind three gates
@@ -118,8 +121,15 @@ class Runtime {
   mpi::CommEntry* direct_blocking_comm(MPI_Comm comm) const noexcept {
     return comms_.gated<mpi::CommTable::kDirect>(comm);
   }
+  // As direct_blocking_comm where a snapshot is possible and the helper watches blocking calls: the
+  // call blocks inside MPI, published in blocked_call() (watch/blocked_call.hpp).
+  mpi::CommEntry* watched_comm(MPI_Comm comm) const noexcept { return comms_.gated<mpi::CommTable::kWatched>(comm); }
+  watch::BlockedCall& blocked_call() noexcept { return blocked_call_; }
+  bool watched() const noexcept { return watched_; }
   // MPI_Wait may go straight to PMPI_Wait: blocking is direct and no request needs accounting.
-  bool direct_wait() const noexcept { return direct_blocking_ && requests_.empty(); }
+  // (Where the watch looks on, such a wait need not be published: no request in it is a receive the
+  // library tracks, so the watch could neither describe it nor judge it misplaced.)
+  bool direct_wait() const noexcept { return blocks_in_mpi_ && requests_.empty(); }
   // MPI_Wait may first try PMPI_Test: no request needs accounting and no receive goes through the
   // window (a wait that finds its request complete has nothing to poll for).
   bool test_before_wait() const noexcept { return no_window_ && requests_.empty(); }
@@ -152,23 +162,22 @@ class Runtime {
   using WaitTarget = requests::WaitTarget;
 
   // One blocking call that polls, from its loop's start to its return: the misplaced-safe-point
-  // check's clock, and for deadlock detection since when it waits and whether it reported. Lives
-  // on the loop's stack; blocked_ points to it once it has waited through an idle check.
+  // check's clock. Lives on the loop's stack.
   struct WaitEpisode {
-    WaitEpisode(Runtime& rt, const char* call) noexcept : rt(rt), call(call), id(++rt.episodes_) {}
-    ~WaitEpisode() {
-      if (rt.blocked_ == this) rt.blocked_ = nullptr;
-    }
-    WaitEpisode(const WaitEpisode&) = delete;
-    WaitEpisode& operator=(const WaitEpisode&) = delete;
-    Runtime& rt;
+    explicit WaitEpisode(const char* call) noexcept : call(call) {}
     const char* call;
-    std::uint64_t id;
     double first_seen = -1;    // the misplaced check
-    double since = -1;         // its first idle check
-    bool reported = false;
-    bool describable = true;   // false: it waits on requests the library cannot describe (never stuck)
   };
+  // A blocking call made inside MPI: where the watch looks on, `c` published for the call's duration.
+  template <class F>
+  int in_mpi(const watch::Call& c, F&& call) {
+    if (!watched_) return call();
+    blocked_call_.call() = c;
+    blocked_call_.enter();
+    const int rc = call();
+    blocked_call_.leave();
+    return rc;
+  }
 
   // A message taken out of MPI by the window and handed to MPI_Mprobe/MPI_Improbe under a handle
   // of the library's (the application only passes it back to MPI_Mrecv/MPI_Imrecv): held_handle().
@@ -187,8 +196,7 @@ class Runtime {
   mpi::CommEntry& register_comm(MPI_Comm app, std::int64_t fixed_id, std::uint64_t parent = kNoParent);
   void comm_created(MPI_Comm comm, MPI_Comm parent);
   // A constructor blocks inside MPI until every member of `parent` has called it, and a member may
-  // need this rank inside the library meanwhile (its snapshot's messages; rank 0's deadlock
-  // monitor). So while checkpoints are possible the members first meet in a non-blocking barrier,
+  // need this rank inside the library meanwhile (its snapshot's messages). So while checkpoints are possible the members first meet in a non-blocking barrier,
   // completed in the polling loop; the constructor and the registration then wait only for ranks
   // already past it. (The trigger agreement no longer needs it: it runs on the helper thread.)
   // MPI_Comm_dup's arrival is its id agreement, and the communicator is made in the same loop
@@ -347,13 +355,14 @@ class Runtime {
   template <class Call>
   int send_waiting(const void* buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, bool sync,
                    Call&& call);
-  // A rank may wait by spinning on non-blocking calls (Iprobe, Improbe, Test*): while checkpoints are
-  // possible, every 64th such call progresses, so that the spinning rank still joins a trigger round
-  // that a peer waits for at its safe point (mpi.spin_wait_trigger hangs otherwise). One increment
-  // and a test otherwise; nothing at all when no checkpoint is possible.
-  bool spin_poll_due() noexcept { return poll_blocking_ && (++spin_calls_ & 63u) == 0; }
+  // A rank may wait by spinning on non-blocking calls (Iprobe, Improbe, Test*): while blocking calls
+  // poll (every-N checkpoints with triggers off, no helper), every 64th such call progresses, so
+  // that the spinning rank still joins a round that a peer waits for at its safe point
+  // (mpi.spin_wait_trigger hangs otherwise). One increment and a test; nothing at all otherwise
+  // (the helper joins rounds for a spinning rank as for a blocked one).
+  bool spin_poll_due() noexcept { return polls_ && (++spin_calls_ & 63u) == 0; }
   // Emulated receives pending (slow_recv_) may be what a blocking call waits for: it must progress them.
-  bool blocking_needs_loop() const noexcept { return poll_blocking_ || slow_recv_ || busy_ || engine_->draining(); }
+  bool blocking_needs_loop() const noexcept { return polls_ || slow_recv_ || busy_ || engine_->draining(); }
   mpi::CommEntry* lookup(MPI_Comm comm);
   // The held message `*m` names, taken out of held_messages_ (null: not one the library holds).
   std::unique_ptr<HeldMessage> take_held(MPI_Message m);
@@ -381,19 +390,16 @@ class Runtime {
                       int tag, MPI_Comm comm, MPI_Request* request);
   void idle_check_requests(int count, const MPI_Request* reqs, WaitEpisode& ep);
 
-  // --- deadlock detection (runtime_deadlock.cpp; the decision is deadlock::Monitor's). A rank that
-  // has waited Config::deadlock_after seconds in a blocking call reports what it waits for and its
-  // channel counts to rank 0 (control communicator, tag kDeadlockTag); rank 0 asks the members of
-  // a stuck set whether they are still in that call, and ends the job (status kExitDeadlock)
-  // naming the cycle if all are.
-  static constexpr int kDeadlockTag = 3;
-  static constexpr int kExitDeadlock = 72;
-  void watch_deadlock(const WaitTarget* targets, int ntargets, WaitEpisode& ep);
-  void service_deadlock();
-  void send_deadlock(int to, std::vector<std::uint64_t> words);
-  void receive_deadlock(std::vector<std::uint64_t> words, int from);
-  // At MPI_Finalize: every deadlock message this rank sent is received, and every one sent to it.
-  void drain_deadlock();
+  // --- the watch over blocked calls (runtime_watch.cpp; watch/watch.hpp does the watching on the
+  // helper thread): deadlock detection and the misplaced-safe-point diagnosis of a rank blocked
+  // inside MPI. The runtime reads a held call for it (watch::Reader, on the helper thread while the
+  // main thread is inside the call and cannot change what is read).
+  void setup_watch();
+  bool describe(const watch::Call& c, deadlock::Report& r) override;
+  void sources(const watch::Call& c, std::vector<watch::Source>& out) override;
+  void held_targets(const watch::Call& c, std::vector<WaitTarget>& out, int& pending);
+  // What this rank sent on each channel before its snapshot now begun (the watch answers peers' questions).
+  void publish_cut(std::uint64_t seq, const protocol::SnapshotEngine::SentCounts& sent);
 
   // The runtime, from the first Session to MPI_Finalize: start() creates it, finalize() takes it back
   // (a std::unique_ptr at both ends) and destroys it. A process that exits without MPI_Finalize
@@ -439,7 +445,7 @@ class Runtime {
     MPI_Request colors[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
   };
   std::vector<PendingRegistration> pending_regs_;
-  bool poll_blocking_ = false;  // snapshots are possible: blocking waits poll (misplaced safe points)
+  bool snapshots_possible_ = false;  // every > 0 or triggers on: a blocking call polls (polls_) or is watched (watched_)
   unsigned spin_calls_ = 0;     // non-blocking calls counted by spin_poll_due()
   bool no_window_ = false;        // not busy, and no receive goes through the window
   bool direct_blocking_ = false;  // and not polling either: a blocking call may block in MPI
@@ -449,15 +455,14 @@ class Runtime {
   // wait_direct's scratch, kept so that a wait allocates nothing once warm.
   std::vector<MPI_Status> wait_statuses_;
 
-  // Deadlock detection.
-  bool deadlock_on_ = false;           // Config::deadlock_after > 0, blocking calls poll, not THREAD_MULTIPLE
-  std::uint64_t episodes_ = 0;         // blocking calls begun (WaitEpisode ids)
-  WaitEpisode* blocked_ = nullptr;     // the call this rank is blocked in, once it waited an idle check
-  std::unique_ptr<deadlock::Monitor> monitor_;  // rank 0
-  std::deque<std::vector<std::uint64_t>> deadlock_bufs_;
-  std::deque<MPI_Request> deadlock_sends_;  // synchronous: complete once received (drain_deadlock)
-  bool deadlock_shutdown_ = false;     // in MPI_Finalize: receive and discard, send nothing
-  unsigned deadlock_polls_ = 0;        // progress() calls: every 64th services deadlock messages
+  // The watch (with the helper thread: triggers on). Blocking calls then block inside MPI even while
+  // a snapshot is possible (polls_ false), published in blocked_call_.
+  watch::BlockedCall blocked_call_;
+  std::unique_ptr<watch::Watch> watch_;
+  bool watched_ = false;          // watch_ runs
+  bool polls_ = false;            // a blocking call must poll while it waits (a snapshot is possible, no watch)
+  bool watched_direct_ = false;   // no_window_, a snapshot possible and watched: blocking calls block in MPI, published
+  bool blocks_in_mpi_ = false;    // direct_blocking_ || watched_direct_
 
   std::uint64_t safe_point_ = 0;
   double due_at_ = 0;  // when the current safe point decided to snapshot (take_snapshot measures the pause from it)

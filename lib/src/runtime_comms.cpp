@@ -121,7 +121,7 @@ std::optional<int> Runtime::arrive_at_constructor(MPI_Comm parent, Ctor kind, MP
   // skips, or an Iallreduce meeting an Allreduce, does not match): so it follows the configuration
   // alone, never this rank's own state (a restarted run with checkpoints off holds restored
   // messages on some ranks only).
-  const bool loop = poll_blocking_;
+  const bool loop = snapshots_possible_;
   if (!dup && !loop) return std::nullopt;
   // MPI_Comm_create_group is collective over the group only, MPI_Intercomm_create also over the
   // remote side: no communicator holds exactly the ranks that call them.
@@ -364,7 +364,7 @@ int Runtime::Comm_set_errhandler(MPI_Comm comm, MPI_Errhandler errhandler) {
   if (rc == MPI_SUCCESS)
     if (mpi::CommEntry* e = known(comm)) {
       for (MPI_Comm c : e->color) PMPI_Comm_set_errhandler(c, errhandler);
-      e->errors_fatal = errhandler == MPI_ERRORS_ARE_FATAL;
+      comms_.set_errors_fatal(*e, errhandler == MPI_ERRORS_ARE_FATAL);
     }
   return rc;
 }

@@ -48,7 +48,8 @@ int Runtime::send_waiting(const void* buf, int count, MPI_Datatype type, int des
   if (!e) return call(comm);
   if (busy_) progress();
   if (blocking_needs_loop()) return send_blocking(buf, count, type, dest, tag, *e, sync);
-  return e->counted_send(dest, call);
+  const watch::Call c{e, dest, tag, sync ? watch::Call::Ssend : watch::Call::Send};
+  return e->counted_send(dest, [&](MPI_Comm current) { return in_mpi(c, [&] { return call(current); }); });
 }
 
 int Runtime::Send(const void* buf, int count_, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm) {
@@ -127,8 +128,9 @@ int Runtime::Recv(void* buf, int count_, MPI_Datatype datatype, int source, int 
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   int rc;
-  if (!poll_blocking_) {
-    rc = PMPI_Recv(buf, count_, datatype, source, tag, e->current, st);
+  if (!polls_) {
+    const watch::Call c{e, source, tag, watch::Call::Recv};
+    rc = in_mpi(c, [&] { return PMPI_Recv(buf, count_, datatype, source, tag, e->current, st); });
   } else {
     MPI_Request req;
     rc = PMPI_Irecv(buf, count_, datatype, source, tag, e->current, &req);
@@ -176,9 +178,12 @@ int Runtime::Sendrecv(const void* sendbuf, int sendcount, MPI_Datatype sendtype,
     // count (the counting rules' fatal case).
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+    const watch::Call call{e, source, recvtag, watch::Call::Sendrecv, dest, sendtag};
     const int rc = e->counted_send(dest, [&](MPI_Comm c) {
-      return PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source, recvtag,
-                           c, st);
+      return in_mpi(call, [&] {
+        return PMPI_Sendrecv(sendbuf, sendcount, sendtype, dest, sendtag, recvbuf, recvcount, recvtype, source,
+                             recvtag, c, st);
+      });
     });
     if (source != MPI_PROC_NULL) e->count_receipt(rc, *st);
     return rc;
@@ -205,8 +210,9 @@ int Runtime::Sendrecv_replace(void* buf, int count_, MPI_Datatype datatype, int 
   if (e->errors_fatal && !slow_recv_ && !blocking_needs_loop()) {
     MPI_Status local;
     MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
+    const watch::Call call{e, source, recvtag, watch::Call::SendrecvReplace, dest, sendtag};
     const int rc = e->counted_send(dest, [&](MPI_Comm c) {
-      return PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, c, st);
+      return in_mpi(call, [&] { return PMPI_Sendrecv_replace(buf, count_, datatype, dest, sendtag, source, recvtag, c, st); });
     });
     if (source != MPI_PROC_NULL) e->count_receipt(rc, *st);
     return rc;
@@ -228,10 +234,12 @@ int Runtime::Probe(int source, int tag, MPI_Comm comm, MPI_Status* status) {
   mpi::CommEntry* e = lookup(comm);
   if (!e) return PMPI_Probe(source, tag, comm, status);
   if (busy_) progress();
-  if (source == MPI_PROC_NULL || (!slow_recv_ && !blocking_needs_loop()))
-    return PMPI_Probe(source, tag, e->current, status);
+  if (source == MPI_PROC_NULL) return PMPI_Probe(source, tag, e->current, status);
+  if (!slow_recv_ && !blocking_needs_loop())
+    return in_mpi({e, source, tag, watch::Call::Probe},
+                  [&] { return PMPI_Probe(source, tag, e->current, status); });
   const WaitTarget target{e, source, tag};
-  WaitEpisode ep(*this, "MPI_Probe");
+  WaitEpisode ep("MPI_Probe");
   unsigned spins = 0;
   for (;;) {
     if (slow_recv_) {
@@ -243,7 +251,7 @@ int Runtime::Probe(int source, int tag, MPI_Comm comm, MPI_Status* status) {
     const int rc = PMPI_Iprobe(source, tag, e->current, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
     if (busy_) progress();
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(&target, 1, ep);
+    if (snapshots_possible_ && (++spins & 63u) == 0) idle_check(&target, 1, ep);
   }
 }
 
@@ -325,14 +333,14 @@ int Runtime::Mprobe(int source, int tag, MPI_Comm comm, MPI_Message* message, MP
   if (!e) return PMPI_Mprobe(source, tag, comm, message, status);
   if (source == MPI_PROC_NULL) return PMPI_Mprobe(source, tag, e->current, message, status);
   const WaitTarget target{e, source, tag};
-  WaitEpisode ep(*this, "MPI_Mprobe");
+  WaitEpisode ep("MPI_Mprobe");
   unsigned spins = 0;
   for (;;) {
     int flag = 0;
     const int rc = Improbe(source, tag, comm, &flag, message, status);
     if (rc != MPI_SUCCESS || flag) return rc;
     progress();
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check(&target, 1, ep);
+    if (snapshots_possible_ && (++spins & 63u) == 0) idle_check(&target, 1, ep);
   }
 }
 

@@ -45,12 +45,16 @@ void Runtime::account_completion(const RequestInfo& info, const MPI_Status& st, 
 }
 
 bool Runtime::waits_directly(int count, const MPI_Request* reqs) noexcept {
-  return !poll_blocking_ && !busy_ && !slow_recv_ && requests_.only_real_receives(count, reqs);
+  return !polls_ && !busy_ && !slow_recv_ && requests_.only_real_receives(count, reqs);
 }
 
 int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single) {
-  auto wait = [&](MPI_Status* st) { return single ? PMPI_Wait(reqs, st) : PMPI_Waitall(count, reqs, st); };
-  if (!requests_.note_direct(count, reqs)) return wait(statuses);
+  auto wait = [&](MPI_Status* st) {
+    // (published only when a tracked receive is among them: note_direct below)
+    return in_mpi({reqs, count, 0, single ? watch::Call::Wait : watch::Call::Waitall},
+                  [&] { return single ? PMPI_Wait(reqs, st) : PMPI_Waitall(count, reqs, st); });
+  };
+  if (!requests_.note_direct(count, reqs)) return single ? PMPI_Wait(reqs, statuses) : PMPI_Waitall(count, reqs, statuses);
   MPI_Status* sts = statuses;
   if (statuses == MPI_STATUSES_IGNORE || statuses == MPI_STATUS_IGNORE) {
     if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));
@@ -67,12 +71,7 @@ int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, boo
 // taken for a wait on a message that can no longer come.
 void Runtime::idle_check_requests(int count, const MPI_Request* reqs, WaitEpisode& ep) {
   std::vector<WaitTarget> targets;
-  if (poll_blocking_) requests_.receive_targets(count, reqs, targets);
-  // A request that is not a receive the library tracks (a send, a collective, a generalized
-  // request): deadlock detection cannot say what would complete it, so the wait is never stuck.
-  int pending = 0;
-  for (int i = 0; i < count; ++i) pending += reqs[i] != MPI_REQUEST_NULL;
-  ep.describable = pending > 0 && static_cast<int>(targets.size()) == pending;
+  requests_.receive_targets(count, reqs, targets);
   idle_check(targets.data(), static_cast<int>(targets.size()), ep);
 }
 
@@ -219,13 +218,13 @@ int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
   if (waits_directly(1, request)) return wait_direct(1, request, status, true);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
-  WaitEpisode ep(*this, "MPI_Wait");
+  WaitEpisode ep("MPI_Wait");
   unsigned spins = 0;
   for (;;) {
     if (busy_ || slow_recv_) progress();
     int rc = MPI_SUCCESS;
     if (test_one(request, st, &rc)) return rc;
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(1, request, ep);
+    if (snapshots_possible_ && (++spins & 63u) == 0) idle_check_requests(1, request, ep);
   }
 }
 
@@ -338,7 +337,7 @@ int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
   std::vector<int> rcs(static_cast<std::size_t>(count), MPI_SUCCESS);
   int remaining = count;
   bool failed = false;
-  WaitEpisode ep(*this, "MPI_Waitall");
+  WaitEpisode ep("MPI_Waitall");
   unsigned spins = 0;
   while (remaining > 0) {
     if (busy_ || slow_recv_) progress();
@@ -351,7 +350,7 @@ int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
         failed = failed || rcs[k] != MPI_SUCCESS;
       }
     }
-    if (remaining && poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, ep);
+    if (remaining && snapshots_possible_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, ep);
   }
   if (!failed) return MPI_SUCCESS;
   if (statuses != MPI_STATUSES_IGNORE)
@@ -386,7 +385,7 @@ int Runtime::Testall(int count, MPI_Request* reqs, int* flag, MPI_Status* status
 
 int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* status) {
   if (busy_) progress();
-  if (!poll_blocking_ && !busy_ && !slow_recv_ && !requests_.any_tracked(count, reqs)) return PMPI_Waitany(count, reqs, index, status);
+  if (!polls_ && !busy_ && !slow_recv_ && !requests_.any_tracked(count, reqs)) return PMPI_Waitany(count, reqs, index, status);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   bool any = false;
@@ -396,7 +395,7 @@ int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* statu
     empty_status(st);
     return MPI_SUCCESS;
   }
-  WaitEpisode ep(*this, "MPI_Waitany");
+  WaitEpisode ep("MPI_Waitany");
   unsigned spins = 0;
   for (;;) {
     if (busy_ || slow_recv_) progress();
@@ -408,7 +407,7 @@ int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* statu
         return rc;
       }
     }
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, ep);
+    if (snapshots_possible_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, ep);
   }
 }
 
@@ -465,8 +464,8 @@ int complete_some(int incount, MPI_Request* reqs, int* outcount, int* indices, M
 
 int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
   if (busy_) progress();
-  if (!poll_blocking_ && !busy_ && !slow_recv_ && !requests_.any_tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
-  WaitEpisode ep(*this, "MPI_Waitsome");
+  if (!polls_ && !busy_ && !slow_recv_ && !requests_.any_tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
+  WaitEpisode ep("MPI_Waitsome");
   unsigned spins = 0;
   for (;;) {
     if (busy_ || slow_recv_) progress();
@@ -476,7 +475,7 @@ int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indice
         [this](MPI_Request* r, MPI_Status* s, int* c) { return test_one(r, s, c); },
         [this](MPI_Request r) { return requests_.is_active(r); }, any_active);
     if (!any_active || *outcount > 0) return rc;
-    if (poll_blocking_ && (++spins & 63u) == 0) idle_check_requests(incount, reqs, ep);
+    if (snapshots_possible_ && (++spins & 63u) == 0) idle_check_requests(incount, reqs, ep);
   }
 }
 

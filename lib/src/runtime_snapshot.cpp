@@ -71,9 +71,8 @@ void Runtime::check_safe_point() {
 bool Runtime::safe_point_due() {
   if (restored_ && !restore_done_) refuse_unrestored();
   ++safe_point_;
-  if (deadlock_on_ && (safe_point_ & 15u) == 0) service_deadlock();  // rank 0 judges, others answer, between waits
   if (busy_ || slow_recv_) progress();
-  if (poll_blocking_) check_safe_point();
+  if (snapshots_possible_) check_safe_point();
   const bool every = config_.every > 0 && safe_point_ % config_.every == 0;
   const bool agreed = triggers_->snapshot_here(safe_point_);
   if (!every && !agreed) return false;
@@ -106,6 +105,7 @@ void Runtime::begin_snapshot(Node&& state, std::uint64_t stop_round) {
   triggers_->snapshot_taken();
 
   const mpi::CommTable::EpochCounts cut = comms_.begin_epoch(s->seq % 2);
+  publish_cut(s->seq, cut.sent);  // the watch answers peers blocked short of this snapshot
   comms_.for_each([&](mpi::CommEntry& e) {
     CommCounters c;
     c.comm = protocol::value(e.id);

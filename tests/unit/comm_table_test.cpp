@@ -94,7 +94,7 @@ TEST(CommTable, GatesOpenOnlyInOrderAndOnlyForTheCachedEntry) {
   CommEntry& ea = t.add(entry(1, 10));
   CommEntry& eb = t.add(entry(2, 11));
   // Nothing cached yet: every gate is closed even when open.
-  t.set_gates(true, true, true);
+  t.set_gates(true, true, true, false);
   EXPECT_EQ(t.gated<CommTable::kIdle>(a), nullptr);
   EXPECT_EQ(t.find(a), &ea);  // caches a
   EXPECT_EQ(t.gated<CommTable::kIdle>(a), &ea);
@@ -102,19 +102,31 @@ TEST(CommTable, GatesOpenOnlyInOrderAndOnlyForTheCachedEntry) {
   EXPECT_EQ(t.gated<CommTable::kDirect>(a), &ea);
   EXPECT_EQ(t.gated<CommTable::kIdle>(b), nullptr) << "only the cached entry passes a gate";
   // Each gate is open only when the ones before it are.
-  t.set_gates(true, false, true);
+  t.set_gates(true, false, true, false);
   EXPECT_EQ(t.gated<CommTable::kIdle>(a), &ea);
   EXPECT_EQ(t.gated<CommTable::kNoWindow>(a), nullptr);
   EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr) << "direct needs no-window";
-  t.set_gates(false, true, true);
+  t.set_gates(false, true, true, false);
   EXPECT_EQ(t.gated<CommTable::kIdle>(a), nullptr);
   EXPECT_EQ(t.gated<CommTable::kNoWindow>(a), nullptr);
   EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr);
-  t.set_gates(true, true, false);
+  t.set_gates(true, true, false, false);
   EXPECT_EQ(t.gated<CommTable::kNoWindow>(a), &ea);
   EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr);
+  EXPECT_EQ(t.gated<CommTable::kWatched>(a), nullptr) << "watched only when the watch runs";
+  // Watched: where direct is closed only because a snapshot is possible, and the watch runs.
+  t.set_gates(true, true, false, true);
+  EXPECT_EQ(t.gated<CommTable::kWatched>(a), &ea);
+  EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr);
+  t.set_gates(true, true, true, true);
+  EXPECT_EQ(t.gated<CommTable::kWatched>(a), nullptr) << "direct and watched never both";
+  EXPECT_EQ(t.gated<CommTable::kDirect>(a), &ea);
+  t.set_gates(true, false, false, true);
+  EXPECT_EQ(t.gated<CommTable::kWatched>(a), nullptr) << "watched needs no-window";
+  t.set_gates(false, true, false, true);
+  EXPECT_EQ(t.gated<CommTable::kWatched>(a), nullptr) << "watched needs idle";
   // A lookup of another communicator moves the cache; the gates follow it.
-  t.set_gates(true, true, true);
+  t.set_gates(true, true, true, false);
   EXPECT_EQ(t.find(b), &eb);
   EXPECT_EQ(t.gated<CommTable::kDirect>(b), &eb);
   EXPECT_EQ(t.gated<CommTable::kDirect>(a), nullptr);
@@ -129,7 +141,7 @@ TEST(CommTable, RetiredCommunicatorsLeaveTheGatesAndTheHandleMap) {
   const MPI_Comm a = fake_handle<MPI_Comm>(1);
   t.add(entry(1, 10));
   t.add(entry(2, 11));
-  t.set_gates(true, true, true);
+  t.set_gates(true, true, true, false);
   ASSERT_NE(t.find(a), nullptr);
   ASSERT_NE(t.gated<CommTable::kIdle>(a), nullptr);
   CommEntry* r = t.retire(a, 3);

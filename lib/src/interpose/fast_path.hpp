@@ -77,16 +77,30 @@ MPISNAP_FAST_SEND(Bsend, idle_comm)
 #undef MPISNAP_FAST_SEND
 #undef MPISNAP_FAST_SEND_BODY
 
-// A blocking call while checkpoints are possible must not block inside MPI: it polls, so that the
-// rank joins trigger rounds and diagnoses a misplaced safe point while it waits. When no receive
-// goes through the window (Runtime::no_window_comm) it is started as the non-blocking call and
-// tested once; one that completed has waited for nothing, and only one still pending goes to the
-// slow path, which waits for it polling (Runtime::finish_send, finish_recv; the same as
-// Runtime::Send and Runtime::Recv do from the start).
+// A blocking call while checkpoints are possible, where the helper's watch looks on
+// (Runtime::watched_comm), blocks inside MPI as without them, published in the runtime's
+// BlockedCall for the call's duration (watch/blocked_call.hpp). Where nothing watches (every-N
+// checkpoints with triggers off) it must not block inside MPI: it polls, so that the rank joins
+// rounds and diagnoses a misplaced safe point while it waits. When no receive goes through the
+// window (Runtime::no_window_comm) it is started as the non-blocking call and tested once; one that
+// completed has waited for nothing, and only one still pending goes to the slow path, which waits
+// for it polling (Runtime::finish_send, finish_recv; the same as Runtime::Send and Runtime::Recv do
+// from the start).
 template <auto Method, auto Start>
 [[gnu::noinline]] int started_send(const void* buf, int count, MPI_Datatype type, int dest, int tag,
                                    MPI_Comm comm) noexcept {
-  mpi::CommEntry* e = Runtime::get()->no_window_comm(comm);
+  Runtime* rt = Runtime::get();
+  if (rt->watched()) {
+    mpi::CommEntry* w = rt->watched_comm(comm);  // (errors fatal)
+    if (!w || !w->count_sent_if_cached(dest)) return slow<Method>(buf, count, type, dest, tag, comm);
+    constexpr bool sync = Method == &Runtime::Ssend;
+    rt->blocked_call().publish(w, dest, tag, sync ? watch::Call::Ssend : watch::Call::Send);
+    const int rc = sync ? PMPI_Ssend(buf, count, type, dest, tag, w->current)
+                        : PMPI_Send(buf, count, type, dest, tag, w->current);
+    rt->blocked_call().leave();
+    return rc;
+  }
+  mpi::CommEntry* e = rt->no_window_comm(comm);
   if (!e) return slow<Method>(buf, count, type, dest, tag, comm);
   MPI_Request req;
   int rc = e->counted_send(dest, [&](MPI_Comm current) { return Start(buf, count, type, dest, tag, current, &req); });
@@ -137,6 +151,13 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
 }
 
 // See started_send. (The same parameters as MPI_Recv, so that the call to it is a jump.)
+// The rare end of blocked_recv: the watch was reading when the call returned.
+[[gnu::noinline, gnu::cold]] inline int counted_after_reader(int rc, mpi::PeerCount* counter) noexcept {
+  Runtime::get()->blocked_call().wait_for_reader();
+  ++counter->received;
+  return rc;
+}
+
 [[gnu::noinline]] inline int started_recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm,
                                           MPI_Status* status) noexcept {
   mpi::CommEntry* e = Runtime::get()->no_window_comm(comm);
@@ -153,12 +174,41 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
   return rc;
 }
 
+// A receive that may not block inside MPI unwatched (Runtime::direct_blocking_comm): published to
+// the watch where it looks on (Runtime::watched_comm; see started_send), else started and polled.
+// Counted after it returns: while it waits, the watch reads this rank's counts, and a message not
+// yet received must not be in them (a source's whole cut received while the receive still waits is
+// what a misplaced safe point is). Where the inlined shape does not apply (MPI_ANY_SOURCE, errors
+// that return, a peer not the cached one) Runtime::Recv publishes it. (The same parameters as
+// MPI_Recv, so that the call to it is a jump.)
+[[gnu::noinline]] inline int blocked_recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm,
+                                          MPI_Status* status) noexcept {
+  Runtime* rt = Runtime::get();
+  mpi::CommEntry* e = rt->watched_comm(comm);  // (errors fatal)
+  if (!e) [[unlikely]] {
+    if (rt->watched()) return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
+    return started_recv(buf, count, type, source, tag, comm, status);
+  }
+  mpi::PeerCount* counter = e->peers.cached(source);  // (null for a non-rank)
+  if (!counter) [[unlikely]]
+    return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
+  rt->blocked_call().publish(e, source, tag, watch::Call::Recv);
+  const int rc = PMPI_Recv(buf, count, type, source, tag, e->current, status);
+  // Left before it counts: the watch may read the counts until then. (Errors are fatal: it returned,
+  // so its message arrived.)
+  if (Runtime::get()->blocked_call().leave_fast()) [[likely]] {
+    ++counter->received;
+    return rc;
+  }
+  return counted_after_reader(rc, counter);
+}
+
 inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
   Runtime* rt = Runtime::get();
   mpi::CommEntry* e = rt ? rt->direct_blocking_comm(comm) : nullptr;
   if (!e) [[unlikely]] {
     if (!rt) return PMPI_Recv(buf, count, type, source, tag, comm, status);
-    return started_recv(buf, count, type, source, tag, comm, status);
+    return blocked_recv(buf, count, type, source, tag, comm, status);
   }
   if (source == MPI_ANY_SOURCE) return recv_any_source(*e, buf, count, type, tag, status);
   if (!e->errors_fatal) [[unlikely]]

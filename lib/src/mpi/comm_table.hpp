@@ -114,10 +114,9 @@ struct CommEntry {
 
  private:
   bool count_if(int peer, std::uint64_t PeerCount::*count, bool probe) noexcept {
-    if (!valid_peer(peer)) return true;
-    PeerCount* c = probe ? peers.seen(peer) : peers.cached(peer);
+    PeerCount* c = probe ? peers.seen(peer) : peers.cached(peer);  // (null for a non-rank: never cached)
     if (!c) [[unlikely]]
-      return false;
+      return !valid_peer(peer);  // a non-rank (MPI_PROC_NULL) counts nothing
     ++(c->*count);
     return true;
   }
@@ -128,17 +127,28 @@ class CommTable {
   // The fast path: the entry of the communicator last found when `app` is that one and the gate is
   // open, else nullptr. Three gates, each open only when the one before is, set by the runtime from
   // its mode (Runtime::refresh_mode): `idle` (no protocol work pending), `no_window` (also: no
-  // receive goes through the window) and `direct` (also: a blocking call may block inside MPI). A
-  // closed gate is a key no application handle equals, so each test is one compare.
-  enum Gate { kIdle, kNoWindow, kDirect, kGates };
+  // receive goes through the window) and `direct` (also: a blocking call may block inside MPI, no
+  // snapshot being possible); and `watched`, open where `direct` is not only because a snapshot is
+  // possible: a blocking call may block inside MPI too, published to the helper's watch (only for a
+  // communicator whose errors are fatal: the inlined watched receive counts without looking at the
+  // return code). A closed gate is a key no application handle equals, so each test is one compare.
+  enum Gate { kIdle, kNoWindow, kDirect, kWatched, kGates };
   template <Gate G>
   CommEntry* gated(MPI_Comm app) const noexcept {
-    return app == gate_key_[G] ? last_ : nullptr;
+    if (app != gate_key_[G]) return nullptr;
+    if (!last_) __builtin_unreachable();  // (a gate's key is a handle only while last_ is set: rekey)
+    return last_;
   }
-  void set_gates(bool idle, bool no_window, bool direct) noexcept {
+  // A communicator's error handler changed (CommEntry::errors_fatal): the watched gate follows it.
+  void set_errors_fatal(CommEntry& e, bool fatal) noexcept {
+    e.errors_fatal = fatal;
+    rekey();
+  }
+  void set_gates(bool idle, bool no_window, bool direct, bool watched) noexcept {
     gate_open_[kIdle] = idle;
     gate_open_[kNoWindow] = idle && no_window;
     gate_open_[kDirect] = idle && no_window && direct;
+    gate_open_[kWatched] = idle && no_window && !direct && watched;
     rekey();
   }
   // The entry for an application handle, or nullptr; it becomes the cached one.
@@ -188,7 +198,8 @@ class CommTable {
     rekey();
   }
   void rekey() noexcept {
-    for (int g = 0; g < kGates; ++g) gate_key_[g] = gate_open_[g] && last_ ? last_key_ : closed_key();
+    for (int g = 0; g < kGates; ++g)
+      gate_key_[g] = gate_open_[g] && last_ && (g != kWatched || last_->errors_fatal) ? last_key_ : closed_key();
   }
   // A handle no application passes: the address of a private object (Open MPI's handles are
   // pointers), or an invalid integer handle.
@@ -204,8 +215,8 @@ class CommTable {
   std::unordered_map<std::uint64_t, CommEntry*> by_id_;
   MPI_Comm last_key_ = closed_key();
   CommEntry* last_ = nullptr;
-  MPI_Comm gate_key_[kGates] = {closed_key(), closed_key(), closed_key()};
-  bool gate_open_[kGates] = {false, false, false};
+  MPI_Comm gate_key_[kGates] = {closed_key(), closed_key(), closed_key(), closed_key()};
+  bool gate_open_[kGates] = {false, false, false, false};
 };
 
 }  // namespace mpisnap::mpi

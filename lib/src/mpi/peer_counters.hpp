@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 
 #include "mpi/flat_map.hpp"
 
@@ -41,8 +42,8 @@ class PeerCounters {
       return *e;
     return add(peer);
   }
-  // The entry of `peer` when it is the cached one, else nullptr: one compare, what the inlined fast
-  // path of a wrapper affords (interpose/fast_path.hpp).
+  // The entry of `peer` when it is the cached one, else nullptr (a non-rank too): one compare, what
+  // the inlined fast path of a wrapper affords (interpose/fast_path.hpp).
   PeerCount* cached(int peer) noexcept {
     if (peer != last_peer_) return nullptr;
     if (!last_) __builtin_unreachable();  // (last_peer_ is a rank only once last_ is set)
@@ -116,7 +117,9 @@ class PeerCounters {
 
   std::deque<PeerCount> entries_;  // stable addresses
   FlatMap<int, PeerCount*> index_;
-  int last_peer_ = -1;             // no valid rank: the cache starts empty
+  // No rank, nor any of MPI's negative non-ranks (MPI_ANY_SOURCE, MPI_PROC_NULL): the cache starts
+  // empty, and cached() of a non-rank is null.
+  int last_peer_ = std::numeric_limits<int>::min();
   PeerCount* last_ = nullptr;
 };
 

@@ -114,8 +114,9 @@ def p2p():
     emit("ratio = library / plain within a round, median over rounds (latency: lower is better; bandwidth: higher")
     emit("is better).")
     emit("*Checkpoints off*: a live Session, no triggers and no every-N (`MPISNAP_TRIGGERS=0`). *Triggers armed*:")
-    emit("the defaults (signals, interval, request_checkpoint possible), which make blocking calls poll so a rank")
-    emit("can join a checkpoint while it waits. *Snapshot every iteration*: a checkpoint at every safe point.")
+    emit("the defaults (signals, interval, request_checkpoint possible): blocking calls are published to the")
+    emit("rank's trigger helper, which joins a checkpoint for a rank that waits. *Snapshot every iteration*: a")
+    emit("checkpoint at every safe point.")
     emit()
     header = ["case", "plain"] + [f"{n}" for n, _, _ in configs[1:]] + ["ratios"]
     rows = []
@@ -203,7 +204,7 @@ def callgrind_on(family, build):
     table(["configuration", "instructions", "ratio", "extra"],
           [[f"plain {family}", f"{plain:.0f}", "1.000", "0"],
            ["mpisnap, checkpoints off", f"{off:.0f}", f"{off / plain:.3f}", f"{off - plain:+.0f}"],
-           ["mpisnap, triggers armed (blocking Recv polls)", f"{armed:.0f}", f"{armed / plain:.3f}", f"{armed - plain:+.0f}"]])
+           ["mpisnap, triggers armed (blocking Recv published to the helper)", f"{armed:.0f}", f"{armed / plain:.3f}", f"{armed - plain:+.0f}"]])
     goal(f"instructions per Isend+Recv+Wait, checkpoints off <= 1.05x ({family})", f"{off / plain:.3f}",
          off / plain <= 1.05)
     goal(f"(issue 18) instructions per Isend+Recv+Wait, triggers armed <= 1.05x ({family})", f"{armed / plain:.3f}",

@@ -86,17 +86,15 @@ MPISNAP_FAST_SEND(Bsend, idle_comm)
 // completed has waited for nothing, and only one still pending goes to the slow path, which waits
 // for it polling (Runtime::finish_send, finish_recv; the same as Runtime::Send and Runtime::Recv do
 // from the start).
-template <auto Method, auto Start>
+template <auto Method, auto Start, auto Blocking, watch::Call::Kind kKind>
 [[gnu::noinline]] int started_send(const void* buf, int count, MPI_Datatype type, int dest, int tag,
                                    MPI_Comm comm) noexcept {
   Runtime* rt = Runtime::get();
   if (rt->watched()) {
     mpi::CommEntry* w = rt->watched_comm(comm);  // (errors fatal)
     if (!w || !w->count_sent_if_cached(dest)) return slow<Method>(buf, count, type, dest, tag, comm);
-    constexpr bool sync = Method == &Runtime::Ssend;
-    rt->blocked_call().publish(w, dest, tag, sync ? watch::Call::Ssend : watch::Call::Send);
-    const int rc = sync ? PMPI_Ssend(buf, count, type, dest, tag, w->current)
-                        : PMPI_Send(buf, count, type, dest, tag, w->current);
+    rt->blocked_call().publish(w, dest, tag, kKind);
+    const int rc = Blocking(buf, count, type, dest, tag, w->current);
     rt->blocked_call().leave();
     return rc;
   }
@@ -119,7 +117,7 @@ template <auto Method, auto Start>
     if (!rt) return PMPI_##name(buf, count, type, dest, tag, comm);                                    \
     mpi::CommEntry* e = rt->direct_blocking_comm(comm);                                                \
     if (!e || !e->errors_fatal) [[unlikely]]                                                           \
-      return started_send<&Runtime::name, PMPI_##iname>(buf, count, type, dest, tag, comm);           \
+      return started_send<&Runtime::name, PMPI_##iname, PMPI_##name, watch::Call::name>(buf, count, type, dest, tag, comm); \
     if (!e->count_sent_if_cached(dest)) [[unlikely]]                                                   \
       return other_peer<&Runtime::direct_blocking_comm, &Runtime::name, PMPI_##name>(                  \
           buf, count, type, dest, tag, comm);                                                          \

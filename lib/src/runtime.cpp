@@ -357,9 +357,7 @@ void Runtime::refresh_mode() noexcept {
   slow_recv_ = emulate_all_ || engine_->draining() || !queue_.empty() || window_->has_pending();
   busy_ = engine_->active() || pipeline_->commits_pending() || (tiers_ && tiers_->busy());
   no_window_ = !busy_ && !slow_recv_;
-  direct_blocking_ = no_window_ && !snapshots_possible_;
-  watched_direct_ = no_window_ && snapshots_possible_ && watched_;
-  blocks_in_mpi_ = direct_blocking_ || watched_direct_;
+  blocks_in_mpi_ = no_window_ && !polls_;
   comms_.set_gates(!busy_, !slow_recv_, !snapshots_possible_, watched_);
 }
 

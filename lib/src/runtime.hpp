@@ -448,7 +448,7 @@ class Runtime : private watch::Reader {
   bool snapshots_possible_ = false;  // every > 0 or triggers on: a blocking call polls (polls_) or is watched (watched_)
   unsigned spin_calls_ = 0;     // non-blocking calls counted by spin_poll_due()
   bool no_window_ = false;        // not busy, and no receive goes through the window
-  bool direct_blocking_ = false;  // and not polling either: a blocking call may block in MPI
+  bool blocks_in_mpi_ = false;    // and not polling either: a blocking call blocks in MPI (published where watched)
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
   bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
   std::vector<std::unique_ptr<HeldMessage>> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
@@ -461,8 +461,6 @@ class Runtime : private watch::Reader {
   std::unique_ptr<watch::Watch> watch_;
   bool watched_ = false;          // watch_ runs
   bool polls_ = false;            // a blocking call must poll while it waits (a snapshot is possible, no watch)
-  bool watched_direct_ = false;   // no_window_, a snapshot possible and watched: blocking calls block in MPI, published
-  bool blocks_in_mpi_ = false;    // direct_blocking_ || watched_direct_
 
   std::uint64_t safe_point_ = 0;
   double due_at_ = 0;  // when the current safe point decided to snapshot (take_snapshot measures the pause from it)

@@ -49,12 +49,12 @@ bool Runtime::waits_directly(int count, const MPI_Request* reqs) noexcept {
 }
 
 int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single) {
+  auto plain = [&](MPI_Status* st) { return single ? PMPI_Wait(reqs, st) : PMPI_Waitall(count, reqs, st); };
+  // (published only when a tracked receive is among them: note_direct below)
   auto wait = [&](MPI_Status* st) {
-    // (published only when a tracked receive is among them: note_direct below)
-    return in_mpi({reqs, count, 0, single ? watch::Call::Wait : watch::Call::Waitall},
-                  [&] { return single ? PMPI_Wait(reqs, st) : PMPI_Waitall(count, reqs, st); });
+    return in_mpi({reqs, count, 0, single ? watch::Call::Wait : watch::Call::Waitall}, [&] { return plain(st); });
   };
-  if (!requests_.note_direct(count, reqs)) return single ? PMPI_Wait(reqs, statuses) : PMPI_Waitall(count, reqs, statuses);
+  if (!requests_.note_direct(count, reqs)) return plain(statuses);
   MPI_Status* sts = statuses;
   if (statuses == MPI_STATUSES_IGNORE || statuses == MPI_STATUS_IGNORE) {
     if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));

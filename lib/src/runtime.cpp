@@ -347,6 +347,7 @@ mpi::CommEntry& Runtime::register_comm(MPI_Comm app, std::int64_t fixed_id, std:
 }
 
 void Runtime::free_colors(mpi::CommEntry& e) {
+  if (e.one_color()) e.color[1] = MPI_COMM_NULL;
   for (MPI_Comm& c : e.color)
     if (c != MPI_COMM_NULL) PMPI_Comm_free(&c);
 }
@@ -355,13 +356,14 @@ void Runtime::free_colors(mpi::CommEntry& e) {
 
 void Runtime::refresh_mode() noexcept {
   slow_recv_ = emulate_all_ || engine_->draining() || !queue_.empty() || window_->has_pending();
-  busy_ = engine_->active() || pipeline_->commits_pending() || (tiers_ && tiers_->busy());
+  busy_ = engine_->active() || pipeline_->commits_pending() || (tiers_ && tiers_->busy()) || !pending_regs_.empty();
   no_window_ = !busy_ && !slow_recv_;
   blocks_in_mpi_ = no_window_ && !polls_;
   comms_.set_gates(!busy_, !slow_recv_, !snapshots_possible_, watched_);
 }
 
 void Runtime::progress() {
+  if (!pending_regs_.empty()) advance_registrations();
   engine_->progress();
   if (engine_->draining()) window_->drain();
   window_->pass();

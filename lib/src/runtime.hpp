@@ -289,7 +289,8 @@ class Runtime : private watch::Reader {
   // communicator of this run has become: the program made its communicators differently. After
   // 5 x Config::misplaced_grace this stops the job with a message instead of waiting forever.
   void orphan_check(const mpi::CommEntry& waiting, double& first_seen);
-  // Finishes the pending registration of `comm` (if any) and returns its entry, or nullptr.
+  // Finishes the pending registration of `comm` (if any; polling, with progress) and returns its
+  // entry, or nullptr.
   mpi::CommEntry* settle(MPI_Comm comm);
   void settle_all();
   mpi::CommEntry* known(MPI_Comm comm) { return pending_regs_.empty() ? comms_.find(comm) : settle(comm); }
@@ -439,12 +440,17 @@ class Runtime : private watch::Reader {
   // Communicators made by MPI_Comm_idup whose colors are being created (non-blocking, so ranks
   // that complete their idups in different orders never wait on each other). Its id needs no
   // agreement: it is derived from the parent's id and the parent's idup count, the same on every
-  // member. It enters the table when first used (settle()).
+  // member. Color 0 is an idup of the communicator, color 1 an idup of color 0 started when that
+  // one completed (advance_registrations; two idups of one communicator in flight at once can hang
+  // Open MPI 4.1). Any pending makes the runtime busy_, so every rank that waits in the library
+  // keeps advancing them. It enters the table when both colors exist (at its first use, or sooner).
   struct PendingRegistration {
     std::unique_ptr<mpi::CommEntry> entry;
-    MPI_Request colors[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    MPI_Request request = MPI_REQUEST_NULL;  // the idup in flight
+    bool second = false;                     // it makes color 1
   };
   std::vector<PendingRegistration> pending_regs_;
+  void advance_registrations();
   bool snapshots_possible_ = false;  // every > 0 or triggers on: a blocking call polls (polls_) or is watched (watched_)
   unsigned spin_calls_ = 0;     // non-blocking calls counted by spin_poll_due()
   bool no_window_ = false;        // not busy, and no receive goes through the window

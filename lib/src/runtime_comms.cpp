@@ -229,29 +229,57 @@ void Runtime::idup_completed(MPI_Comm* out, std::uint64_t id) {
   // member finds the same one), else the id derived from the parent.
   const std::uint64_t recorded = recorded_id(*p.entry);
   p.entry->id = protocol::CommId{recorded ? recorded : id};
-  mpi::check(PMPI_Comm_idup(comm, &p.entry->color[0], &p.colors[0]), "PMPI_Comm_idup(color 0)");
-  mpi::check(PMPI_Comm_idup(comm, &p.entry->color[1], &p.colors[1]), "PMPI_Comm_idup(color 1)");
+  mpi::check(PMPI_Comm_idup(comm, &p.entry->color[0], &p.request), "PMPI_Comm_idup(color 0)");
   pending_regs_.push_back(std::move(p));
+  refresh_mode();  // busy_: every call advances it
+}
+
+void Runtime::advance_registrations() {
+  bool finished = false;
+  for (auto it = pending_regs_.begin(); it != pending_regs_.end();) {
+    int done = 0;
+    mpi::check(PMPI_Test(&it->request, &done, MPI_STATUS_IGNORE), "PMPI_Test(colors)");
+    if (!done) {
+      ++it;
+      continue;
+    }
+    mpi::CommEntry& e = *it->entry;
+    if (!it->second) {
+      if (snapshots_possible_) {
+        // Color 1 from color 0, which nothing else uses yet: no collective of the application's
+        // can come between the steps of its context-id agreement either.
+        mpi::check(PMPI_Comm_idup(e.color[0], &e.color[1], &it->request), "PMPI_Comm_idup(color 1)");
+        it->second = true;
+        ++it;
+        continue;
+      }
+      // No snapshot in this run (checkpoints every N and triggers both off, the same on every
+      // rank): the epoch never changes, and one color serves as both (never pooled, freed once).
+      e.color[1] = e.color[0];
+    }
+    std::unique_ptr<mpi::CommEntry> entry = std::move(it->entry);
+    it = pending_regs_.erase(it);
+    finish_entry(std::move(entry), true);
+    finished = true;
+  }
+  if (finished) refresh_mode();
 }
 
 mpi::CommEntry* Runtime::settle(MPI_Comm comm) {
-  if (mpi::CommEntry* e = comms_.find(comm)) return e;
-  for (auto it = pending_regs_.begin(); it != pending_regs_.end(); ++it) {
-    if (it->entry->app != comm) continue;
-    // Every member started these when it completed its idup request, which it must do before
-    // using or freeing the communicator: this wait ends.
-    mpi::check(PMPI_Waitall(2, it->colors, MPI_STATUSES_IGNORE), "PMPI_Waitall(colors)");
-    std::unique_ptr<mpi::CommEntry> e = std::move(it->entry);
-    pending_regs_.erase(it);
-    mpi::CommEntry* raw = e.get();
-    finish_entry(std::move(e), true);
-    return raw;
-  }
-  return nullptr;
+  advance_registrations();
+  // Every member started color 0 when it completed its idup request, which it must do before using
+  // or freeing the communicator, and starts color 1 wherever it next waits in the library: the
+  // pending registration keeps every rank busy_, so its blocking calls poll, with progress.
+  auto pending = [&] {
+    return std::any_of(pending_regs_.begin(), pending_regs_.end(),
+                       [comm](const PendingRegistration& r) { return r.entry->app == comm; });
+  };
+  while (pending()) progress();
+  return comms_.find(comm);
 }
 
 void Runtime::settle_all() {
-  while (!pending_regs_.empty()) settle(pending_regs_.front().entry->app);
+  while (!pending_regs_.empty()) progress();
 }
 
 int Runtime::Comm_free(MPI_Comm* comm) {
@@ -295,7 +323,7 @@ bool never_used(const mpi::CommEntry& e) {
 }  // namespace
 
 bool Runtime::pool_colors(mpi::CommEntry& e) {
-  if (e.inter || engine_->active() || referenced(e)) return false;
+  if (e.inter || e.one_color() || engine_->active() || referenced(e)) return false;
   mpi::ColorPool::Colors c{{e.color[0], e.color[1]}, e.errors_fatal, 0, 0};
   std::optional<mpi::ColorPool::Colors> evicted;
   if (never_used(e)) {

@@ -730,6 +730,40 @@ TEST(Semantics, EveryCommunicatorConstructor) {
 // alternate between no traffic (every member pools the pair), traffic on one member only (that
 // member's pair is not pooled, so the members' offers differ and new colours are made), and a ring
 // with wildcard receives, whose messages must be its own (value and tag) on whatever colours it got.
+// MPI_Comm_idup communicators made, used and freed in a loop, with and without snapshots around
+// them. The library makes each one's two colors by MPI_Comm_idup too, one after the other (both in
+// flight at once on one communicator hung Open MPI 4.1 now and then: oracle.np3.triggers.every1.chaos
+// under load). The first use by one rank only, while the others wait in a collective: they must
+// still make their part of the second color, or its first use never returns.
+TEST(Semantics, IdupCommunicatorsInALoop) {
+  const int rounds = g_size <= 2 ? 300 : 100;
+  for (int round = 0; round < rounds; ++round) {
+    MPI_Comm c;
+    MPI_Request r;
+    MPI_Comm_idup(MPI_COMM_WORLD, &c, &r);
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
+    int out = round, in = -1;
+    if (round % 3 == 0) {
+      // Rank 0 sends on c first (its first use), then meets the others in a barrier; they use c
+      // only after it.
+      if (g_rank == 0) {
+        for (int to = 1; to < g_size; ++to) MPI_Send(&out, 1, MPI_INT, to, 5, c);
+        MPI_Barrier(MPI_COMM_WORLD);
+      } else {
+        MPI_Barrier(MPI_COMM_WORLD);
+        MPI_Recv(&in, 1, MPI_INT, 0, 5, c, MPI_STATUS_IGNORE);
+        ASSERT_EQ(in, round);
+      }
+    } else {
+      MPI_Sendrecv(&out, 1, MPI_INT, right(), 4, &in, 1, MPI_INT, left(), 4, c, MPI_STATUS_IGNORE);
+      ASSERT_EQ(in, round);
+    }
+    if (round % 10 == 0) safe_point();
+    MPI_Comm_free(&c);
+  }
+  safe_point();
+}
+
 TEST(Semantics, PooledColorsCarryOnlyTheirOwnMessages) {
   for (int round = 0; round < 16; ++round) {
     MPI_Comm c;

@@ -51,6 +51,8 @@ struct CommEntry {
   std::uint64_t slot = 0;
 
   MPI_Comm old_color() const noexcept { return current == color[0] ? color[1] : color[0]; }
+  // Both epochs on one color (an MPI_Comm_idup communicator in a run without snapshots).
+  bool one_color() const noexcept { return color[0] == color[1] && color[0] != MPI_COMM_NULL; }
   protocol::WorldRank world_of(int r) const noexcept { return protocol::WorldRank{world[static_cast<std::size_t>(r)]}; }
   bool valid_peer(int r) const noexcept { return static_cast<unsigned>(r) < static_cast<unsigned>(size); }
   // A message to or from `peer` in the current epoch (MPI_PROC_NULL and other non-ranks: nothing).

@@ -172,26 +172,28 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
   return rc;
 }
 
-// A receive that may not block inside MPI unwatched (Runtime::direct_blocking_comm): published to
-// the watch where it looks on (Runtime::watched_comm; see started_send), else started and polled.
-// Counted after it returns: while it waits, the watch reads this rank's counts, and a message not
-// yet received must not be in them (a source's whole cut received while the receive still waits is
-// what a misplaced safe point is). Where the inlined shape does not apply (MPI_ANY_SOURCE, errors
-// that return, a peer not the cached one) Runtime::Recv publishes it. (The same parameters as
-// MPI_Recv, so that the call to it is a jump.)
+// A receive that may not block inside MPI unwatched (Runtime::direct_blocking_comm) and the watch
+// does not look on either (the watched gate is closed): started and polled, or the runtime's call.
+// (The same parameters as MPI_Recv, so that the call to it is a jump.)
 [[gnu::noinline]] inline int blocked_recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm,
                                           MPI_Status* status) noexcept {
-  Runtime* rt = Runtime::get();
-  mpi::CommEntry* e = rt->watched_comm(comm);  // (errors fatal)
-  if (!e) [[unlikely]] {
-    if (rt->watched()) return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
-    return started_recv(buf, count, type, source, tag, comm, status);
-  }
-  mpi::PeerCount* counter = e->peers.cached(source);  // (null for a non-rank)
+  if (Runtime::get()->watched()) return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
+  return started_recv(buf, count, type, source, tag, comm, status);
+}
+
+// A receive where the watch looks on (Runtime::watched_comm: errors fatal; see started_send):
+// published, made inside MPI, and counted after it returns: while it waits, the watch reads this
+// rank's counts, and a message not yet received must not be in them (a source's whole cut received
+// while the receive still waits is what a misplaced safe point is). Where the inlined shape does
+// not apply (MPI_ANY_SOURCE, errors that return, a peer not the cached one) Runtime::Recv publishes
+// it. Inlined into MPI_Recv, which tests this gate first: it is the default configuration's path.
+[[gnu::always_inline]] inline int watched_recv(Runtime& rt, mpi::CommEntry& e, void* buf, int count, MPI_Datatype type,
+                                               int source, int tag, MPI_Comm comm, MPI_Status* status) noexcept {
+  mpi::PeerCount* counter = e.peers.cached(source);  // (null for a non-rank)
   if (!counter) [[unlikely]]
     return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
-  rt->blocked_call().publish(e, source, tag, watch::Call::Recv);
-  const int rc = PMPI_Recv(buf, count, type, source, tag, e->current, status);
+  rt.blocked_call().publish(&e, source, tag, watch::Call::Recv);
+  const int rc = PMPI_Recv(buf, count, type, source, tag, e.current, status);
   // Left before it counts: the watch may read the counts until then. (Errors are fatal: it returned,
   // so its message arrived.)
   if (Runtime::get()->blocked_call().leave_fast()) [[likely]] {
@@ -203,11 +205,12 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
 
 inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
   Runtime* rt = Runtime::get();
-  mpi::CommEntry* e = rt ? rt->direct_blocking_comm(comm) : nullptr;
-  if (!e) [[unlikely]] {
-    if (!rt) return PMPI_Recv(buf, count, type, source, tag, comm, status);
+  if (!rt) [[unlikely]]
+    return PMPI_Recv(buf, count, type, source, tag, comm, status);
+  if (mpi::CommEntry* w = rt->watched_comm(comm)) return watched_recv(*rt, *w, buf, count, type, source, tag, comm, status);
+  mpi::CommEntry* e = rt->direct_blocking_comm(comm);
+  if (!e) [[unlikely]]
     return blocked_recv(buf, count, type, source, tag, comm, status);
-  }
   if (source == MPI_ANY_SOURCE) return recv_any_source(*e, buf, count, type, tag, status);
   if (!e->errors_fatal) [[unlikely]]
     return recv_counted_after(*e, buf, count, type, source, tag, status);

@@ -19,6 +19,7 @@
 namespace mpisnap {
 
 Runtime* Runtime::instance_ = nullptr;
+watch::BlockedCall Runtime::blocked_call_;
 int Runtime::thread_level_ = MPI_THREAD_SINGLE;
 std::vector<MPI_Comm>* Runtime::pre_session_comms_ = nullptr;
 

@@ -124,7 +124,7 @@ class Runtime : private watch::Reader {
   // As direct_blocking_comm where a snapshot is possible and the helper watches blocking calls: the
   // call blocks inside MPI, published in blocked_call() (watch/blocked_call.hpp).
   mpi::CommEntry* watched_comm(MPI_Comm comm) const noexcept { return comms_.gated<mpi::CommTable::kWatched>(comm); }
-  watch::BlockedCall& blocked_call() noexcept { return blocked_call_; }
+  static watch::BlockedCall& blocked_call() noexcept { return blocked_call_; }
   bool watched() const noexcept { return watched_; }
   // MPI_Wait may go straight to PMPI_Wait: blocking is direct and no request needs accounting.
   // (Where the watch looks on, such a wait need not be published: no request in it is a receive the
@@ -462,8 +462,9 @@ class Runtime : private watch::Reader {
   std::vector<MPI_Status> wait_statuses_;
 
   // The watch (with the helper thread: triggers on). Blocking calls then block inside MPI even while
-  // a snapshot is possible (polls_ false), published in blocked_call_.
-  watch::BlockedCall blocked_call_;
+  // a snapshot is possible (polls_ false), published in blocked_call_. (Static, as instance_ is: one
+  // per process, and the fast path reaches it at a fixed address, without the runtime's pointer.)
+  [[gnu::visibility("hidden")]] static watch::BlockedCall blocked_call_;
   std::unique_ptr<watch::Watch> watch_;
   bool watched_ = false;          // watch_ runs
   bool polls_ = false;            // a blocking call must poll while it waits (a snapshot is possible, no watch)

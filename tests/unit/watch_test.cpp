@@ -126,6 +126,27 @@ TEST(BlockedCall, TheMainThreadCannotLeaveACallTheHelperHolds) {
   EXPECT_EQ(b.inside(), 0u);
 }
 
+// A receive publishes no kind (fast::watched_recv): every other call's leave() puts Recv back.
+TEST(BlockedCall, AReceiveAfterAnyOtherCallIsDescribedAsAReceive) {
+  watch::BlockedCall b;
+  int object = 0;
+  for (watch::Call::Kind k : {watch::Call::Send, watch::Call::Ssend, watch::Call::Wait, watch::Call::Probe}) {
+    b.publish(&object, 1, 2, k);
+    const std::uint64_t e = b.inside();
+    ASSERT_TRUE(b.hold(e));
+    EXPECT_EQ(b.held_call().kind, k);
+    b.release();
+    b.leave();
+    b.publish_recv(&object, 5, 6);
+    const std::uint64_t r = b.inside();
+    ASSERT_TRUE(b.hold(r));
+    EXPECT_EQ(b.held_call().kind, watch::Call::Recv) << "after " << watch::call_name(k);
+    EXPECT_EQ(b.held_call().peer, 5);
+    b.release();
+    ASSERT_TRUE(b.leave_fast());
+  }
+}
+
 // A rank whose runtime the test plays: what it waits for and what it received.
 class FakeReader : public watch::Reader {
  public:

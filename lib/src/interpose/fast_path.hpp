@@ -148,14 +148,6 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
   return rc;
 }
 
-// See started_send. (The same parameters as MPI_Recv, so that the call to it is a jump.)
-// The rare end of blocked_recv: the watch was reading when the call returned.
-[[gnu::noinline, gnu::cold]] inline int counted_after_reader(int rc, mpi::PeerCount* counter) noexcept {
-  Runtime::get()->blocked_call().wait_for_reader();
-  ++counter->received;
-  return rc;
-}
-
 [[gnu::noinline]] inline int started_recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm,
                                           MPI_Status* status) noexcept {
   mpi::CommEntry* e = Runtime::get()->no_window_comm(comm);
@@ -187,27 +179,28 @@ MPISNAP_FAST_BLOCKING_SEND(Ssend, Issend)
 // while the receive still waits is what a misplaced safe point is). Where the inlined shape does
 // not apply (MPI_ANY_SOURCE, errors that return, a peer not the cached one) Runtime::Recv publishes
 // it. Inlined into MPI_Recv, which tests this gate first: it is the default configuration's path.
-[[gnu::always_inline]] inline int watched_recv(Runtime& rt, mpi::CommEntry& e, void* buf, int count, MPI_Datatype type,
+[[gnu::always_inline]] inline int watched_recv(mpi::CommEntry& e, void* buf, int count, MPI_Datatype type,
                                                int source, int tag, MPI_Comm comm, MPI_Status* status) noexcept {
-  mpi::PeerCount* counter = e.peers.cached(source);  // (null for a non-rank)
-  if (!counter) [[unlikely]]
+  if (!e.peers.cached(source)) [[unlikely]]  // (null for a non-rank)
     return slow<&Runtime::Recv>(buf, count, type, source, tag, comm, status);
-  rt.blocked_call().publish(&e, source, tag, watch::Call::Recv);
+  watch::BlockedCall& published = Runtime::blocked_call();
+  published.publish_recv(&e, source, tag);
   const int rc = PMPI_Recv(buf, count, type, source, tag, e.current, status);
   // Left before it counts: the watch may read the counts until then. (Errors are fatal: it returned,
-  // so its message arrived.)
-  if (Runtime::get()->blocked_call().leave_fast()) [[likely]] {
-    ++counter->received;
-    return rc;
-  }
-  return counted_after_reader(rc, counter);
+  // so its message arrived.) The entry is found again where it was published, and its peer is still
+  // the cached one (only this thread changes either; the watch reads): nothing is kept across the
+  // call.
+  if (!published.leave_fast()) [[unlikely]]
+    published.wait_for_reader();
+  ++static_cast<mpi::CommEntry*>(const_cast<void*>(published.call().object))->peers.last()->received;
+  return rc;
 }
 
 inline int Recv(void* buf, int count, MPI_Datatype type, int source, int tag, MPI_Comm comm, MPI_Status* status) {
   Runtime* rt = Runtime::get();
   if (!rt) [[unlikely]]
     return PMPI_Recv(buf, count, type, source, tag, comm, status);
-  if (mpi::CommEntry* w = rt->watched_comm(comm)) return watched_recv(*rt, *w, buf, count, type, source, tag, comm, status);
+  if (mpi::CommEntry* w = rt->watched_comm(comm)) return watched_recv(*w, buf, count, type, source, tag, comm, status);
   mpi::CommEntry* e = rt->direct_blocking_comm(comm);
   if (!e) [[unlikely]]
     return blocked_recv(buf, count, type, source, tag, comm, status);

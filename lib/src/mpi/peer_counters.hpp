@@ -49,6 +49,8 @@ class PeerCounters {
     if (!last_) __builtin_unreachable();  // (last_peer_ is a rank only once last_ is set)
     return last_;
   }
+  // The cached entry, where cached() just found one.
+  PeerCount* last() noexcept { return last_; }
   // The entry of `peer` when it has one, which becomes the cached one; nullptr for a peer never
   // seen. No call and no allocation.
   PeerCount* seen(int peer) noexcept {

@@ -5,7 +5,7 @@
 // things still have to see such a rank: deadlock detection (what it waits for, its message counts)
 // and the misplaced-safe-point diagnosis (it waits for a message its peer sends only after its
 // snapshot). The helper does both, from what the main thread publishes here:
-//   - entering, the call's description (`Call`: four plain stores), then the episode word made
+//   - entering, the call's description (`Call`: three or four plain stores), then the episode word made
 //     odd (a release store): "inside call e";
 //   - leaving, the word incremented (even: outside) by one atomic add. If the helper was reading
 //     meanwhile (its bit set), the main thread waits until it is done: whatever the helper reads
@@ -42,11 +42,16 @@ class BlockedCall {
   static constexpr std::uint64_t kReading = std::uint64_t{1} << 63;
 
   // Main thread: inside the call from publish() (or enter(), after filling call()) to leave().
+  // Outside an episode call().kind is Recv (leave() puts it back), so that the receive, the most
+  // frequent call, publishes without storing it (publish_recv).
   void publish(const void* object, int peer, int tag, Call::Kind kind) noexcept {
+    call_.kind = kind;
+    publish_recv(object, peer, tag);
+  }
+  void publish_recv(const void* object, int peer, int tag) noexcept {
     call_.object = object;
     call_.peer = peer;
     call_.tag = tag;
-    call_.kind = kind;
     enter();
   }
   Call& call() noexcept { return call_; }
@@ -62,9 +67,10 @@ class BlockedCall {
   void leave() noexcept {
     if (!leave_fast()) [[unlikely]]
       wait_for_reader();
+    call_.kind = Call::Recv;  // (left: the helper holds no episode now)
   }
-  // leave() in two halves, for a caller that keeps its own cold path: false means the helper is
-  // reading, and wait_for_reader() must follow. (The reading bit, if it was set when the call
+  // leave() in two halves, for a receive published by publish_recv (kind left Recv) that keeps its
+  // own cold path: false means the helper is reading, and wait_for_reader() must follow. (The reading bit, if it was set when the call
   // returned, stays set until the helper is done; one set later is impossible, since the helper
   // holds only an odd word.)
   bool leave_fast() noexcept { return !(word_.fetch_add(1, std::memory_order_acq_rel) & kReading); }

@@ -156,9 +156,9 @@ def disk_stays_full(s):
 
 
 def permission_denied(s):
-    # Each rank file's temporary name is opened twice (created, then fsynced): the 3rd open on rank 1
-    # creates checkpoint 2's file.
-    left, ref = storage_error(s, "open@rank-000001.h5.tmp:EACCES:1:3", "Permission denied", [2])
+    # Each rank file's temporary name is opened once (created, written and fsynced through that
+    # descriptor): the 2nd open on rank 1 creates checkpoint 2's file.
+    left, ref = storage_error(s, "open@rank-000001.h5.tmp:EACCES:1:2", "Permission denied", [2])
     s.c.that(left and left[-1] > 2, f"a later checkpoint committed ({left})")
 
 

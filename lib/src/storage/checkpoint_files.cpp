@@ -14,6 +14,7 @@
 
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
+#include "storage/h5_writer.hpp"
 #include "storage/hdf5.hpp"
 #include "storage/node_build.hpp"
 #include "storage/tree_io.hpp"
@@ -379,25 +380,32 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
   std::uint64_t channel_bytes = 0;
   for (const RecordedMessage& m : cp.channel) channel_bytes += m.bytes.size() + 64;
   SpaceGuard space(checkpoint_dir, tmp, file_estimate(cp.state) + channel_bytes);
-  h5::Handle f;
-  try {
-    f = h5::create_file(tmp);
-    space.reserve();
-    write_format(f.get(), tmp);
-    if (cp.state.kind != Node::Kind::Group) throw Error("mpisnap: internal: state root is not a group");
-    write_tree(f.get(), cp.state, tmp, digest, stats, direct_io);
-    Node rest = group_node("");
-    rest.children.push_back(meta_node(cp));
-    rest.children.push_back(channel_node(cp.channel));
-    rest.children.push_back(counters_node(cp.counters));
-    write_tree(f.get(), rest, tmp, digest, stats, direct_io);
-    f.close(tmp);
-  } catch (const Error&) {
-    abandon(f, tmp);
-    throw;
+  if (cp.state.kind != Node::Kind::Group) throw Error("mpisnap: internal: state root is not a group");
+  Node rest = group_node("");
+  rest.children.push_back(meta_node(cp));
+  rest.children.push_back(channel_node(cp.channel));
+  rest.children.push_back(counters_node(cp.counters));
+  const std::vector<const Node*> roots = {&cp.state, &rest};
+  if (can_write_plain(roots)) {
+    // Laid out in memory and written in one go, fsynced (h5_writer.hpp).
+    write_plain_file(tmp, {{kMajorAttr, kFormatMajor}, {kMinorAttr, kFormatMinor}}, roots, digest, stats, direct_io);
+  } else {
+    // Through the HDF5 library (a list of strings, a very large group).
+    h5::Handle f;
+    try {
+      f = h5::create_file(tmp);
+      space.reserve();
+      write_format(f.get(), tmp);
+      write_tree(f.get(), cp.state, tmp, digest, stats, direct_io);
+      write_tree(f.get(), rest, tmp, digest, stats, direct_io);
+      f.close(tmp);
+    } catch (const Error&) {
+      abandon(f, tmp);
+      throw;
+    }
+    space.release();
+    fs::fsync_file(tmp);
   }
-  space.release();
-  fs::fsync_file(tmp);
   // The name is made durable by the commit, once for every rank's file: write_manifest syncs the
   // directory before the manifest's rename. (Until then a crash may lose the name; the checkpoint
   // is not committed, so nothing is lost that recovery would use.)

@@ -8,17 +8,12 @@
 
 #include "storage/hdf5.hpp"
 #include "storage/raw_io.hpp"
+#include "storage/tree_rules.hpp"
 
 namespace mpisnap::storage {
 namespace {
 
-constexpr const char* kTypeAttr = "mpisnap_type";      // "char" where HDF5's type is ambiguous ("bool" before 1.3)
-constexpr const char* kRoleAttr = "mpisnap_role";      // a group's Node::role ("map")
-constexpr const char* kOffsetAttr = "global_offset";   // a block's place in a global array (Node::global_offset)
-constexpr const char* kExtentAttr = "global_extent";   //   and that array's dimensions
-constexpr const char* kSizeAttr = "mpisnap_size";      // a container's cereal size tag
-constexpr const char* kLengthAttr = "mpisnap_length";  // characters in a string dataset
-constexpr std::size_t kRawMin = std::size_t{1} << 20;  // smaller arrays: H5Dwrite/H5Dread and one hash pass
+using namespace rules;
 
 // Booleans as h5py writes numpy's: an 8-bit enum of FALSE = 0 and TRUE = 1, which h5py reads as bool
 // (and HDF5's tools show by name). Made once; predefined types need no closing, nor does this one.
@@ -61,41 +56,13 @@ hid_t native_type(ScalarType t) {
 
 // A block's dataset dimensions: its shape, or one of `count`.
 std::vector<hsize_t> dims_of(const Node& n) {
-  if (n.shape.empty()) return {static_cast<hsize_t>(n.count)};
-  return {n.shape.begin(), n.shape.end()};
-}
-
-// The digest covers structure as well as content.
-void digest_node(Xxh64& d, const std::string& path, const Node& n, std::uint64_t data_hash) {
-  d.update(path.data(), path.size());
-  const bool group = n.kind == Node::Kind::Group;
-  const std::uint64_t shape[5] = {static_cast<std::uint64_t>(n.kind),
-                                  group ? 0u : static_cast<std::uint64_t>(n.type), group ? 0u : n.count,
-                                  n.has_size ? 1u : 0u, n.has_size ? n.size : 0u};
-  d.update(shape, sizeof shape);
-  if (n.kind == Node::Kind::Table) {  // (so a table's layout is part of what the manifest vouches for)
-    d.update_u64(n.record_bytes);
-    for (const Field& f : n.fields) {
-      d.update(f.name.data(), f.name.size());
-      const std::uint64_t where[3] = {f.offset, static_cast<std::uint64_t>(f.type), f.count};
-      d.update(where, sizeof where);
-    }
-  }
-  // What format 1.3 added, only where present (so the digests of older files are what they were).
-  if (!n.shape.empty() || !n.global_offset.empty() || !n.global_extent.empty() || !n.role.empty()) {
-    for (const auto* v : {&n.shape, &n.global_offset, &n.global_extent}) {
-      d.update_u64(v->size());
-      if (!v->empty()) d.update(v->data(), v->size() * sizeof(std::uint64_t));
-    }
-    d.update(n.role.data(), n.role.size());
-  }
-  d.update_u64(data_hash);
+  const std::vector<std::uint64_t> d = rules::dims_of(n);
+  return {d.begin(), d.end()};
 }
 
 // A table's record as an HDF5 compound type: the struct's own layout (offsets, padding), each member
 // under its serialize() name, a fixed-size array member as an HDF5 array type. The file holds the
 // records exactly as they are in memory, so they move as one block, past HDF5 when large.
-constexpr const char* kFieldsAttr = "mpisnap_fields";  // "name<TAB>type" per line: bool and char, which HDF5 cannot tell apart
 h5::Handle table_type(const Node& n, const std::string& ctx) {
   h5::Handle t = h5::type(h5::check(H5Tcreate(H5T_COMPOUND, n.record_bytes), "H5Tcreate(compound)", ctx));
   for (const Field& f : n.fields) {
@@ -111,7 +78,6 @@ h5::Handle table_type(const Node& n, const std::string& ctx) {
   return t;
 }
 
-bool is_string_array(const Node& n) { return n.kind == Node::Kind::Array && n.type == ScalarType::Char; }
 
 // What a walk over one file carries along.
 struct Walk {
@@ -120,12 +86,6 @@ struct Walk {
   TreeStats& stats;
   bool direct_io;
 };
-
-// Large arrays go to and from the disk past HDF5 (raw_io.hpp), checksummed on the way.
-bool raw_candidate(const Node& n) {
-  return (n.kind == Node::Kind::Table || (n.kind == Node::Kind::Array && !is_string_array(n))) &&
-         n.data.size() >= kRawMin;
-}
 
 std::uint64_t read_raw(int fd, std::uint64_t offset, Node& n, const std::string& ctx, Walk& w) {
   const RawTransfer t = read_hashed({fd, w.file, w.direct_io}, offset, n.data.data(), n.data.size(), ctx);
@@ -182,9 +142,7 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
     h5::check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, n.data.data()), "H5Dwrite", ctx);
   }
   if (n.kind == Node::Kind::Table) {
-    std::string kinds;
-    for (const Field& f : n.fields)
-      if (f.type == ScalarType::Char) kinds += f.name + "\t" + to_string(f.type) + "\n";
+    const std::string kinds = rules::char_fields(n);
     if (!kinds.empty()) h5::write_attr_string(ds.get(), kFieldsAttr, kinds, ctx);
   }
   if (n.type == ScalarType::Char && n.kind == Node::Kind::Scalar) h5::write_attr_string(ds.get(), kTypeAttr, "char", ctx);
@@ -198,21 +156,6 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
   digest_node(w.digest, path, n, h);
   w.stats.datasets += 1;
   w.stats.bytes += n.data.size();
-}
-
-// A container of strings (a group of char arrays value0, value1, ...: a std::vector<std::string>, a
-// map's keys) is one dataset of variable-length strings, as h5py writes a list of str. Strings with a
-// NUL byte inside (which such a dataset cannot hold) keep the group.
-bool is_string_list(const Node& g) {
-  if (g.kind != Node::Kind::Group || !g.has_size || g.size != g.children.size() || g.children.empty() || !g.role.empty())
-    return false;
-  for (std::size_t i = 0; i < g.children.size(); ++i) {
-    const Node& c = g.children[i];
-    if (!is_string_array(c) || !c.shape.empty() || !c.global_offset.empty() || c.name != "value" + std::to_string(i) ||
-        (!c.data.empty() && std::memchr(c.data.data(), 0, c.data.size()) != nullptr))
-      return false;
-  }
-  return true;
 }
 
 h5::Handle vlen_string_type(H5T_cset_t cset, const std::string& ctx) {
@@ -523,5 +466,56 @@ Node read_tree(hid_t where, const std::string& file, Xxh64& digest, TreeStats& s
   read_group(where, root, "", w);
   return root;
 }
+
+
+namespace rules {
+
+bool is_string_list(const Node& g) {
+  if (g.kind != Node::Kind::Group || !g.has_size || g.size != g.children.size() || g.children.empty() || !g.role.empty())
+    return false;
+  for (std::size_t i = 0; i < g.children.size(); ++i) {
+    const Node& c = g.children[i];
+    if (!is_string_array(c) || !c.shape.empty() || !c.global_offset.empty() || c.name != "value" + std::to_string(i) ||
+        (!c.data.empty() && std::memchr(c.data.data(), 0, c.data.size()) != nullptr))
+      return false;
+  }
+  return true;
+}
+
+std::string char_fields(const Node& table) {
+  std::string kinds;
+  for (const Field& f : table.fields)
+    if (f.type == ScalarType::Char) kinds += f.name + "\t" + to_string(f.type) + "\n";
+  return kinds;
+}
+
+// The digest covers structure as well as content.
+void digest_node(Xxh64& d, const std::string& path, const Node& n, std::uint64_t data_hash) {
+  d.update(path.data(), path.size());
+  const bool group = n.kind == Node::Kind::Group;
+  const std::uint64_t shape[5] = {static_cast<std::uint64_t>(n.kind),
+                                  group ? 0u : static_cast<std::uint64_t>(n.type), group ? 0u : n.count,
+                                  n.has_size ? 1u : 0u, n.has_size ? n.size : 0u};
+  d.update(shape, sizeof shape);
+  if (n.kind == Node::Kind::Table) {  // (so a table's layout is part of what the manifest vouches for)
+    d.update_u64(n.record_bytes);
+    for (const Field& f : n.fields) {
+      d.update(f.name.data(), f.name.size());
+      const std::uint64_t where[3] = {f.offset, static_cast<std::uint64_t>(f.type), f.count};
+      d.update(where, sizeof where);
+    }
+  }
+  // What format 1.3 added, only where present (so the digests of older files are what they were).
+  if (!n.shape.empty() || !n.global_offset.empty() || !n.global_extent.empty() || !n.role.empty()) {
+    for (const auto* v : {&n.shape, &n.global_offset, &n.global_extent}) {
+      d.update_u64(v->size());
+      if (!v->empty()) d.update(v->data(), v->size() * sizeof(std::uint64_t));
+    }
+    d.update(n.role.data(), n.role.size());
+  }
+  d.update_u64(data_hash);
+}
+
+}  // namespace rules
 
 }  // namespace mpisnap::storage

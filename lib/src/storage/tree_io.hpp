@@ -11,6 +11,7 @@
 #include <mpisnap/tree.hpp>
 
 #include "common/xxh64.hpp"
+#include "storage/tree_rules.hpp"
 
 namespace mpisnap::storage {
 
@@ -32,6 +33,6 @@ void write_tree(hid_t where, const Node& node, const std::string& file, Xxh64& d
 Node read_tree(hid_t where, const std::string& file, Xxh64& digest, TreeStats& stats, bool direct_io = true);
 
 // Name of the checksum attribute on every dataset.
-inline constexpr const char* kChecksumAttr = "xxh64";
+using rules::kChecksumAttr;
 
 }  // namespace mpisnap::storage

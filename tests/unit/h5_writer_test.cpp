@@ -1,0 +1,284 @@
+// Rank files written without the HDF5 library (storage/h5_writer.hpp): the HDF5 library reads back
+// every kind of node exactly as it reads what it wrote itself, with the same digest; h5dump accepts
+// the file; what the writer cannot write goes to the library; failures are named and leave no file.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include <mpisnap/archive.hpp>
+
+#include "storage/checkpoint_files.hpp"
+#include "storage/fs.hpp"
+#include "storage/h5_writer.hpp"
+#include "storage/hdf5.hpp"
+#include "storage/node_build.hpp"
+#include "storage/tree_io.hpp"
+#include "temp_dir.hpp"
+
+extern "C" std::uint32_t H5_checksum_lookup3(const void* key, std::size_t length, std::uint32_t initval);
+
+namespace mpisnap::storage {
+namespace {
+
+Node leaf(std::string name, Node::Kind kind, ScalarType type, std::uint64_t count, std::size_t bytes, unsigned seed) {
+  Node n;
+  n.name = std::move(name);
+  n.kind = kind;
+  n.type = type;
+  n.count = count;
+  n.data.resize(bytes);
+  std::mt19937 rng(seed);
+  for (auto& b : n.data) b = std::byte(rng() & 0xff);
+  if (type == ScalarType::Bool)
+    for (auto& b : n.data) b = std::byte(static_cast<unsigned>(b) & 1);
+  return n;
+}
+
+// Every kind of node the archive makes: scalars and arrays of every type, empty arrays, shapes,
+// blocks of global arrays, characters, strings (empty too), tables with char and array members,
+// groups with size tags and roles, nesting, a name longer than 255 bytes, and an array large
+// enough to go past the metadata (raw_io).
+Node every_kind() {
+  Node root = group_node("");
+  Node state = group_node("state");
+  const ScalarType types[] = {ScalarType::Int8,  ScalarType::UInt8,   ScalarType::Int16,   ScalarType::UInt16,
+                              ScalarType::Int32, ScalarType::UInt32,  ScalarType::Int64,   ScalarType::UInt64,
+                              ScalarType::Float32, ScalarType::Float64, ScalarType::Bool, ScalarType::Char};
+  unsigned seed = 1;
+  Node scalars = group_node("scalars");
+  Node arrays = group_node("arrays");
+  arrays.has_size = true;
+  arrays.size = 12;
+  for (ScalarType t : types) {
+    scalars.children.push_back(leaf(std::string("s_") + to_string(t), Node::Kind::Scalar, t, 1, size_of(t), seed++));
+    if (t == ScalarType::Char) continue;  // (an array of chars is a string: below)
+    arrays.children.push_back(leaf(std::string("a_") + to_string(t), Node::Kind::Array, t, 37, 37 * size_of(t), seed++));
+    arrays.children.push_back(leaf(std::string("empty_") + to_string(t), Node::Kind::Array, t, 0, 0, seed++));
+  }
+  state.children.push_back(std::move(scalars));
+  state.children.push_back(std::move(arrays));
+
+  Node grid = leaf("grid", Node::Kind::Array, ScalarType::Float64, 6 * 5 * 4, 6 * 5 * 4 * 8, seed++);
+  grid.shape = {6, 5, 4};
+  grid.global_offset = {6, 0, 0};
+  grid.global_extent = {12, 5, 4};
+  state.children.push_back(std::move(grid));
+  Node block = leaf("block", Node::Kind::Array, ScalarType::Int32, 10, 40, seed++);
+  block.global_offset = {30};
+  block.global_extent = {100};
+  state.children.push_back(std::move(block));
+
+  Node text = leaf("name", Node::Kind::Array, ScalarType::Char, 11, 11, 0);
+  std::memcpy(text.data.data(), "heat\tflow\n!", 11);
+  state.children.push_back(std::move(text));
+  state.children.push_back(leaf("nothing", Node::Kind::Array, ScalarType::Char, 0, 0, 0));
+
+  Node table;  // struct { double x; char c; int32 v[3]; bool on; } with padding
+  table.name = "particles";
+  table.kind = Node::Kind::Table;
+  table.record_bytes = 32;
+  table.fields = {{"x", 0, ScalarType::Float64, 1},
+                  {"c", 8, ScalarType::Char, 1},
+                  {"v", 12, ScalarType::Int32, 3},
+                  {"pos.on", 24, ScalarType::Bool, 1}};
+  table.count = 9;
+  table.data.resize(9 * 32);
+  std::mt19937 rng(7);
+  for (auto& b : table.data) b = std::byte(rng() & 0xff);
+  for (std::size_t r = 0; r < 9; ++r) table.data[r * 32 + 24] = std::byte(r & 1);
+  state.children.push_back(table);
+  Node empty_table = table;
+  empty_table.name = "no_particles";
+  empty_table.count = 0;
+  empty_table.data.clear();
+  state.children.push_back(std::move(empty_table));
+
+  Node map = group_node("index");
+  map.role = "map";
+  map.has_size = true;
+  map.size = 2;
+  map.children.push_back(leaf("keys", Node::Kind::Array, ScalarType::Int64, 2, 16, seed++));
+  map.children.push_back(leaf("values", Node::Kind::Array, ScalarType::Float64, 2, 16, seed++));
+  Node deep = group_node("deeper");
+  deep.children.push_back(group_node("empty_group"));
+  deep.children.push_back(leaf(std::string(300, 'n'), Node::Kind::Scalar, ScalarType::Int64, 1, 8, seed++));
+  map.children.push_back(std::move(deep));
+  state.children.push_back(std::move(map));
+
+  state.children.push_back(leaf("big", Node::Kind::Array, ScalarType::Float64, (5 << 20) / 8, 5 << 20, seed++));
+  Node big_table = table;
+  big_table.name = "many_particles";
+  big_table.count = (1 << 20) / 32 + 3;
+  big_table.data.assign(big_table.count * 32, std::byte{1});
+  state.children.push_back(std::move(big_table));
+  root.children.push_back(std::move(state));
+  return root;
+}
+
+void expect_same(const Node& a, const Node& b, const std::string& path) {
+  SCOPED_TRACE(path);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.kind, b.kind);
+  if (a.kind != Node::Kind::Group) {
+    EXPECT_EQ(a.type, b.type);
+    EXPECT_EQ(a.count, b.count);
+    EXPECT_EQ(a.shape, b.shape);
+    EXPECT_EQ(a.global_offset, b.global_offset);
+    EXPECT_EQ(a.global_extent, b.global_extent);
+    EXPECT_TRUE(a.data == b.data);
+  }
+  EXPECT_EQ(a.has_size, b.has_size);
+  EXPECT_EQ(a.size, b.size);
+  EXPECT_EQ(a.role, b.role);
+  EXPECT_EQ(a.record_bytes, b.record_bytes);
+  EXPECT_TRUE(a.fields == b.fields);
+  ASSERT_EQ(a.children.size(), b.children.size());
+  for (std::size_t i = 0; i < a.children.size(); ++i) expect_same(a.children[i], b.children[i], path + "/" + a.children[i].name);
+}
+
+struct Read {
+  Node tree;
+  std::uint64_t digest;
+  TreeStats stats;
+};
+
+Read read_back(const std::string& path) {
+  Read r;
+  Xxh64 d;
+  h5::Handle f = h5::open_file_readonly(path);
+  r.tree = read_tree(f.get(), path, d, r.stats);
+  f.close(path);
+  r.digest = d.digest();
+  return r;
+}
+
+class H5Writer : public ::testing::Test {
+ protected:
+  void TearDown() override { fs::reset_ops(); }
+  testing::TempDir dir{"h5writer"};
+};
+
+TEST_F(H5Writer, ChecksumIsHdf5sOwn) {
+  std::mt19937 rng(3);
+  std::vector<std::uint8_t> buf(200);
+  for (auto& b : buf) b = static_cast<std::uint8_t>(rng());
+  for (std::size_t n = 0; n <= buf.size(); ++n)
+    ASSERT_EQ(h5format::lookup3(buf.data(), n), H5_checksum_lookup3(buf.data(), n, 0)) << n << " bytes";
+}
+
+TEST_F(H5Writer, EveryKindOfNodeReadsBackAsTheLibraryWroteIt) {
+  const Node tree = every_kind();
+  ASSERT_TRUE(can_write_plain({&tree}));
+  // The writer here, and the HDF5 library through tree_io, with the direct I/O of large arrays.
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "O_DIRECT" : "buffered");
+    const std::string mine = dir.path() + "/plain.h5", theirs = dir.path() + "/library.h5";
+    Xxh64 d_mine, d_theirs;
+    TreeStats s_mine, s_theirs;
+    write_plain_file(mine, {{"mpisnap_format_major", 1}, {"answer", 42}}, {&tree}, d_mine, s_mine, direct);
+    {
+      h5::Handle f = h5::create_file(theirs);
+      write_tree(f.get(), tree, theirs, d_theirs, s_theirs, direct);
+      f.close(theirs);
+    }
+    EXPECT_EQ(d_mine.digest(), d_theirs.digest());
+    EXPECT_EQ(s_mine.datasets, s_theirs.datasets);
+    EXPECT_EQ(s_mine.bytes, s_theirs.bytes);
+    EXPECT_EQ(s_mine.direct_bytes, s_theirs.direct_bytes);
+    if (direct) EXPECT_GT(s_mine.direct_bytes, 0u);
+    const Read a = read_back(mine), b = read_back(theirs);
+    EXPECT_EQ(a.digest, d_mine.digest());
+    EXPECT_EQ(b.digest, d_theirs.digest());
+    expect_same(tree.children[0], a.tree.children[0], "/state");
+    expect_same(b.tree.children[0], a.tree.children[0], "/state");
+    h5::Handle f = h5::open_file_readonly(mine);
+    EXPECT_EQ(h5::read_attr_u64(f.get(), "answer", mine), 42u);
+    // Large arrays start on a 4 KiB boundary (a restart reads them with O_DIRECT).
+    h5::Handle ds = h5::dataset(H5Dopen2(f.get(), "/state/big", H5P_DEFAULT));
+    EXPECT_EQ(H5Dget_offset(ds.get()) % 4096, 0u);
+  }
+}
+
+TEST_F(H5Writer, Hdf5sOwnToolsReadTheFile) {
+  if (::access("/usr/bin/h5dump", X_OK) != 0) GTEST_SKIP() << "no h5dump (Debian: hdf5-tools)";
+  const Node tree = every_kind();
+  const std::string file = dir.path() + "/plain.h5";
+  Xxh64 d;
+  TreeStats s;
+  write_plain_file(file, {}, {&tree}, d, s);
+  const std::string cmd = "/usr/bin/h5dump " + file + " > " + dir.path() + "/dump.txt 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << "h5dump failed: see " << dir.path() << "/dump.txt";
+  // (Python's h5py reads rank files too: tests/e2e/analysis.py.)
+}
+
+TEST_F(H5Writer, WhatItCannotWriteGoesToTheLibrary) {
+  Node strings = group_node("names");  // a std::vector<std::string>: variable-length strings
+  strings.has_size = true;
+  strings.size = 2;
+  for (const char* s : {"alpha", "beta"}) {
+    Node c = leaf("value" + std::to_string(strings.children.size()), Node::Kind::Array, ScalarType::Char,
+                  std::strlen(s), std::strlen(s), 0);
+    std::memcpy(c.data.data(), s, std::strlen(s));
+    strings.children.push_back(std::move(c));
+  }
+  Node wide = group_node("wide");  // more members than a header should list
+  for (int i = 0; i < 300; ++i) wide.children.push_back(scalar_node("m" + std::to_string(i), std::int64_t{i}));
+  for (Node* special : {&strings, &wide}) {
+    SCOPED_TRACE(special->name);
+    RankCheckpoint cp;
+    cp.nranks = 1;
+    cp.state = group_node("");
+    Node state = group_node("state");
+    state.children.push_back(*special);
+    cp.state.children.push_back(std::move(state));
+    EXPECT_FALSE(can_write_plain({&cp.state}));
+    const RankFileInfo w = write_rank_file(dir.path() + "/" + special->name, cp);
+    const LoadedRankFile r = read_rank_file(dir.path() + "/" + special->name, 0);
+    EXPECT_EQ(r.info.digest, w.digest);
+    expect_same(cp.state.children[0], r.cp.state.children[0], "/state");
+  }
+}
+
+TEST_F(H5Writer, AFailedWriteIsNamedAndLeavesNoFile) {
+  const Node tree = every_kind();
+  const std::string file = dir.path() + "/plain.h5";
+  for (int err : {ENOSPC, EIO}) {
+    fs::ops().fsync = [](int) {
+      errno = ENOSPC;
+      return -1;
+    };
+    if (err == EIO)
+      fs::ops().fsync = [](int) {
+        errno = EIO;
+        return -1;
+      };
+    Xxh64 d;
+    TreeStats s;
+    try {
+      write_plain_file(file, {}, {&tree}, d, s);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(file), std::string::npos) << what;
+      EXPECT_NE(what.find(err == ENOSPC ? "no space left on device" : "Input/output error"), std::string::npos) << what;
+    }
+    EXPECT_FALSE(fs::exists(file));
+    fs::reset_ops();
+  }
+  fs::ops().open = [](const char*, int, mode_t) {
+    errno = EACCES;
+    return -1;
+  };
+  Xxh64 d;
+  TreeStats s;
+  EXPECT_THROW(write_plain_file(file, {}, {&tree}, d, s), Error);
+}
+
+}  // namespace
+}  // namespace mpisnap::storage

@@ -413,13 +413,13 @@ SKIPPED = 77  # ctest's SKIP_RETURN_CODE for this suite
 
 
 def tiny_disk(s):
-    # MPISNAP_DIR on a 2 MiB tmpfs that fills after some checkpoints: the job must finish with the
+    # MPISNAP_DIR on a 512 KiB tmpfs that fills after some checkpoints: the job must finish with the
     # right answer and a clean exit (no crash in HDF5's exit handler), each failure must say "no
     # space left on device", no partial checkpoint may stay behind, and every committed checkpoint
     # must verify and restore.
     mnt = os.path.join(s.dir, "tiny")
     os.makedirs(mnt, exist_ok=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt], capture_output=True).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt], capture_output=True).returncode != 0:
         print("tiny_disk: skipped: cannot mount a tmpfs here (it needs root)")
         return SKIPPED
     try:

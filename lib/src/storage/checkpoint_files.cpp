@@ -9,11 +9,13 @@
 #include <cstdint>
 
 #include <numeric>
+#include <optional>
 
 #include <mpisnap/error.hpp>
 
 #include "storage/directory.hpp"
 #include "storage/fs.hpp"
+#include "storage/h5_reader.hpp"
 #include "storage/h5_writer.hpp"
 #include "storage/hdf5.hpp"
 #include "storage/node_build.hpp"
@@ -38,6 +40,20 @@ void check_format(hid_t file, const std::string& ctx) {
   if (major != kFormatMajor)
     throw Error("mpisnap: " + ctx + " has format version " + std::to_string(major) + "." +
                 std::to_string(minor) + "; this mpisnap reads format " + std::to_string(kFormatMajor) +
+                ".x only");
+}
+
+// The same check over the root group's attributes as read_plain_file found them.
+void check_format(const std::vector<std::pair<std::string, std::uint64_t>>& attrs, const std::string& ctx) {
+  std::optional<std::uint64_t> major, minor;
+  for (const auto& [name, v] : attrs) {
+    if (name == kMajorAttr) major = v;
+    if (name == kMinorAttr) minor = v;
+  }
+  if (!major) throw Error("mpisnap: " + ctx + " is not an mpisnap file (no format version)");
+  if (*major != kFormatMajor)
+    throw Error("mpisnap: " + ctx + " has format version " + std::to_string(*major) + "." +
+                std::to_string(minor.value_or(0)) + "; this mpisnap reads format " + std::to_string(kFormatMajor) +
                 ".x only");
 }
 
@@ -377,9 +393,6 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
   RankFileInfo info;
   Xxh64 digest;
   TreeStats stats;
-  std::uint64_t channel_bytes = 0;
-  for (const RecordedMessage& m : cp.channel) channel_bytes += m.bytes.size() + 64;
-  SpaceGuard space(checkpoint_dir, tmp, file_estimate(cp.state) + channel_bytes);
   if (cp.state.kind != Node::Kind::Group) throw Error("mpisnap: internal: state root is not a group");
   Node rest = group_node("");
   rest.children.push_back(meta_node(cp));
@@ -387,10 +400,15 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
   rest.children.push_back(counters_node(cp.counters));
   const std::vector<const Node*> roots = {&cp.state, &rest};
   if (can_write_plain(roots)) {
-    // Laid out in memory and written in one go, fsynced (h5_writer.hpp).
-    write_plain_file(tmp, {{kMajorAttr, kFormatMajor}, {kMinorAttr, kFormatMinor}}, roots, digest, stats, direct_io);
+    // Laid out in memory and written in one go, fsynced (h5_writer.hpp). A full disk is an error
+    // of the write itself, named there; the file is removed.
+    info.file_bytes = write_plain_file(tmp, {{kMajorAttr, kFormatMajor}, {kMinorAttr, kFormatMinor}}, roots, digest,
+                                       stats, direct_io);
   } else {
-    // Through the HDF5 library (a list of strings, a very large group).
+    // Through the HDF5 library (a list of strings, a very large group), kept away from a full disk.
+    std::uint64_t channel_bytes = 0;
+    for (const RecordedMessage& m : cp.channel) channel_bytes += m.bytes.size() + 64;
+    SpaceGuard space(checkpoint_dir, tmp, file_estimate(cp.state) + channel_bytes);
     h5::Handle f;
     try {
       f = h5::create_file(tmp);
@@ -405,13 +423,13 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
     }
     space.release();
     fs::fsync_file(tmp);
+    info.file_bytes = fs::file_size(tmp);
   }
   // The name is made durable by the commit, once for every rank's file: write_manifest syncs the
   // directory before the manifest's rename. (Until then a crash may lose the name; the checkpoint
   // is not committed, so nothing is lost that recovery would use.)
   fs::rename(tmp, final_path);
   info.digest = digest.digest();
-  info.file_bytes = fs::file_size(final_path);
   info.payload_bytes = stats.bytes;
   info.messages = cp.channel.size();
   return info;
@@ -424,7 +442,11 @@ LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank, bool 
   Xxh64 digest;
   TreeStats stats;
   Node root;
-  {
+  if (std::optional<PlainFile> plain = read_plain_file(path, digest, stats, direct_io)) {
+    // (Read without the HDF5 library: h5_reader.hpp.)
+    check_format(plain->root_attrs, path);
+    root = std::move(plain->root);
+  } else {
     h5::Handle f = h5::open_file_readonly(path);
     check_format(f.get(), path);
     root = read_tree(f.get(), path, digest, stats, direct_io);
@@ -451,45 +473,52 @@ LoadedRankFile read_rank_file(const std::string& checkpoint_dir, int rank, bool 
 void write_manifest(const std::string& checkpoint_dir, const Manifest& m) {
   const std::string final_path = checkpoint_dir + "/" + kManifestName;
   const std::string tmp = final_path + ".tmp";
-  SpaceGuard space(checkpoint_dir, tmp, std::uint64_t{8} * 4096 + m.rank_digest.size() * 64);
-  h5::Handle f;
-  try {
-    f = h5::create_file(tmp);
-    space.reserve();
-    write_format(f.get(), tmp);
-    Node root = group_node("");
-    Node c = group_node("checkpoint");
-    c.children.push_back(scalar_node("checkpoint_id", m.checkpoint_id));
-    c.children.push_back(scalar_node("safe_point", m.safe_point));
-    c.children.push_back(scalar_node("nranks", m.nranks));
-    c.children.push_back(scalar_node("created_unix", m.created_unix));
-    c.children.push_back(scalar_node("commit_seconds", m.commit_seconds));
-    c.children.push_back(array_node("rank_digest", m.rank_digest));
-    c.children.push_back(array_node("rank_bytes", m.rank_bytes));
-    c.children.push_back(array_node("rank_messages", m.rank_messages));
-    c.children.push_back(array_node("program", m.program.data(), m.program.size()));
-    root.children.push_back(std::move(c));
-    Xxh64 digest;
-    TreeStats stats;
-    write_tree(f.get(), root, tmp, digest, stats);
-    // External links make `h5dump manifest.h5` show the whole checkpoint.
-    h5::Handle gcpl = h5::ordered_group_plist();
-    h5::Handle ranks = h5::group(h5::check(H5Gcreate2(f.get(), "ranks", H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
-                                           "H5Gcreate2", tmp + ":/ranks"));
-    for (std::int32_t r = 0; r < m.nranks; ++r) {
-      const std::string name = rank_file_name(r);
-      const std::string link = name.substr(0, name.size() - 3);
-      h5::check(H5Lcreate_external(name.c_str(), "/", ranks.get(), link.c_str(), H5P_DEFAULT, H5P_DEFAULT),
-                "H5Lcreate_external", tmp + ":/ranks/" + link);
-    }
-    ranks.close(tmp);
-    f.close(tmp);
-  } catch (const Error&) {
-    abandon(f, tmp);
-    throw;
+  Node root = group_node("");
+  Node c = group_node("checkpoint");
+  c.children.push_back(scalar_node("checkpoint_id", m.checkpoint_id));
+  c.children.push_back(scalar_node("safe_point", m.safe_point));
+  c.children.push_back(scalar_node("nranks", m.nranks));
+  c.children.push_back(scalar_node("created_unix", m.created_unix));
+  c.children.push_back(scalar_node("commit_seconds", m.commit_seconds));
+  c.children.push_back(array_node("rank_digest", m.rank_digest));
+  c.children.push_back(array_node("rank_bytes", m.rank_bytes));
+  c.children.push_back(array_node("rank_messages", m.rank_messages));
+  c.children.push_back(array_node("program", m.program.data(), m.program.size()));
+  root.children.push_back(std::move(c));
+  // External links make `h5dump manifest.h5` show the whole checkpoint.
+  ExternalLinks ranks{"ranks", {}};
+  for (std::int32_t r = 0; r < m.nranks; ++r) {
+    const std::string name = rank_file_name(r);
+    ranks.links.emplace_back(name.substr(0, name.size() - 3), name);
   }
-  space.release();
-  fs::fsync_file(tmp);
+  Xxh64 digest;
+  TreeStats stats;
+  if (m.nranks >= 0 && static_cast<std::size_t>(m.nranks) <= kMaxPlainLinks) {
+    write_plain_file(tmp, {{kMajorAttr, kFormatMajor}, {kMinorAttr, kFormatMinor}}, {&root}, digest, stats, false,
+                     &ranks);  // (h5_writer.hpp; fsynced there)
+  } else {  // (a group of more links than a header should hold: the library's)
+    SpaceGuard space(checkpoint_dir, tmp, std::uint64_t{8} * 4096 + m.rank_digest.size() * 64);
+    h5::Handle f;
+    try {
+      f = h5::create_file(tmp);
+      space.reserve();
+      write_format(f.get(), tmp);
+      write_tree(f.get(), root, tmp, digest, stats);
+      h5::Handle gcpl = h5::ordered_group_plist();
+      h5::Handle g = h5::group(h5::check(H5Gcreate2(f.get(), "ranks", H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
+                                         "H5Gcreate2", tmp + ":/ranks"));
+      for (const auto& [link, file] : ranks.links)
+        h5::check(H5Lcreate_external(file.c_str(), "/", g.get(), link.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                  "H5Lcreate_external", tmp + ":/ranks/" + link);
+      g.close(tmp);
+      f.close(tmp);
+    } catch (const Error&) {
+      abandon(f, tmp);
+      throw;
+    }
+    space.release();
+    fs::fsync_file(tmp);
+  }
   // Every rank file's name first (write_rank_file leaves them to this), so that a manifest that
   // survives a crash never lists a file whose name did not; then the manifest's own.
   fs::fsync_dir(checkpoint_dir);

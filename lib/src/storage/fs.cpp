@@ -46,13 +46,17 @@ void create_file(const std::string& path) {
 
 void make_dirs(const std::string& dir) {
   if (dir.empty()) return;
-  std::string partial;
-  std::size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = dir.find('/', pos + 1);
-    partial = dir.substr(0, pos);
-    if (partial.empty()) continue;
-    if (g_ops.mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST) fail("cannot create directory", partial, errno);
+  // The directory itself first: usually only it is new (a checkpoint's), and on a parallel file
+  // system every mkdir of an existing parent is one more request to the metadata server.
+  if (g_ops.mkdir(dir.c_str(), 0777) != 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      const std::size_t slash = dir.find_last_of('/');
+      if (slash != std::string::npos && slash > 0) make_dirs(dir.substr(0, slash));
+      if (g_ops.mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) fail("cannot create directory", dir, errno);
+    } else if (err != EEXIST) {
+      fail("cannot create directory", dir, err);
+    }
   }
   if (!is_dir(dir)) fail("not a directory:", dir, ENOTDIR);
 }

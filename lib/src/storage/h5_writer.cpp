@@ -68,7 +68,7 @@ constexpr std::uint64_t kUndef = ~std::uint64_t{0};  // HDF5's undefined address
 constexpr std::size_t kSuperblockBytes = 48;
 // A group with more members than this is left to the HDF5 library, which indexes its links (here
 // they are messages in the group's header, which a reader searches one by one for each name).
-constexpr std::size_t kMaxCompactLinks = 256;
+constexpr std::size_t kMaxCompactLinks = kMaxPlainLinks;
 constexpr std::size_t kMaxMessage = 65535;  // a message's size is a 16-bit field
 
 // Little-endian encoding into a byte vector.
@@ -257,10 +257,12 @@ void attr_message(Out& o, const Attr& a) {
 
 // One object of the file: a group or a dataset, with its header's place and size.
 struct Obj {
-  const Node* node = nullptr;     // null: the root group
+  const Node* node = nullptr;     // null: the root group, or the group of external links
+  std::string name;               // the link's name in its parent
   std::string path;               // "/state/x" (digests and error messages)
   bool group = true;
   std::vector<std::size_t> links; // a group's members (object indices), in creation order
+  std::vector<std::pair<std::string, std::string>> external;  // then its external links: name, file
   std::vector<Attr> attrs;        // a dataset's checksum is added when its header is encoded
   std::vector<std::uint8_t> type, space;
   const std::byte* data = nullptr;  // a dataset's bytes as the file holds them
@@ -287,23 +289,34 @@ std::vector<std::uint8_t> header(const Obj& ob, const std::vector<Obj>& objs) {
     Out linfo;
     linfo.u8(0);                  // version 0
     linfo.u8(0x03);               // creation order tracked and indexed (as ordered_group_plist)
-    linfo.u64(ob.links.size());   // the next creation order
+    linfo.u64(ob.links.size() + ob.external.size());  // the next creation order
     linfo.u64(kUndef);            // no fractal heap: the links are messages here
     linfo.u64(kUndef);            // no name index
     linfo.u64(kUndef);            // no creation order index
     message(m, 0x02, linfo.b);
     message(m, 0x0A, {0, 0});     // group info, version 0, defaults
-    for (std::size_t i = 0; i < ob.links.size(); ++i) {
-      const Obj& c = objs[ob.links[i]];
-      const std::string& name = c.node->name;
+    const std::size_t members = ob.links.size() + ob.external.size();
+    for (std::size_t i = 0; i < members; ++i) {
+      const bool hard = i < ob.links.size();
+      const std::string& name = hard ? objs[ob.links[i]].name : ob.external[i - ob.links.size()].first;
       Out link;
       link.u8(1);                 // version 1
       const bool long_name = name.size() > 255;
-      link.u8((long_name ? 0x01 : 0x00) | 0x04);  // name length in 1 or 2 bytes; creation order present
+      // The name's length in 1 or 2 bytes; creation order present; a link type (external) present.
+      link.u8((long_name ? 0x01 : 0x00) | 0x04 | (hard ? 0x00 : 0x08));
+      if (!hard) link.u8(64);     // external
       link.u64(i);
       link.le(name.size(), long_name ? 2 : 1);
       link.bytes(name.data(), name.size());
-      link.u64(c.addr);           // a hard link
+      if (hard) {
+        link.u64(objs[ob.links[i]].addr);
+      } else {                    // version 0, then the file's name and the object's path there
+        const std::string& file = ob.external[i - ob.links.size()].second;
+        link.u16(1 + file.size() + 1 + 2);
+        link.u8(0);
+        link.cstr(file);
+        link.cstr("/");
+      }
       message(m, 0x06, link.b);
     }
   } else {
@@ -351,6 +364,7 @@ struct Builder {
     const std::size_t me = objs.size();
     objs.emplace_back();
     objs[me].node = &g;
+    objs[me].name = g.name;
     objs[me].path = path;
     if (g.has_size) objs[me].attrs.push_back(u64_attr(kSizeAttr, g.size));
     if (!g.role.empty()) objs[me].attrs.push_back(string_attr(kRoleAttr, g.role));
@@ -370,6 +384,7 @@ struct Builder {
     static const std::byte kNul{0};
     Obj ob;
     ob.node = &n;
+    ob.name = n.name;
     ob.path = path;
     ob.group = false;
     Out t, s;
@@ -479,12 +494,24 @@ bool can_write_plain(const std::vector<const Node*>& roots) {
   return top <= kMaxCompactLinks;
 }
 
-void write_plain_file(const std::string& path, const std::vector<std::pair<std::string, std::uint64_t>>& root_attrs,
-                      const std::vector<const Node*>& roots, Xxh64& digest, TreeStats& stats, bool direct_io) {
+std::uint64_t write_plain_file(const std::string& path,
+                               const std::vector<std::pair<std::string, std::uint64_t>>& root_attrs,
+                               const std::vector<const Node*>& roots, Xxh64& digest, TreeStats& stats, bool direct_io,
+                               const ExternalLinks* external) {
   Builder b;
   b.objs.emplace_back();  // the root group
   for (const auto& [name, v] : root_attrs) b.objs[0].attrs.push_back(u64_attr(name, v));
   for (const Node* r : roots) b.add_members(0, *r, "");
+  if (external) {
+    if (external->links.size() > kMaxCompactLinks)
+      throw Error("mpisnap: internal: " + std::to_string(external->links.size()) + " external links in " + path);
+    Obj g;
+    g.name = external->group;
+    g.path = "/" + external->group;
+    g.external = external->links;
+    b.objs.push_back(std::move(g));
+    b.objs[0].links.push_back(b.objs.size() - 1);
+  }
   std::vector<Obj>& objs = b.objs;
 
   // Where everything goes: the superblock, every header, the small datasets' bytes, then the large
@@ -502,9 +529,20 @@ void write_plain_file(const std::string& path, const std::vector<std::pair<std::
       ob.data_addr = at;
       at += ob.bytes;
     }
-  const std::uint64_t small_end = at;
+  // Large arrays that go buffered and are hashed on this thread (raw_io's rules) go in the same
+  // vectored write as the rest; the others (O_DIRECT, or hashed aside) first, through raw_io.
+  auto inline_raw = [&](const Obj& ob) {
+    return !(direct_io && ob.bytes >= kDirectWriteMin) && ob.bytes < kHashAsideMin;
+  };
   for (Obj& ob : objs)
-    if (!ob.group && ob.raw) {
+    if (!ob.group && ob.raw && inline_raw(ob)) {
+      at = (at + kDirectAlign - 1) & ~std::uint64_t{kDirectAlign - 1};
+      ob.data_addr = at;
+      at += ob.bytes;
+    }
+  const std::uint64_t vectored_end = at;
+  for (Obj& ob : objs)
+    if (!ob.group && ob.raw && !inline_raw(ob)) {
       at = (at + kDirectAlign - 1) & ~std::uint64_t{kDirectAlign - 1};
       ob.data_addr = at;
       at += ob.bytes;
@@ -519,14 +557,14 @@ void write_plain_file(const std::string& path, const std::vector<std::pair<std::
   try {
     // The large arrays first: their checksums, computed on the way, go into their headers.
     for (Obj& ob : objs) {
-      if (ob.group || !ob.raw) continue;
+      if (ob.group || !ob.raw || inline_raw(ob)) continue;
       const bool direct = direct_io && ob.bytes >= kDirectWriteMin;
       const RawTransfer t = write_hashed({fd, path, direct}, ob.data_addr, ob.data, ob.bytes, path + ":" + ob.path);
       ob.hash = t.hash;
       stats.direct_bytes += t.direct_bytes;
     }
     for (Obj& ob : objs)
-      if (!ob.group && !ob.raw) ob.hash = Xxh64::hash(ob.node->data.data(), ob.node->data.size());
+      if (!ob.group && (!ob.raw || inline_raw(ob))) ob.hash = Xxh64::hash(ob.node->data.data(), ob.node->data.size());
 
     Out meta;
     meta.bytes("\x89HDF\r\n\x1a\n", 8);
@@ -545,16 +583,19 @@ void write_plain_file(const std::string& path, const std::vector<std::pair<std::
       meta.append(h);
     }
     std::vector<iovec> iov;
-    static const std::uint8_t kZeros[8] = {};
+    static const std::uint8_t kZeros[kDirectAlign] = {};
     iov.push_back({meta.b.data(), meta.b.size()});
     std::uint64_t pos = meta_end;
-    for (const Obj& ob : objs) {
-      if (ob.group || ob.raw || !ob.bytes) continue;
+    auto put = [&](const Obj& ob) {
       if (ob.data_addr > pos) iov.push_back({const_cast<std::uint8_t*>(kZeros), ob.data_addr - pos});
       iov.push_back({const_cast<std::byte*>(ob.data), ob.bytes});
       pos = ob.data_addr + ob.bytes;
-    }
-    if (pos != small_end) throw Error("mpisnap: internal: the layout of " + path + " does not add up");
+    };
+    for (const Obj& ob : objs)
+      if (!ob.group && !ob.raw && ob.bytes) put(ob);
+    for (const Obj& ob : objs)
+      if (!ob.group && ob.raw && inline_raw(ob)) put(ob);
+    if (pos != vectored_end) throw Error("mpisnap: internal: the layout of " + path + " does not add up");
     if (const int err = write_all(fd, 0, std::move(iov))) write_failed(path, err);
     // (A file whose last bytes are a large array ends there; one without ends with the small ones.)
     if (fs::ops().fsync(fd) != 0) {
@@ -575,12 +616,14 @@ void write_plain_file(const std::string& path, const std::vector<std::pair<std::
 
   for (std::size_t i = 1; i < objs.size(); ++i) {
     const Obj& ob = objs[i];
+    if (!ob.node) continue;  // (the group of external links: not part of the tree)
     digest_node(digest, ob.path, *ob.node, ob.group ? 0 : ob.hash);
     if (!ob.group) {
       stats.datasets += 1;
       stats.bytes += ob.node->data.size();
     }
   }
+  return eof;
 }
 
 }  // namespace mpisnap::storage

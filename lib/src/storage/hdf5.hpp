@@ -70,6 +70,8 @@ inline Handle attribute(hid_t id) { return Handle(id, H5Aclose); }
 // files place every object of kAlignAbove bytes or more at a multiple of kAlignTo.
 inline constexpr hsize_t kAlignAbove = hsize_t{1} << 20;
 inline constexpr hsize_t kAlignTo = 4096;
+// (Rank files are read without the library where they can be: h5_reader.hpp. Manifests and the
+// files it leaves to the library are opened here.)
 // A file under kInMemoryBelow bytes is read whole at its open, in one read (HDF5's core driver),
 // instead of as some forty small reads of metadata and data, and its arrays then go through HDF5,
 // not raw_io: a cold 1 MiB rank file reads in 1.1 ms instead of 2.5. (Built in memory and written

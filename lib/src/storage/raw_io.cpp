@@ -54,7 +54,9 @@ bool aligned(std::uint64_t offset, const std::byte* p) noexcept {
 
 [[noreturn]] void fail(const char* what, const std::string& context, int error) {
   throw Error(std::string("mpisnap: cannot ") + what + " " + context + ": " +
-              (error == kEndOfFile ? "the file ends before the data does" : std::strerror(error)));
+              (error == kEndOfFile ? "the file ends before the data does"
+               : error == ENOSPC   ? "no space left on device"
+                                   : std::strerror(error)));
 }
 
 // Whether at least half of [offset, offset + n) of `fd` is in the page cache: copying it from

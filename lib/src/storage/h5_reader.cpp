@@ -10,6 +10,7 @@
 
 #include <mpisnap/error.hpp>
 
+#include "common/pages.hpp"
 #include "storage/h5_writer.hpp"
 #include "storage/raw_io.hpp"
 #include "storage/tree_rules.hpp"
@@ -21,6 +22,8 @@ using namespace rules;
 
 constexpr std::uint64_t kUndef = ~std::uint64_t{0};
 constexpr std::size_t kFirstRead = std::size_t{64} << 10;
+// A dataset's buffer of this many bytes or more is mapped in one call before it is filled.
+constexpr std::size_t kMapFirst = std::size_t{64} << 10;
 
 // Thrown inside when the file holds a structure read here does not read: the caller falls back to
 // the HDF5 library.
@@ -502,7 +505,9 @@ class Reader {
       hash = r.hash;
       stats.direct_bytes += r.direct_bytes;
     } else if (stored) {
-      std::memcpy(n.data.data(), at(h.data_addr, stored), static_cast<std::size_t>(stored));
+      const std::uint8_t* from = at(h.data_addr, stored);
+      if (stored >= kMapFirst) map_pages(n.data.data(), n.data.size());  // (fresh memory: common/pages.hpp)
+      std::memcpy(n.data.data(), from, static_cast<std::size_t>(stored));
     }
     if (t.cls == Type::String) n.data.resize(n.count);
     if (h.attr(kOffsetAttr) || h.attr(kExtentAttr)) {

@@ -87,7 +87,7 @@ void Tiers::start_exchange(checkpoint::Pipeline& pipeline) {
     const bool failed = static_cast<bool>(s.write->error);
     std::uint64_t bytes = 0;
     if (!failed) {
-      const std::string path = s.dir + "/" + storage::rank_file_name(rank_);
+      const std::string path = pipeline.store().location(s.checkpoint_id) + "/" + storage::rank_file_name(rank_);
       const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
       struct stat st{};
       if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_size > 0) {

@@ -83,7 +83,6 @@ Snapshot& Pipeline::open(protocol::SnapshotSeq seq, std::uint64_t safe_point, No
   auto s = std::make_unique<Snapshot>();
   s->seq = seq;
   s->checkpoint_id = next_id_++;
-  s->dir = store_->location(s->checkpoint_id);
   s->data.checkpoint_id = s->checkpoint_id;
   s->data.safe_point = safe_point;
   s->data.rank = rank_;

@@ -60,7 +60,6 @@ struct Options {
 struct Snapshot {
   std::uint64_t checkpoint_id = 0;
   protocol::SnapshotSeq seq = 0;
-  std::string dir;
   RankCheckpoint data;
   std::uint64_t snap_time_ns = 0;
   double pause_seconds = 0;

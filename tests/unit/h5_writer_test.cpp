@@ -510,5 +510,24 @@ TEST_F(H5Writer, RandomDamageIsAnErrorOrHarmless) {
   (void)harmless;
 }
 
+TEST_F(H5Writer, AManifestOfMoreRanksThanAHeaderHoldsGoesToTheLibrary) {
+  const std::string ck = dir.path() + "/ckpt-00000002";
+  fs::make_dirs(ck);
+  Manifest m;
+  m.checkpoint_id = 2;
+  m.nranks = static_cast<std::int32_t>(kMaxPlainLinks) + 44;
+  m.rank_digest.assign(static_cast<std::size_t>(m.nranks), 5);
+  m.rank_bytes.assign(static_cast<std::size_t>(m.nranks), 6);
+  m.rank_messages.assign(static_cast<std::size_t>(m.nranks), 0);
+  write_manifest(ck, m);
+  const Manifest back = read_manifest(ck);
+  EXPECT_EQ(back.nranks, m.nranks);
+  EXPECT_EQ(back.rank_bytes, m.rank_bytes);
+  h5::Handle f = h5::open_file_readonly(ck + "/manifest.h5");
+  H5L_info_t info;
+  ASSERT_GE(H5Lget_info(f.get(), "/ranks/rank-000299", &info, H5P_DEFAULT), 0);
+  EXPECT_EQ(info.type, H5L_TYPE_EXTERNAL);
+}
+
 }  // namespace
 }  // namespace mpisnap::storage

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include <functional>
 #include <numeric>
 #include <optional>
 
@@ -384,6 +385,27 @@ void abandon(h5::Handle& f, const std::string& tmp) noexcept {
   (void)::unlink(tmp.c_str());
 }
 
+// A file written through the HDF5 library (what h5_writer does not write): `estimate` bytes of
+// space checked and reserved first, the format version, then `body`; closed, fsynced. On failure
+// the file is removed.
+void write_with_library(const std::string& dir, const std::string& tmp, std::uint64_t estimate,
+                        const std::function<void(hid_t)>& body) {
+  SpaceGuard space(dir, tmp, estimate);
+  h5::Handle f;
+  try {
+    f = h5::create_file(tmp);
+    space.reserve();
+    write_format(f.get(), tmp);
+    body(f.get());
+    f.close(tmp);
+  } catch (const Error&) {
+    abandon(f, tmp);
+    throw;
+  }
+  space.release();
+  fs::fsync_file(tmp);
+}
+
 }  // namespace
 
 RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckpoint& cp, bool direct_io) {
@@ -408,21 +430,10 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
     // Through the HDF5 library (a list of strings, a very large group), kept away from a full disk.
     std::uint64_t channel_bytes = 0;
     for (const RecordedMessage& m : cp.channel) channel_bytes += m.bytes.size() + 64;
-    SpaceGuard space(checkpoint_dir, tmp, file_estimate(cp.state) + channel_bytes);
-    h5::Handle f;
-    try {
-      f = h5::create_file(tmp);
-      space.reserve();
-      write_format(f.get(), tmp);
-      write_tree(f.get(), cp.state, tmp, digest, stats, direct_io);
-      write_tree(f.get(), rest, tmp, digest, stats, direct_io);
-      f.close(tmp);
-    } catch (const Error&) {
-      abandon(f, tmp);
-      throw;
-    }
-    space.release();
-    fs::fsync_file(tmp);
+    write_with_library(checkpoint_dir, tmp, file_estimate(cp.state) + channel_bytes, [&](hid_t f) {
+      write_tree(f, cp.state, tmp, digest, stats, direct_io);
+      write_tree(f, rest, tmp, digest, stats, direct_io);
+    });
     info.file_bytes = fs::file_size(tmp);
   }
   // The name is made durable by the commit, once for every rank's file: write_manifest syncs the
@@ -497,27 +508,16 @@ void write_manifest(const std::string& checkpoint_dir, const Manifest& m) {
     write_plain_file(tmp, {{kMajorAttr, kFormatMajor}, {kMinorAttr, kFormatMinor}}, {&root}, digest, stats, false,
                      &ranks);  // (h5_writer.hpp; fsynced there)
   } else {  // (a group of more links than a header should hold: the library's)
-    SpaceGuard space(checkpoint_dir, tmp, std::uint64_t{8} * 4096 + m.rank_digest.size() * 64);
-    h5::Handle f;
-    try {
-      f = h5::create_file(tmp);
-      space.reserve();
-      write_format(f.get(), tmp);
-      write_tree(f.get(), root, tmp, digest, stats);
+    write_with_library(checkpoint_dir, tmp, std::uint64_t{8} * 4096 + m.rank_digest.size() * 64, [&](hid_t f) {
+      write_tree(f, root, tmp, digest, stats);
       h5::Handle gcpl = h5::ordered_group_plist();
-      h5::Handle g = h5::group(h5::check(H5Gcreate2(f.get(), "ranks", H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
-                                         "H5Gcreate2", tmp + ":/ranks"));
+      h5::Handle g = h5::group(h5::check(H5Gcreate2(f, "ranks", H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), "H5Gcreate2",
+                                         tmp + ":/ranks"));
       for (const auto& [link, file] : ranks.links)
         h5::check(H5Lcreate_external(file.c_str(), "/", g.get(), link.c_str(), H5P_DEFAULT, H5P_DEFAULT),
                   "H5Lcreate_external", tmp + ":/ranks/" + link);
       g.close(tmp);
-      f.close(tmp);
-    } catch (const Error&) {
-      abandon(f, tmp);
-      throw;
-    }
-    space.release();
-    fs::fsync_file(tmp);
+    });
   }
   // Every rank file's name first (write_rank_file leaves them to this), so that a manifest that
   // survives a crash never lists a file whose name did not; then the manifest's own.

@@ -232,7 +232,14 @@ TEST_F(H5Writer, WhatItCannotWriteGoesToTheLibrary) {
   }
   Node wide = group_node("wide");  // more members than a header should list
   for (int i = 0; i < 300; ++i) wide.children.push_back(scalar_node("m" + std::to_string(i), std::int64_t{i}));
-  for (Node* special : {&strings, &wide}) {
+  Node table;  // a struct whose type message is near the 64 KiB a header message holds
+  table.name = "many_members";
+  table.kind = Node::Kind::Table;
+  for (std::uint32_t i = 0; i < 1900; ++i) table.fields.push_back({"member_" + std::to_string(i), 4 * i, ScalarType::Int32, 1});
+  table.record_bytes = 4 * 1900;
+  table.count = 2;
+  table.data.assign(2 * table.record_bytes, std::byte{7});
+  for (Node* special : {&strings, &wide, &table}) {
     SCOPED_TRACE(special->name);
     RankCheckpoint cp;
     cp.nranks = 1;

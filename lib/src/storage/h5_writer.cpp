@@ -274,8 +274,10 @@ struct Obj {
   std::size_t header_bytes = 0;
 };
 
-// A message: type, size, flags, then the message.
+// A message: type, size, flags, then the message. (can_write_plain keeps every message under the
+// 16-bit size; one over it would be a corrupt file, so it is refused here too.)
 void message(Out& o, unsigned type, const std::vector<std::uint8_t>& body, unsigned flags = 0) {
+  if (body.size() > kMaxMessage) throw Error("mpisnap: internal: an HDF5 message of " + std::to_string(body.size()) + " bytes");
   o.u8(type);
   o.u16(body.size());
   o.u8(flags);
@@ -441,11 +443,10 @@ bool plain_node(const Node& n) {
     return true;
   }
   if (n.shape.size() > 32 || n.global_offset.size() > 32 || n.count > UINT32_MAX) return false;
-  if (n.kind == Node::Kind::Table) {
-    if (n.fields.size() > 4096) return false;
-    std::size_t names = 0;
-    for (const Field& f : n.fields) names += f.name.size() + 1;
-    if (names > 30000) return false;
+  if (n.kind == Node::Kind::Table) {  // its type message: a member's name, offset and type (<= 30 bytes)
+    std::size_t bytes = 16;
+    for (const Field& f : n.fields) bytes += f.name.size() + 1 + 30;
+    if (bytes > 60000) return false;
   }
   return true;
 }

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 
@@ -534,6 +535,90 @@ TEST_F(H5Writer, AManifestOfMoreRanksThanAHeaderHoldsGoesToTheLibrary) {
   H5L_info_t info;
   ASSERT_GE(H5Lget_info(f.get(), "/ranks/rank-000299", &info, H5P_DEFAULT), 0);
   EXPECT_EQ(info.type, H5L_TYPE_EXTERNAL);
+}
+
+// A file whose groups are not a tree (a link back to an ancestor, two links to one subtree) or nest
+// deeper than any state mpisnap writes: both readers refuse it by name instead of recursing until the
+// stack ends (a cycle) or walking an exponential number of paths (shared subtrees).
+TEST_F(H5Writer, GroupsThatAreNotATreeOrTooDeepAreRefused) {
+  auto expect_refused = [](const std::string& file, const std::string& words) {
+    SCOPED_TRACE(file);
+    for (int plain : {1, 0}) {
+      try {
+        if (plain) {
+          Xxh64 d;
+          TreeStats s;
+          ASSERT_TRUE(read_plain_file(file, d, s)) << "the reader leaves these structures to the library";
+        } else {
+          read_back(file);
+        }
+        ADD_FAILURE() << (plain ? "read_plain_file" : "read_tree") << " read it";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+      }
+    }
+  };
+  auto with_file = [](const std::string& file, const std::function<void(hid_t)>& build) {
+    h5::Handle f = h5::create_file(file);
+    build(f.get());
+    f.close(file);
+  };
+  auto make_group = [](hid_t where, const char* name) {
+    h5::Handle gcpl = h5::ordered_group_plist();
+    return h5::group(H5Gcreate2(where, name, H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
+  };
+  const std::string cycle = dir.path() + "/cycle.h5", shared = dir.path() + "/shared.h5",
+                    deep = dir.path() + "/deep.h5";
+  with_file(cycle, [&](hid_t f) {
+    h5::Handle a = make_group(f, "a");
+    h5::Handle b = make_group(a.get(), "b");
+    ASSERT_GE(H5Lcreate_hard(f, "/a", b.get(), "back", H5P_DEFAULT, H5P_DEFAULT), 0);
+  });
+  expect_refused(cycle, "reached before");
+  with_file(shared, [&](hid_t f) {
+    h5::Handle a = make_group(f, "a");
+    h5::Handle x = make_group(a.get(), "x");
+    ASSERT_GE(H5Lcreate_hard(a.get(), "x", a.get(), "y", H5P_DEFAULT, H5P_DEFAULT), 0);
+  });
+  expect_refused(shared, "reached before");
+  with_file(deep, [&](hid_t f) {
+    std::vector<h5::Handle> chain;
+    for (std::size_t depth = 1; depth <= rules::kMaxDepth + 1; ++depth)
+      chain.push_back(make_group(chain.empty() ? f : chain.back().get(), "g"));
+  });
+  expect_refused(deep, "deeper than 1000");
+
+  // The writer refuses what the readers would refuse, and writes what they read.
+  for (std::size_t levels : {rules::kMaxDepth, rules::kMaxDepth + 1}) {
+    SCOPED_TRACE(levels);
+    RankCheckpoint cp;
+    cp.nranks = 1;
+    cp.state = group_node("");
+    Node inner = leaf("x", Node::Kind::Scalar, ScalarType::Int32, 1, 4, 3);
+    for (std::size_t k = levels; k >= 1; --k) {  // the first level is /state
+      Node g = group_node(k == 1 ? "state" : "level" + std::to_string(k));
+      g.children.push_back(std::move(inner));
+      inner = std::move(g);
+    }
+    cp.state.children.push_back(std::move(inner));
+    const std::string ck = dir.path() + "/levels" + std::to_string(levels);
+    if (levels > rules::kMaxDepth) {
+      try {
+        write_rank_file(ck, cp);
+        ADD_FAILURE() << "a state too deep to read back was written";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("deeper than 1000 levels"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("level1001"), std::string::npos) << e.what();
+      }
+      EXPECT_FALSE(fs::exists(ck + "/rank-000000.h5"));
+    } else {
+      const RankFileInfo w = write_rank_file(ck, cp);
+      const LoadedRankFile r = read_rank_file(ck, 0);
+      EXPECT_EQ(r.info.digest, w.digest);
+      expect_same(cp.state, r.cp.state, "");
+    }
+  }
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "storage/hdf5.hpp"
 #include "storage/node_build.hpp"
 #include "storage/tree_io.hpp"
+#include "storage/tree_rules.hpp"
 
 namespace mpisnap::storage {
 namespace {
@@ -416,6 +417,7 @@ RankFileInfo write_rank_file(const std::string& checkpoint_dir, const RankCheckp
   Xxh64 digest;
   TreeStats stats;
   if (cp.state.kind != Node::Kind::Group) throw Error("mpisnap: internal: state root is not a group");
+  rules::check_depth(cp.state, final_path);  // (what the readers would refuse)
   Node rest = group_node("");
   rest.children.push_back(meta_node(cp));
   rest.children.push_back(channel_node(cp.channel));

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
 
 #include <mpisnap/error.hpp>
 
@@ -248,6 +249,11 @@ class Reader {
   void first_read(std::uint64_t n) { at(0, std::min(n, size_)); }
 
   Header header(std::uint64_t addr, const std::string& where) {
+    // Each header once: links that reach one object twice (a group linking back to an ancestor, or
+    // to one subtree many times) are not a tree, and mpisnap writes none.
+    if (!seen_.insert(addr).second)
+      throw Error("mpisnap: " + path_ + ":" + where +
+                  " links to an object reached before: the file is corrupt (its groups are not a tree)");
     const std::uint8_t* p = at(addr, 6);
     if (std::memcmp(p, "OHDR", 4) != 0 || p[4] != 2) throw Unsupported{};  // (version 1 headers)
     const unsigned flags = p[5];
@@ -310,6 +316,7 @@ class Reader {
         case 0x05:  // fill value
         case 0x0A:  // group info
         case 0x12:  // modification time
+        case 0x16:  // reference count (an object with more than one hard link: refused as not a tree)
           break;
         case 0x01:
           h.space = parse_space(m);
@@ -410,7 +417,11 @@ class Reader {
     return std::string(s, strnlen(s, a->value.n));
   }
 
-  void group(const Header& h, Node& into, const std::string& path, Xxh64& digest, TreeStats& stats) {
+  void group(const Header& h, Node& into, const std::string& path, Xxh64& digest, TreeStats& stats,
+             std::size_t depth) {
+    if (depth > kMaxDepth)
+      throw Error("mpisnap: " + path_ + ":" + path + " nests groups deeper than " + std::to_string(kMaxDepth) +
+                  " levels: the file is corrupt (mpisnap writes none that deep)");
     for (const auto& [order, link] : h.links) {
       const auto& [name, addr] = link;
       const std::string child_path = path + "/" + name;
@@ -426,7 +437,7 @@ class Reader {
         }
         if (c.attr(kRoleAttr)) g.role = attr_string(c, kRoleAttr, ctx);
         digest_node(digest, child_path, g, 0);
-        group(c, g, child_path, digest, stats);
+        group(c, g, child_path, digest, stats, depth + 1);
         into.children.push_back(std::move(g));
       } else {
         into.children.push_back(dataset(c, name, child_path, digest, stats));
@@ -541,6 +552,7 @@ class Reader {
 
  private:
   std::string path_;
+  std::unordered_set<std::uint64_t> seen_;  // the headers linked so far
   int fd_;
   std::uint64_t size_;
   bool direct_io_;
@@ -600,7 +612,7 @@ std::optional<PlainFile> read_plain_file(const std::string& path, Xxh64& digest,
         Cursor v = a.value;
         out.root_attrs.emplace_back(name, v.u(static_cast<int>(a.type.size)));
       }
-    r.group(h, out.root, "", d, s);
+    r.group(h, out.root, "", d, s, 0);
     digest = d;
     stats = s;
     return out;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include <mpisnap/error.hpp>
@@ -85,6 +86,7 @@ struct Walk {
   Xxh64& digest;
   TreeStats& stats;
   bool direct_io;
+  std::set<haddr_t> seen = {};  // (reading) the objects' addresses visited
 };
 
 std::uint64_t read_raw(int fd, std::uint64_t offset, Node& n, const std::string& ctx, Walk& w) {
@@ -413,9 +415,12 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
   return n;
 }
 
-void read_group(hid_t where, Node& into, const std::string& path, Walk& w) {
+void read_group(hid_t where, Node& into, const std::string& path, Walk& w, std::size_t depth) {
   const std::string& file = w.file;
   const std::string ctx = file + ":" + (path.empty() ? "/" : path);
+  if (depth > kMaxDepth)
+    throw Error("mpisnap: " + ctx + " nests groups deeper than " + std::to_string(kMaxDepth) +
+                " levels: the file is corrupt (mpisnap writes none that deep)");
   LinkNames links;
   hsize_t idx = 0;
   if (H5Literate(where, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_link, &links) < 0) {
@@ -428,6 +433,11 @@ void read_group(hid_t where, Node& into, const std::string& path, Walk& w) {
     H5O_info_t info;
     h5::check(H5Oget_info_by_name2(where, name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT),
               "H5Oget_info_by_name", file + ":" + child_path);
+    // Each object once: links that reach one object twice (a group linking back to an ancestor,
+    // or to one subtree many times) are not a tree, and mpisnap writes none.
+    if (!w.seen.insert(info.addr).second)
+      throw Error("mpisnap: " + file + ":" + child_path +
+                  " links to an object reached before: the file is corrupt (its groups are not a tree)");
     if (info.type == H5O_TYPE_GROUP) {
       Node g;
       g.name = name;
@@ -440,7 +450,7 @@ void read_group(hid_t where, Node& into, const std::string& path, Walk& w) {
       }
       if (h5::has_attr(gh.get(), kRoleAttr)) g.role = h5::read_attr_string(gh.get(), kRoleAttr, file + ":" + child_path);
       digest_node(w.digest, child_path, g, 0);
-      read_group(gh.get(), g, child_path, w);
+      read_group(gh.get(), g, child_path, w, depth + 1);
       into.children.push_back(std::move(g));
     } else if (info.type == H5O_TYPE_DATASET) {
       into.children.push_back(read_leaf(where, name, child_path, w));
@@ -463,7 +473,7 @@ Node read_tree(hid_t where, const std::string& file, Xxh64& digest, TreeStats& s
   Node root;
   root.kind = Node::Kind::Group;
   Walk w{file, digest, stats, direct_io};
-  read_group(where, root, "", w);
+  read_group(where, root, "", w, 0);
   return root;
 }
 
@@ -480,6 +490,23 @@ bool is_string_list(const Node& g) {
       return false;
   }
   return true;
+}
+
+void check_depth(const Node& root, const std::string& file) {
+  // Iterative: the tree being checked may be deeper than a stack would take.
+  std::vector<std::pair<const Node*, std::size_t>> todo{{&root, 0}};
+  while (!todo.empty()) {
+    const auto [n, depth] = todo.back();
+    todo.pop_back();
+    for (const Node& c : n->children) {
+      if (c.kind != Node::Kind::Group) continue;
+      if (depth + 1 > kMaxDepth)
+        throw Error("mpisnap: cannot write " + file + ": the state nests groups deeper than " +
+                    std::to_string(kMaxDepth) + " levels (at a group named '" + c.name +
+                    "'): store a deep structure as a flat container");
+      todo.emplace_back(&c, depth + 1);
+    }
+  }
 }
 
 std::string char_fields(const Node& table) {

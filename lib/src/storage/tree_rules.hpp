@@ -21,6 +21,10 @@ inline constexpr const char* kExtentAttr = "global_extent";     //   and that ar
 inline constexpr const char* kSizeAttr = "mpisnap_size";        // a container's cereal size tag
 inline constexpr const char* kLengthAttr = "mpisnap_length";    // characters in a string dataset
 inline constexpr const char* kFieldsAttr = "mpisnap_fields";    // a table's char members, "name<TAB>char" per line
+// Groups nest at most this deep (the root is depth 0): a deeper state is refused when it is written,
+// and a file nested deeper (or whose groups link back to one another) when it is read, so a crafted
+// file cannot make a reader recurse until its stack ends.
+inline constexpr std::size_t kMaxDepth = 1000;
 // Arrays of this many bytes or more are written and read past HDF5 (raw_io.hpp).
 inline constexpr std::size_t kRawMin = std::size_t{1} << 20;
 
@@ -46,6 +50,9 @@ inline std::vector<std::uint64_t> dims_of(const Node& n) {
 // The text of a table's mpisnap_fields attribute (empty: none): its char members, which HDF5 stores
 // as 8-bit integers.
 std::string char_fields(const Node& table);
+
+// Throws, naming `file` and the first group too deep, when `root` nests deeper than kMaxDepth.
+void check_depth(const Node& root, const std::string& file);
 
 // The digest covers structure as well as content: `path`, the node's kind, type, count, size tag,
 // table layout, shape and role, and `data_hash` (0 for a group).

@@ -163,17 +163,8 @@ bool bool_enum(const Type& t) {
 // tree_io's scalar_type_from, over a decoded type.
 ScalarType scalar_of(const Type& t, const std::string& ctx) {
   if (bool_enum(t)) return ScalarType::Bool;
-  if (t.cls == Type::Float) return t.size == 4 ? ScalarType::Float32 : ScalarType::Float64;
-  if (t.cls == Type::Fixed) {
-    switch (t.size) {
-      case 1: return t.is_signed ? ScalarType::Int8 : ScalarType::UInt8;
-      case 2: return t.is_signed ? ScalarType::Int16 : ScalarType::UInt16;
-      case 4: return t.is_signed ? ScalarType::Int32 : ScalarType::UInt32;
-      case 8: return t.is_signed ? ScalarType::Int64 : ScalarType::UInt64;
-      default: break;
-    }
-  }
-  throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
+  if (t.cls != Type::Float && t.cls != Type::Fixed) throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
+  return number_type(t.cls == Type::Float, t.is_signed, t.size, ctx);
 }
 
 struct Space {
@@ -475,11 +466,7 @@ class Reader {
         } else {
           f.type = scalar_of(mt, ctx + " member " + f.name);
         }
-        for (const char* kind : {"bool", "char"})
-          if (kinds.find(f.name + "\t" + kind + "\n") != std::string::npos)
-            f.type = std::string(kind) == "bool" ? ScalarType::Bool : ScalarType::Char;
-        if (f.offset + std::uint64_t{f.count} * size_of(f.type) > n.record_bytes)
-          throw Error("mpisnap: dataset " + ctx + ": member " + f.name + " lies outside its record");
+        settle_member(kinds, n.record_bytes, f, ctx);
         n.fields.push_back(std::move(f));
       }
       dims(h.space, n, ctx);
@@ -487,12 +474,7 @@ class Reader {
     } else {
       if (t.cls == Type::Array) throw Unsupported{};
       n.type = scalar_of(t, ctx);
-      if (h.attr(kTypeAttr)) {
-        const std::string k = attr_string(h, kTypeAttr, ctx);
-        if (k == "bool") n.type = ScalarType::Bool;
-        else if (k == "char") n.type = ScalarType::Char;
-        else throw Error("mpisnap: dataset " + ctx + " has an unknown mpisnap_type '" + k + "'");
-      }
+      if (h.attr(kTypeAttr)) n.type = marked_type(attr_string(h, kTypeAttr, ctx), ctx);
       // (A type of another size than the node's - bytes marked bool before format 1.3 are 1 byte
       // either way - would need a conversion: the library's.)
       if (size_of(n.type) != t.size) throw Unsupported{};
@@ -524,29 +506,19 @@ class Reader {
     if (h.attr(kOffsetAttr) || h.attr(kExtentAttr)) {
       n.global_offset = attr_u64s(h, kOffsetAttr, ctx);
       n.global_extent = attr_u64s(h, kExtentAttr, ctx);
-      const std::size_t r = n.shape.empty() ? 1 : n.shape.size();
-      if (n.global_offset.size() != r || n.global_extent.size() != r)
-        throw Error("mpisnap: dataset " + ctx + " has global_offset/global_extent of another rank than its own " +
-                    std::to_string(r));
+      check_global_place(n, ctx);
     }
     if (!h.attr(kChecksumAttr)) throw Error("mpisnap: dataset " + ctx + " has no checksum attribute");
     const std::uint64_t expected = attr_u64(h, kChecksumAttr, ctx);
     if (!raw_candidate(n)) hash = Xxh64::hash(n.data.data(), n.data.size());
-    if (expected != hash)
-      throw Error("mpisnap: checksum mismatch in " + ctx + " (stored " + std::to_string(expected) + ", computed " +
-                  std::to_string(hash) + "): the file is corrupt");
+    check_checksum(expected, hash, ctx);
     digest_node(digest, path, n, hash);
     stats.datasets += 1;
     stats.bytes += n.data.size();
     return n;
   }
 
-  static void dims(const Space& s, Node& n, const std::string& ctx) {
-    if (s.dims.size() > 32) throw Error("mpisnap: dataset " + ctx + " has " + std::to_string(s.dims.size()) + " dimensions");
-    n.count = 1;
-    for (std::uint64_t d : s.dims) n.count *= d;
-    if (s.dims.size() > 1) n.shape = s.dims;
-  }
+  static void dims(const Space& s, Node& n, const std::string& ctx) { set_dims(n, s.dims, ctx); }
 
   std::uint64_t size() const { return size_; }
 

@@ -532,9 +532,7 @@ std::uint64_t write_plain_file(const std::string& path,
     }
   // Large arrays that go buffered and are hashed on this thread (raw_io's rules) go in the same
   // vectored write as the rest; the others (O_DIRECT, or hashed aside) first, through raw_io.
-  auto inline_raw = [&](const Obj& ob) {
-    return !(direct_io && ob.bytes >= kDirectWriteMin) && ob.bytes < kHashAsideMin;
-  };
+  auto inline_raw = [&](const Obj& ob) { return !writes_on_its_own(ob.bytes, direct_io); };
   for (Obj& ob : objs)
     if (!ob.group && ob.raw && inline_raw(ob)) {
       at = (at + kDirectAlign - 1) & ~std::uint64_t{kDirectAlign - 1};
@@ -559,8 +557,7 @@ std::uint64_t write_plain_file(const std::string& path,
     // The large arrays first: their checksums, computed on the way, go into their headers.
     for (Obj& ob : objs) {
       if (ob.group || !ob.raw || inline_raw(ob)) continue;
-      const bool direct = direct_io && ob.bytes >= kDirectWriteMin;
-      const RawTransfer t = write_hashed({fd, path, direct}, ob.data_addr, ob.data, ob.bytes, path + ":" + ob.path);
+      const RawTransfer t = write_hashed({fd, path, writes_direct(ob.bytes, direct_io)}, ob.data_addr, ob.data, ob.bytes, path + ":" + ob.path);
       ob.hash = t.hash;
       stats.direct_bytes += t.direct_bytes;
     }

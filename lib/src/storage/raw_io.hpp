@@ -32,6 +32,14 @@ inline constexpr std::size_t kDirectWriteMin = std::size_t{4} << 20;
 // cache keeps the CPU busy anyway, and a helper thread costs about as much as it would overlap.
 inline constexpr std::size_t kHashAsideMin = std::size_t{4} << 20;
 
+// How write_hashed moves `bytes` of an array when direct I/O is allowed (`direct_io`): O_DIRECT
+// (from kDirectWriteMin), and whether a helper thread hashes them meanwhile. A write that does
+// neither is a buffered write hashed after it, which a caller may as well fold into its own.
+inline bool writes_direct(std::size_t bytes, bool direct_io) noexcept { return direct_io && bytes >= kDirectWriteMin; }
+inline bool writes_on_its_own(std::size_t bytes, bool direct_io) noexcept {
+  return writes_direct(bytes, direct_io) || bytes >= kHashAsideMin;
+}
+
 struct RawFile {
   int fd;              // open for buffered reading (and writing, to write)
   std::string path;    // opened once more with O_DIRECT for what can go that way

@@ -128,8 +128,7 @@ void write_leaf(hid_t where, const Node& n, const std::string& path, Walk& w) {
   const auto extent = raw ? h5::raw_extent(ds.get(), mem_type, n.data.size()) : std::nullopt;
   std::optional<std::uint64_t> raw_hash;  // computed while writing
   if (extent) {
-    const bool direct = w.direct_io && n.data.size() >= kDirectWriteMin;
-    const RawTransfer t = write_hashed({extent->fd, w.file, direct}, extent->offset, n.data.data(), n.data.size(), ctx);
+    const RawTransfer t = write_hashed({extent->fd, w.file, writes_direct(n.data.size(), w.direct_io)}, extent->offset, n.data.data(), n.data.size(), ctx);
     raw_hash = t.hash;
     w.stats.direct_bytes += t.direct_bytes;
   } else if (is_string_array(n)) {
@@ -238,21 +237,8 @@ herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* out) {
 ScalarType scalar_type_from(hid_t type, const std::string& ctx) {
   if (is_bool_enum(type)) return ScalarType::Bool;
   const H5T_class_t cls = H5Tget_class(type);
-  const std::size_t size = H5Tget_size(type);
-  if (cls == H5T_FLOAT) {
-    if (size == 4) return ScalarType::Float32;
-    if (size == 8) return ScalarType::Float64;
-  } else if (cls == H5T_INTEGER) {
-    const bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
-    switch (size) {
-      case 1: return is_signed ? ScalarType::Int8 : ScalarType::UInt8;
-      case 2: return is_signed ? ScalarType::Int16 : ScalarType::UInt16;
-      case 4: return is_signed ? ScalarType::Int32 : ScalarType::UInt32;
-      case 8: return is_signed ? ScalarType::Int64 : ScalarType::UInt64;
-      default: break;
-    }
-  }
-  throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER) throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
+  return number_type(cls == H5T_FLOAT, cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2, H5Tget_size(type), ctx);
 }
 
 // A dataset of variable-length strings: back to the group of char arrays it was written from.
@@ -286,22 +272,17 @@ Node read_strings(hid_t ds, hid_t file_type, hid_t space, const std::string& nam
   }
   if (!h5::has_attr(ds, kChecksumAttr)) throw Error("mpisnap: dataset " + ctx + " has no checksum attribute");
   const std::uint64_t expected = h5::read_attr_u64(ds, kChecksumAttr, ctx);
-  const std::uint64_t actual = strings_hash(g);
-  if (expected != actual)
-    throw Error("mpisnap: checksum mismatch in " + ctx + " (stored " + std::to_string(expected) + ", computed " +
-                std::to_string(actual) + "): the file is corrupt");
+  check_checksum(expected, strings_hash(g), ctx);
   digest_strings(w, path, g);
   return g;
 }
 
-// The dimensions of a dataset of rank >= 1: its count, and its shape when there are several.
+// The dimensions of a dataset of rank >= 1.
 void read_dims(hid_t space, int rank, Node& n, const std::string& ctx) {
   if (rank > 32) throw Error("mpisnap: dataset " + ctx + " has " + std::to_string(rank) + " dimensions");
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-  n.count = 1;
-  for (hsize_t d : dims) n.count *= d;
-  if (rank > 1) n.shape.assign(dims.begin(), dims.end());
+  set_dims(n, {dims.begin(), dims.end()}, ctx);
 }
 
 Node read_leaf(hid_t where, const std::string& name, const std::string& path, Walk& w) {
@@ -339,11 +320,7 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
       } else {
         f.type = scalar_type_from(mt.get(), ctx + " member " + f.name);
       }
-      for (const char* kind : {"bool", "char"})
-        if (kinds.find(f.name + "\t" + kind + "\n") != std::string::npos)
-          f.type = std::string(kind) == "bool" ? ScalarType::Bool : ScalarType::Char;
-      if (f.offset + f.count * size_of(f.type) > n.record_bytes)
-        throw Error("mpisnap: dataset " + ctx + ": member " + f.name + " lies outside its record");
+      settle_member(kinds, n.record_bytes, f, ctx);
       n.fields.push_back(std::move(f));
     }
     read_dims(sp.get(), rank, n, ctx);
@@ -369,12 +346,7 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
     n.data = std::move(buf);
   } else {
     n.type = scalar_type_from(ty.get(), ctx);
-    if (h5::has_attr(ds.get(), kTypeAttr)) {
-      const std::string t = h5::read_attr_string(ds.get(), kTypeAttr, ctx);
-      if (t == "bool") n.type = ScalarType::Bool;
-      else if (t == "char") n.type = ScalarType::Char;
-      else throw Error("mpisnap: dataset " + ctx + " has an unknown mpisnap_type '" + t + "'");
-    }
+    if (h5::has_attr(ds.get(), kTypeAttr)) n.type = marked_type(h5::read_attr_string(ds.get(), kTypeAttr, ctx), ctx);
     if (rank == 0) {
       n.kind = Node::Kind::Scalar;
       n.count = 1;
@@ -397,18 +369,13 @@ Node read_leaf(hid_t where, const std::string& name, const std::string& path, Wa
   if (h5::has_attr(ds.get(), kOffsetAttr) || h5::has_attr(ds.get(), kExtentAttr)) {
     n.global_offset = h5::read_attr_u64s(ds.get(), kOffsetAttr, ctx);
     n.global_extent = h5::read_attr_u64s(ds.get(), kExtentAttr, ctx);
-    const std::size_t r = n.shape.empty() ? 1 : n.shape.size();
-    if (n.global_offset.size() != r || n.global_extent.size() != r)
-      throw Error("mpisnap: dataset " + ctx + " has global_offset/global_extent of another rank than its own " +
-                  std::to_string(r));
+    check_global_place(n, ctx);
   }
   if (!h5::has_attr(ds.get(), kChecksumAttr))
     throw Error("mpisnap: dataset " + ctx + " has no checksum attribute");
   const std::uint64_t expected = h5::read_attr_u64(ds.get(), kChecksumAttr, ctx);
   const std::uint64_t actual = raw_hash ? *raw_hash : Xxh64::hash(n.data.data(), n.data.size());
-  if (expected != actual)
-    throw Error("mpisnap: checksum mismatch in " + ctx + " (stored " + std::to_string(expected) +
-                ", computed " + std::to_string(actual) + "): the file is corrupt");
+  check_checksum(expected, actual, ctx);
   digest_node(w.digest, path, n, actual);
   w.stats.datasets += 1;
   w.stats.bytes += n.data.size();
@@ -507,6 +474,55 @@ void check_depth(const Node& root, const std::string& file) {
       todo.emplace_back(&c, depth + 1);
     }
   }
+}
+
+ScalarType number_type(bool is_float, bool is_signed, std::uint64_t size, const std::string& ctx) {
+  if (is_float) {
+    if (size == 4) return ScalarType::Float32;
+    if (size == 8) return ScalarType::Float64;
+  } else {
+    switch (size) {
+      case 1: return is_signed ? ScalarType::Int8 : ScalarType::UInt8;
+      case 2: return is_signed ? ScalarType::Int16 : ScalarType::UInt16;
+      case 4: return is_signed ? ScalarType::Int32 : ScalarType::UInt32;
+      case 8: return is_signed ? ScalarType::Int64 : ScalarType::UInt64;
+      default: break;
+    }
+  }
+  throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
+}
+
+ScalarType marked_type(const std::string& mark, const std::string& ctx) {
+  if (mark == "bool") return ScalarType::Bool;
+  if (mark == "char") return ScalarType::Char;
+  throw Error("mpisnap: dataset " + ctx + " has an unknown mpisnap_type '" + mark + "'");
+}
+
+void settle_member(const std::string& fields_text, std::uint32_t record_bytes, Field& f, const std::string& ctx) {
+  for (ScalarType marked : {ScalarType::Bool, ScalarType::Char})
+    if (fields_text.find(f.name + "\t" + to_string(marked) + "\n") != std::string::npos) f.type = marked;
+  if (f.offset + std::uint64_t{f.count} * size_of(f.type) > record_bytes)
+    throw Error("mpisnap: dataset " + ctx + ": member " + f.name + " lies outside its record");
+}
+
+void set_dims(Node& n, const std::vector<std::uint64_t>& dims, const std::string& ctx) {
+  if (dims.size() > 32) throw Error("mpisnap: dataset " + ctx + " has " + std::to_string(dims.size()) + " dimensions");
+  n.count = 1;
+  for (std::uint64_t d : dims) n.count *= d;
+  if (dims.size() > 1) n.shape = dims;
+}
+
+void check_global_place(const Node& n, const std::string& ctx) {
+  const std::size_t r = n.shape.empty() ? 1 : n.shape.size();
+  if (n.global_offset.size() != r || n.global_extent.size() != r)
+    throw Error("mpisnap: dataset " + ctx + " has global_offset/global_extent of another rank than its own " +
+                std::to_string(r));
+}
+
+void check_checksum(std::uint64_t stored, std::uint64_t computed, const std::string& ctx) {
+  if (stored != computed)
+    throw Error("mpisnap: checksum mismatch in " + ctx + " (stored " + std::to_string(stored) + ", computed " +
+                std::to_string(computed) + "): the file is corrupt");
 }
 
 std::string char_fields(const Node& table) {

@@ -54,6 +54,24 @@ std::string char_fields(const Node& table);
 // Throws, naming `file` and the first group too deep, when `root` nests deeper than kMaxDepth.
 void check_depth(const Node& root, const std::string& file);
 
+// ---- what both readers check and decide the same way (tree_io over the library's handles,
+// h5_reader over the bytes); `ctx` names the file and the dataset in errors.
+
+// A number type from what the file says of it: floating point or integer, signed, its size. Any
+// other (a 2-byte float, a 16-byte integer) is a type this version cannot read.
+ScalarType number_type(bool is_float, bool is_signed, std::uint64_t size, const std::string& ctx);
+// The type a dataset's mpisnap_type attribute names ("bool", "char").
+ScalarType marked_type(const std::string& mark, const std::string& ctx);
+// A table member the table's mpisnap_fields text marks as bool or char takes that type; then it
+// must lie inside the record.
+void settle_member(const std::string& fields_text, std::uint32_t record_bytes, Field& f, const std::string& ctx);
+// A dataset's dimensions: its count, and its shape when there are several.
+void set_dims(Node& n, const std::vector<std::uint64_t>& dims, const std::string& ctx);
+// A block's place in a global array must have the rank of its shape.
+void check_global_place(const Node& n, const std::string& ctx);
+// The dataset's stored xxh64 against the one computed from its bytes.
+void check_checksum(std::uint64_t stored, std::uint64_t computed, const std::string& ctx);
+
 // The digest covers structure as well as content: `path`, the node's kind, type, count, size tag,
 // table layout, shape and role, and `data_hash` (0 for a group).
 void digest_node(Xxh64& d, const std::string& path, const Node& n, std::uint64_t data_hash);

@@ -396,6 +396,23 @@ int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* 
   }
 }
 
+int Runtime::wait_collective(MPI_Request* req, mpi::CommEntry* e, const char* name) {
+  WaitEpisode ep(name);
+  unsigned spins = 0;
+  while (!blocks_in_mpi_) {
+    if (busy_ || slow_recv_) progress();
+    int flag = 0;
+    const int rc = mpi::test_for(MPI_COMM_NULL, req, &flag, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS || flag) return rc;
+    if ((++spins & 63u) == 0) idle_check(nullptr, 0, ep);
+  }
+  watch::Call c;
+  c.object = e;
+  c.kind = watch::Call::Collective;
+  c.name = name;
+  return in_mpi(c, [&] { return PMPI_Wait(req, MPI_STATUS_IGNORE); });
+}
+
 // After the Session started, the application's own handles carry no traffic (it goes over the
 // colors): a message found on one was sent before the Session, and nothing of mpisnap will ever
 // receive it. Found at the start (check_early_messages) or while a rank waits (idle_check).

@@ -100,11 +100,24 @@ class Runtime : private watch::Reader {
     if (rc == MPI_SUCCESS && *newcomm != MPI_COMM_NULL) register_comm(*newcomm, -1, CommCounters::kFromGroups);
     return rc;
   }
-  void count_collective(MPI_Comm comm);
-  // When snapshots or triggers are possible, every blocking collective polls (see calls.def; the
-  // point-to-point calls are watched instead where the helper runs).
-  bool blocking_calls_poll() const noexcept { return snapshots_possible_; }
-  int wait_collective(MPI_Request* req) { return wait_until(req, MPI_STATUS_IGNORE, nullptr, 0); }
+  // Counts a collective call on `comm` (the cut's collective check; deadlock detection's round);
+  // its entry (null: a communicator the library does not know).
+  mpi::CommEntry* count_collective(MPI_Comm comm);
+  // A blocking collective (calls.def), counted. Without snapshots, MPI's own call; else every member
+  // starts its non-blocking form `start` (whether a rank could block inside MPI now is its own state,
+  // and a blocking and a non-blocking collective never match) and waits for it in wait_collective.
+  template <class Blocking, class Start>
+  int blocking_collective(MPI_Comm comm, const char* name, Blocking&& blocking, Start&& start) {
+    mpi::CommEntry* e = count_collective(comm);
+    if (!snapshots_possible_) return blocking();
+    MPI_Request req;
+    const int rc = start(&req);
+    return rc == MPI_SUCCESS ? wait_collective(&req, e, name) : rc;
+  }
+  // As the point-to-point calls wait: inside MPI (PMPI_Wait), published for the watch as the
+  // communicator's collective call (deadlock detection sees it), while no snapshot work is pending
+  // (blocks_in_mpi_); until then in the loop that progresses the protocol.
+  int wait_collective(MPI_Request* req, mpi::CommEntry* e, const char* name);
 
   // ---- the fast path (interpose/fast_path.hpp): the one-entry communicator cache behind three gates
   // (mpi::CommTable::gated, opened and closed by refresh_mode). Null sends the call down the slow

@@ -404,8 +404,10 @@ int Runtime::raise(mpi::CommEntry& e, int rc) {
   return rc;
 }
 
-void Runtime::count_collective(MPI_Comm comm) {
-  if (mpi::CommEntry* e = known(comm)) ++e->collectives;
+mpi::CommEntry* Runtime::count_collective(MPI_Comm comm) {
+  mpi::CommEntry* e = known(comm);
+  if (e) ++e->collectives;
+  return e;
 }
 
 }  // namespace mpisnap

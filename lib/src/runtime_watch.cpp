@@ -30,6 +30,10 @@ deadlock::Wait describe_target(const requests::WaitTarget& t) {
   return w;
 }
 
+// A collective's members go to rank 0 as runs of consecutive world ranks, at most this many (a
+// report stays small at any scale; a communicator more scattered than that is never judged stuck).
+constexpr std::size_t kMaxMemberRuns = 256;
+
 }  // namespace
 
 void Runtime::setup_watch() {
@@ -89,6 +93,8 @@ void Runtime::held_targets(const watch::Call& c, std::vector<WaitTarget>& out, i
       for (int i = 0; i < c.peer; ++i) pending += reqs[i] != MPI_REQUEST_NULL;
       break;
     }
+    case watch::Call::Collective:  // (no point-to-point target: describe() says what it waits for)
+      break;
   }
   // MPI_PROC_NULL ends at once: nothing to wait for there.
   out.erase(std::remove_if(out.begin(), out.end(), [](const WaitTarget& t) { return t.source == MPI_PROC_NULL; }),
@@ -102,15 +108,30 @@ bool Runtime::describe(const watch::Call& c, deadlock::Report& r) {
   r.epoch = engine_->seq();
   for (const WaitTarget& t : targets)
     if (t.comm) r.waits.push_back(describe_target(t));
+  // A request that is not one the library can describe (an untracked send, a non-blocking
+  // collective, a generalized request): nobody can say what would complete it, so the wait is never
+  // stuck.
+  bool described = pending > 0 && static_cast<int>(targets.size()) == pending;
+  if (c.kind == watch::Call::Collective && c.object) {
+    // The call ends once every member made as many collective calls on the communicator.
+    const auto* e = static_cast<const mpi::CommEntry*>(c.object);
+    deadlock::Wait w;
+    w.collective = true;
+    w.comm = protocol::value(e->id);
+    w.round = e->collectives;
+    std::vector<int> members = e->world;
+    members.insert(members.end(), e->local_world.begin(), e->local_world.end());  // (an intercommunicator's two groups)
+    w.member_runs = deadlock::runs_of(std::move(members), kMaxMemberRuns);
+    described = !w.member_runs.empty();  // (more scattered members than a report carries: never stuck)
+    r.waits.push_back(std::move(w));
+  }
   comms_.for_each([&](mpi::CommEntry& e) {
     e.peers.for_each([&](const mpi::PeerCount& p) {
       if (p.sent || p.received)
         r.counts.push_back({protocol::value(e.id), protocol::value(e.world_of(p.peer)), p.sent, p.received});
     });
   });
-  // A request that is not one the library can describe (an untracked send, a collective, a
-  // generalized request): nobody can say what would complete it, so the wait is never stuck.
-  return pending > 0 && static_cast<int>(targets.size()) == pending;
+  return described;
 }
 
 void Runtime::sources(const watch::Call& c, std::vector<watch::Source>& out) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Deadlock detection in MPI programs (MPISNAP_DEADLOCK): tests/mpi/deadlock_app.cpp's programs that
-deadlock must each be reported, with the right cycle (ranks, calls, peers and tags), within a few
-seconds, and end with status 72; the programs that only look stuck (a late sender, a long compute
-phase, a late MPI_Isend, an imbalanced pipeline) must finish untouched. Each runs over shared memory
+deadlock must each be reported, with the right cycle (ranks, calls, peers and tags; collective calls
+and the members that never join them), within a few seconds, and end with status 72; the programs
+that only look stuck (a late sender, a long compute phase, a late MPI_Isend, an imbalanced pipeline,
+ranks waiting in collectives for one that computes) must finish untouched. Each runs over shared memory
 and over TCP (--mca btl tcp,self). MPISNAP_DEADLOCK=0 turns the check off (the job then hangs: killed
 by the test), and the default threshold (10 s) reports too.
 """
@@ -30,8 +31,15 @@ DEADLOCKS = {
                       r"  rank 3 in MPI_Ssend: a send to rank 0 \(tag 2, communicator 0\)"),
     "wait_cycle": (2, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Wait: a receive from rank 1 \(tag 3, communicator 0\)\n"
                       r"  rank 1 in MPI_Wait: a receive from rank 0 \(tag 3, communicator 0\)"),
+    "barrier_recv": (2, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Barrier: collective call \d+ on communicator 0, which rank 1 never joins\n"
+                        r"  rank 1 in MPI_Recv: a receive from rank 0 \(tag 8, communicator 0\)"),
+    "allreduce_recv": (3, r"cycle 0 -> 2 -> 0:\n  rank 0 in MPI_Allreduce: collective call \d+ on communicator 0, which rank 2 never joins\n"
+                          r"  rank 2 in MPI_Recv: a receive from rank 0 \(tag 9, communicator 0\)"
+                          # (rank 1, in the same MPI_Allreduce, is listed after them when its report
+                          # reached rank 0 before the stuck set was confirmed)
+                          r"(\n  and, waiting on them:\n  rank 1 in MPI_Allreduce: collective call \d+ on communicator 0, which rank 2 never joins)?"),
 }
-FINISH = {"late_sender": 2, "long_compute": 3, "late_isend": 2, "pipeline": 4}
+FINISH = {"late_sender": 2, "long_compute": 3, "late_isend": 2, "pipeline": 4, "slow_collective": 3}
 
 
 def main():

@@ -6,11 +6,15 @@
 //   wildcard       3 ranks: 0 receives from MPI_ANY_SOURCE, 1 and 2 wait for 0's answer
 //   ssend_ring     4 ranks: each MPI_Ssend()s to the next, then receives from the previous
 //   wait_cycle     2 ranks: each MPI_Irecv()s from the other and waits for it (MPI_Wait)
+//   barrier_recv   2 ranks: 0 enters MPI_Barrier before it sends; 1 receives from 0 before the barrier
+//   allreduce_recv 3 ranks: 0 and 1 enter MPI_Allreduce on a communicator of all three; 2 receives from 0 first
 //   -- and these finish:
 //   late_sender    2 ranks: 1 sleeps 4 s, then sends; 0 waits in MPI_Recv
 //   long_compute   3 ranks: 2 computes 4 s (a busy loop), then sends to 1, which then answers 0
 //   late_isend     2 ranks: 0 waits in MPI_Wait on an MPI_Irecv; 1 sleeps 3 s, then MPI_Isend + MPI_Wait
 //   pipeline       4 ranks: 0 sleeps 3 s, then passes a 4 MiB token down the line (each Recv, then Send)
+//   slow_collective 3 ranks: 2 computes 4 s, then joins the MPI_Allreduce the others wait in; 1 then
+//                  receives from 2 inside a collective of ranks 1 and 2 (MPI_Bcast on a split communicator)
 // Prints "finished" on rank 0 when it ends.
 #include <mpi.h>
 #include <unistd.h>
@@ -65,6 +69,17 @@ int main(int argc, char** argv) {
     MPI_Irecv(&y, 1, MPI_INT, 1 - rank, 3, w, &r);
     MPI_Wait(&r, MPI_STATUS_IGNORE);
     MPI_Send(&x, 1, MPI_INT, 1 - rank, 3, w);
+  } else if (scenario == "barrier_recv") {
+    if (rank == 0) {
+      MPI_Barrier(w);
+      MPI_Send(&x, 1, MPI_INT, 1, 8, w);
+    } else {
+      MPI_Recv(&y, 1, MPI_INT, 0, 8, w, MPI_STATUS_IGNORE);
+    }
+  } else if (scenario == "allreduce_recv") {
+    if (rank == 2) MPI_Recv(&y, 1, MPI_INT, 0, 9, w, MPI_STATUS_IGNORE);
+    MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_SUM, w);
+    if (rank == 0) MPI_Send(&x, 1, MPI_INT, 2, 9, w);
   } else if (scenario == "late_sender") {
     if (rank == 1) {
       sleep(4);
@@ -95,6 +110,16 @@ int main(int argc, char** argv) {
     if (rank == 0) sleep(3);
     else MPI_Recv(in.data(), static_cast<int>(in.size()), MPI_CHAR, rank - 1, 7, w, MPI_STATUS_IGNORE);
     if (rank + 1 < size) MPI_Send(big.data(), static_cast<int>(big.size()), MPI_CHAR, rank + 1, 7, w);
+  } else if (scenario == "slow_collective") {
+    if (rank == 2) compute_for(4);
+    MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_SUM, w);
+    MPI_Comm pair;
+    MPI_Comm_split(w, rank == 0 ? MPI_UNDEFINED : 1, rank, &pair);
+    if (rank == 2) compute_for(3);
+    if (pair != MPI_COMM_NULL) {
+      MPI_Bcast(&x, 1, MPI_INT, 1, pair);  // (rank 2 is the communicator's rank 1)
+      MPI_Comm_free(&pair);
+    }
   } else {
     if (rank == 0) std::fprintf(stderr, "deadlock_app: unknown scenario '%s'\n", scenario.c_str());
     MPI_Abort(w, 2);

@@ -14,6 +14,15 @@ namespace {
 Wait recv(int from, int tag = 0, std::uint64_t comm = 0) { return Wait{false, comm, from, tag, {}}; }
 Wait recv_any(std::vector<int> members, int tag = kAnyTag) { return Wait{false, 0, kAnySource, tag, std::move(members)}; }
 Wait send(int to, int tag = 0, std::uint64_t comm = 0) { return Wait{true, comm, to, tag, {}}; }
+// A blocking collective: the `round`th collective call on `comm`, whose members are `members`.
+Wait coll(std::uint64_t round, std::vector<int> members, std::uint64_t comm = 0) {
+  Wait w;
+  w.collective = true;
+  w.comm = comm;
+  w.round = round;
+  w.member_runs = runs_of(std::move(members), 256);
+  return w;
+}
 
 Report report(int rank, std::string call, std::vector<Wait> waits, std::vector<Count> counts = {}) {
   Report r;
@@ -94,8 +103,60 @@ TEST(WaitGraph, WhatOnlyLooksStuckIsNot) {
   EXPECT_NE(describe(chain, {0, 1, 2}).find("and, waiting on them:\n  rank 2 in MPI_Recv"), std::string::npos);
 }
 
+TEST(WaitGraph, ACollectiveWaitsForEveryMember) {
+  // Rank 0 in MPI_Barrier, rank 1 in a receive from rank 0 that rank 0 sends only after it.
+  const auto pair = of({report(0, "MPI_Barrier", {coll(3, {0, 1})}), report(1, "MPI_Recv", {recv(0, 8)})});
+  EXPECT_EQ(stuck_ranks(pair), (std::vector<int>{0, 1}));
+  const std::string text = describe(pair, stuck_ranks(pair));
+  EXPECT_NE(text.find("cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Barrier: collective call 3 on communicator 0, which rank 1 "
+                      "never joins\n  rank 1 in MPI_Recv: a receive from rank 0 (tag 8, communicator 0)"),
+            std::string::npos)
+      << text;
+  // Everyone in the same call (a slow collective): it ends. A member not reporting (computing) may
+  // still come; a member in the same call on another communicator, or in another call, never does.
+  EXPECT_TRUE(stuck_ranks(of({report(0, "MPI_Allreduce", {coll(3, {0, 1, 2})}), report(1, "MPI_Allreduce", {coll(3, {0, 1, 2})}),
+                              report(2, "MPI_Allreduce", {coll(3, {0, 1, 2})})}))
+                  .empty());
+  EXPECT_TRUE(stuck_ranks(of({report(0, "MPI_Barrier", {coll(3, {0, 1, 2})}), report(1, "MPI_Barrier", {coll(3, {0, 1, 2})})}))
+                  .empty());
+  const auto other_comm = of({report(0, "MPI_Barrier", {coll(3, {0, 1})}), report(1, "MPI_Barrier", {coll(3, {0, 1}, 7)})});
+  EXPECT_EQ(stuck_ranks(other_comm), (std::vector<int>{0, 1}));
+  const auto other_round = of({report(0, "MPI_Bcast", {coll(4, {0, 1})}), report(1, "MPI_Bcast", {coll(5, {0, 1})})});
+  EXPECT_EQ(stuck_ranks(other_round), (std::vector<int>{0, 1}));
+  // Members of the collective's communicator only: ranks 2 and 3 (not members) stuck on each other
+  // do not block the collective of ranks 0 and 1.
+  EXPECT_EQ(stuck_ranks(of({report(0, "MPI_Barrier", {coll(1, {0, 1}, 4)}), report(1, "MPI_Barrier", {coll(1, {0, 1}, 4)}),
+                            report(2, "MPI_Recv", {recv(3, 1)}), report(3, "MPI_Recv", {recv(2, 1)})})),
+            (std::vector<int>{2, 3}));
+  // Two in a collective, the third in a receive from one of them: all stuck; the cycle goes through
+  // the absent member, and the other rank in the collective waits on them.
+  const auto three = of({report(0, "MPI_Allreduce", {coll(9, {0, 1, 2})}), report(1, "MPI_Allreduce", {coll(9, {0, 1, 2})}),
+                         report(2, "MPI_Recv", {recv(0, 1)})});
+  EXPECT_EQ(stuck_ranks(three), (std::vector<int>{0, 1, 2}));
+  EXPECT_NE(describe(three, {0, 1, 2}).find("cycle 0 -> 2 -> 0:"), std::string::npos) << describe(three, {0, 1, 2});
+  // Members too scattered to send: never judged stuck.
+  Wait unknown = coll(1, {});
+  EXPECT_TRUE(stuck_ranks(of({report(0, "MPI_Barrier", {unknown}), report(1, "MPI_Recv", {recv(0)})})).empty());
+}
+
+TEST(WaitGraph, MembersGoAsRuns) {
+  const auto runs = runs_of({7, 1, 2, 3, 9, 8, 3, 20}, 8);
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].first, 1);
+  EXPECT_EQ(runs[0].count, 3);
+  EXPECT_EQ(runs[1].first, 7);
+  EXPECT_EQ(runs[1].count, 3);
+  EXPECT_EQ(runs[2].first, 20);
+  EXPECT_EQ(runs[2].count, 1);
+  EXPECT_TRUE(runs_of({0, 2, 4, 6}, 3).empty()) << "more runs than allowed: unknown";
+  std::vector<int> world(65536);
+  for (int i = 0; i < 65536; ++i) world[static_cast<std::size_t>(i)] = 65535 - i;
+  EXPECT_EQ(runs_of(world, 1).size(), 1u);
+}
+
 TEST(WaitGraph, ReportsRoundTripOnTheWire) {
-  Report r = report(3, "MPI_Waitany", {recv_any({0, 1, 2, 3}, 9), send(2, kAnyTag, 5)}, {{5, 2, 10, 11}, {0, 1, 0, 4}});
+  Report r = report(3, "MPI_Waitany", {recv_any({0, 1, 2, 3}, 9), send(2, kAnyTag, 5), coll(1ull << 40, {4, 5, 6, 9}, 2)},
+                    {{5, 2, 10, 11}, {0, 1, 0, 4}});
   r.episode = 123456789;
   r.epoch = 4;
   const std::vector<std::uint64_t> w = encode(r);
@@ -104,7 +165,14 @@ TEST(WaitGraph, ReportsRoundTripOnTheWire) {
   EXPECT_EQ(back.episode, r.episode);
   EXPECT_EQ(back.epoch, 4u);
   EXPECT_EQ(back.call, "MPI_Waitany");
-  ASSERT_EQ(back.waits.size(), 2u);
+  ASSERT_EQ(back.waits.size(), 3u);
+  EXPECT_TRUE(back.waits[2].collective);
+  EXPECT_FALSE(back.waits[1].collective);
+  EXPECT_EQ(back.waits[2].round, 1ull << 40);
+  EXPECT_EQ(back.waits[2].comm, 2u);
+  ASSERT_EQ(back.waits[2].member_runs.size(), 2u);
+  EXPECT_EQ(back.waits[2].member_runs[1].first, 9);
+  EXPECT_EQ(back.waits[2].member_runs[0].count, 3);
   EXPECT_EQ(back.waits[0].peer, kAnySource);
   EXPECT_EQ(back.waits[0].members, (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(back.waits[1].tag, kAnyTag);

@@ -130,7 +130,9 @@ TEST(BlockedCall, TheMainThreadCannotLeaveACallTheHelperHolds) {
 TEST(BlockedCall, AReceiveAfterAnyOtherCallIsDescribedAsAReceive) {
   watch::BlockedCall b;
   int object = 0;
-  for (watch::Call::Kind k : {watch::Call::Send, watch::Call::Ssend, watch::Call::Wait, watch::Call::Probe}) {
+  for (watch::Call::Kind k :
+       {watch::Call::Send, watch::Call::Ssend, watch::Call::Wait, watch::Call::Probe, watch::Call::Collective}) {
+    b.call().name = "MPI_Barrier";
     b.publish(&object, 1, 2, k);
     const std::uint64_t e = b.inside();
     ASSERT_TRUE(b.hold(e));
@@ -140,7 +142,8 @@ TEST(BlockedCall, AReceiveAfterAnyOtherCallIsDescribedAsAReceive) {
     b.publish_recv(&object, 5, 6);
     const std::uint64_t r = b.inside();
     ASSERT_TRUE(b.hold(r));
-    EXPECT_EQ(b.held_call().kind, watch::Call::Recv) << "after " << watch::call_name(k);
+    EXPECT_EQ(b.held_call().kind, watch::Call::Recv) << "after " << k;
+    EXPECT_STREQ(watch::call_name(b.held_call()), "MPI_Recv");
     EXPECT_EQ(b.held_call().peer, 5);
     b.release();
     ASSERT_TRUE(b.leave_fast());

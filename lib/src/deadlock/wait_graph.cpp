@@ -1,6 +1,7 @@
 #include "deadlock/wait_graph.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 
@@ -23,9 +24,43 @@ bool could_match(const Wait& w, std::uint64_t comm, int sender, int tag) {
   return !w.send && w.comm == comm && (w.peer == kAnySource || w.peer == sender) && (w.tag == kAnyTag || w.tag == tag);
 }
 
+bool in_runs(const std::vector<Run>& runs, int rank) {
+  // (increasing and disjoint: the last run starting at or before `rank`)
+  auto it = std::upper_bound(runs.begin(), runs.end(), rank, [](int x, const Run& r) { return x < r.first; });
+  return it != runs.begin() && rank < std::prev(it)->first + std::prev(it)->count;
+}
+
+// Whether `r` is in the very collective call `w` is.
+bool in_collective(const Report& r, const Wait& w) {
+  for (const Wait& theirs : r.waits)
+    if (theirs.collective && theirs.comm == w.comm && theirs.round == w.round) return true;
+  return false;
+}
+
+// The stuck members of collective `w`'s communicator that are not in it: they never join it.
+std::vector<int> absent_members(const Wait& w, const std::map<int, Report>& reports, const std::set<int>& stuck,
+                                std::size_t at_most) {
+  std::vector<int> out;
+  for (int m : stuck) {
+    if (out.size() >= at_most) break;
+    if (in_runs(w.member_runs, m) && !in_collective(reports.at(m), w)) out.push_back(m);
+  }
+  return out;
+}
+
 // The ranks whose action could end wait `w` of `r`, given the ranks still considered stuck; true
-// when something could (the wait is not stuck).
-bool wakeable(const Report& r, const Wait& w, const std::map<int, Report>& reports, const std::set<int>& stuck) {
+// when something could (the wait is not stuck). `absent` caches, per collective call, whether a
+// stuck member is not in it (within one pass over the stuck set: a pass that changes nothing, the
+// last, sees one set throughout).
+using CollectiveKey = std::pair<std::uint64_t, std::uint64_t>;  // comm, round
+bool wakeable(const Report& r, const Wait& w, const std::map<int, Report>& reports, const std::set<int>& stuck,
+              std::map<CollectiveKey, bool>& absent) {
+  if (w.collective) {
+    if (w.member_runs.empty()) return true;  // members unknown: never stuck
+    const auto [it, fresh] = absent.try_emplace({w.comm, w.round}, false);
+    if (fresh) it->second = !absent_members(w, reports, stuck, 1).empty();
+    return !it->second;
+  }
   if (w.send) {
     const auto it = reports.find(w.peer);
     if (it == reports.end() || !stuck.count(w.peer)) return true;  // the receiver may yet post a receive
@@ -43,7 +78,17 @@ bool wakeable(const Report& r, const Wait& w, const std::map<int, Report>& repor
   return false;
 }
 
-std::string wait_text(const Wait& w) {
+std::string wait_text(const Wait& w, const std::map<int, Report>& reports, const std::set<int>& stuck) {
+  if (w.collective) {
+    std::string t = "collective call " + std::to_string(w.round) + " on communicator " + std::to_string(w.comm);
+    const std::vector<int> absent = absent_members(w, reports, stuck, 9);
+    if (absent.empty()) return t;
+    t += ", which rank";
+    if (absent.size() > 1) t += "s";
+    for (std::size_t i = 0; i < absent.size() && i < 8; ++i) t += (i ? ", " : " ") + std::to_string(absent[i]);
+    if (absent.size() > 8) t += ", ...";
+    return t + (absent.size() > 1 ? " never join" : " never joins");
+  }
   std::string t = w.send ? "a send to rank " + std::to_string(w.peer)
                          : (w.peer == kAnySource ? std::string("a receive from any rank")
                                                  : "a receive from rank " + std::to_string(w.peer));
@@ -52,17 +97,39 @@ std::string wait_text(const Wait& w) {
   return t;
 }
 
-// The ranks `r` waits on (for the cycle): destinations of sends, named sources, or every member.
-std::vector<int> waits_on(const Report& r) {
+// The ranks `r` waits on (for the cycle): destinations of sends, named sources, every member, or a
+// collective's stuck members that are not in it.
+std::vector<int> waits_on(const Report& r, const std::map<int, Report>& reports, const std::set<int>& stuck) {
   std::vector<int> out;
   for (const Wait& w : r.waits) {
-    if (w.peer != kAnySource) out.push_back(w.peer);
-    else out.insert(out.end(), w.members.begin(), w.members.end());
+    if (w.collective) {
+      const std::vector<int> absent = absent_members(w, reports, stuck, stuck.size());
+      out.insert(out.end(), absent.begin(), absent.end());
+    } else if (w.peer != kAnySource) {
+      out.push_back(w.peer);
+    } else {
+      out.insert(out.end(), w.members.begin(), w.members.end());
+    }
   }
   return out;
 }
 
 }  // namespace
+
+std::vector<Run> runs_of(std::vector<int> ranks, std::size_t max_runs) {
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  std::vector<Run> runs;
+  for (int r : ranks) {
+    if (!runs.empty() && runs.back().first + runs.back().count == r) {
+      ++runs.back().count;
+      continue;
+    }
+    if (runs.size() == max_runs) return {};
+    runs.push_back({r, 1});
+  }
+  return runs;
+}
 
 std::vector<int> stuck_ranks(const std::map<int, Report>& reports) {
   if (reports.empty()) return {};
@@ -74,11 +141,12 @@ std::vector<int> stuck_ranks(const std::map<int, Report>& reports) {
     if (!r.waits.empty()) stuck.insert(rank);  // a report without a described wait is never stuck
   for (bool changed = true; changed;) {
     changed = false;
+    std::map<CollectiveKey, bool> absent;
     for (auto it = stuck.begin(); it != stuck.end();) {
       const Report& r = reports.at(*it);
       // Any one of the waits completing ends the call (MPI_Waitany; for one wait, that wait).
       bool free = false;
-      for (const Wait& w : r.waits) free = free || wakeable(r, w, reports, stuck);
+      for (const Wait& w : r.waits) free = free || wakeable(r, w, reports, stuck, absent);
       if (free) {
         it = stuck.erase(it);
         changed = true;
@@ -100,7 +168,7 @@ std::string describe(const std::map<int, Report>& reports, const std::vector<int
     seen.insert(at);
     path.push_back(at);
     int next = -1;
-    for (int p : waits_on(reports.at(at)))
+    for (int p : waits_on(reports.at(at), reports, in))
       if (in.count(p) && p != at) {
         next = p;
         break;
@@ -113,7 +181,7 @@ std::string describe(const std::map<int, Report>& reports, const std::vector<int
   auto line = [&](int rank) {
     const Report& r = reports.at(rank);
     std::string waits;
-    for (const Wait& w : r.waits) waits += (waits.empty() ? "" : " or ") + wait_text(w);
+    for (const Wait& w : r.waits) waits += (waits.empty() ? "" : " or ") + wait_text(w, reports, in);
     text += "\n  rank " + std::to_string(rank) + " in " + r.call + ": " + waits;
   };
   if (!cycle.empty()) {
@@ -142,6 +210,9 @@ std::vector<std::uint64_t> encode(const Report& r) {
     w.insert(w.end(), {x.send ? 1u : 0u, x.comm, static_cast<std::uint64_t>(static_cast<std::int64_t>(x.peer)),
                        static_cast<std::uint64_t>(static_cast<std::int64_t>(x.tag)), x.members.size()});
     for (int m : x.members) w.push_back(static_cast<std::uint64_t>(static_cast<std::int64_t>(m)));
+    w.insert(w.end(), {x.collective ? 1u : 0u, x.round, x.member_runs.size()});
+    for (const Run& run : x.member_runs)
+      w.insert(w.end(), {static_cast<std::uint64_t>(run.first), static_cast<std::uint64_t>(run.count)});
   }
   w.push_back(r.counts.size());
   for (const Count& c : r.counts) w.insert(w.end(), {c.comm, static_cast<std::uint64_t>(c.peer), c.sent, c.received});
@@ -167,6 +238,14 @@ Report decode(const std::uint64_t* words, std::size_t n) {
     x.peer = as_int(next());
     x.tag = as_int(next());
     for (std::uint64_t m = next(); m > 0; --m) x.members.push_back(as_int(next()));
+    x.collective = next() != 0;
+    x.round = next();
+    for (std::uint64_t m = next(); m > 0; --m) {
+      Run run;
+      run.first = as_int(next());
+      run.count = as_int(next());
+      x.member_runs.push_back(run);
+    }
     r.waits.push_back(std::move(x));
   }
   for (std::uint64_t k = next(); k > 0; --k) {

@@ -9,9 +9,11 @@
 // woken only by j posting a matching receive, which a stuck j does only if it is blocked in one. The
 // stuck set is the greatest set of reporting ranks all of whose ways out lead to stuck ranks; it is
 // non-empty exactly when some ranks wait on each other in a cycle (a knot, with MPI_ANY_SOURCE) and
-// nothing in flight can end it. A rank that does not report (computing, in a collective, in a wait
-// the library cannot describe) is never stuck, nor is anyone who waits for it: no false positive on
-// slow or merely imbalanced programs, at the price of missing deadlocks the library cannot see.
+// nothing in flight can end it. A rank blocked in a collective call waits for every member to make
+// the same call (the same count of collective calls on that communicator): a member stuck elsewhere
+// never does. A rank that does not report (computing, in a wait the library cannot describe) is
+// never stuck, nor is anyone who waits for it: no false positive on slow or merely imbalanced
+// programs, at the price of missing deadlocks the library cannot see.
 //
 // No MPI here: unit-tested with made-up reports (tests/unit/wait_graph_test.cpp).
 #pragma once
@@ -26,12 +28,27 @@ namespace mpisnap::deadlock {
 inline constexpr int kAnySource = -1;
 inline constexpr int kAnyTag = -1;
 
+// World ranks [first, first + count).
+struct Run {
+  int first = 0;
+  int count = 0;
+};
+// `ranks` (any order) as runs, in increasing order; empty when they take more than `max_runs` runs.
+std::vector<Run> runs_of(std::vector<int> ranks, std::size_t max_runs);
+
 struct Wait {
   bool send = false;             // a send waiting for its receiver; else a receive
   std::uint64_t comm = 0;        // communicator id
   int peer = kAnySource;         // world rank of the source or destination; kAnySource: any member
   int tag = kAnyTag;
   std::vector<int> members;      // kAnySource: the world ranks that may send (the communicator's members)
+  // A blocking collective (MPI_Barrier, MPI_Allreduce, ...): this rank's `round`th collective call
+  // on `comm`, which ends once every member has made its own `round`th. A member stuck in anything
+  // else never will. Its members as runs (one for a communicator of consecutive ranks); none: too
+  // scattered to send, and then the wait is never stuck.
+  bool collective = false;
+  std::uint64_t round = 0;
+  std::vector<Run> member_runs;
 };
 
 // The messages of one channel: this rank's counts towards / from `peer` on `comm`, in `epoch`.

@@ -57,17 +57,15 @@ extern "C" {
       });                                                                             \
     return PMPI_##name args;                                                          \
   }
-#define MPISNAP_BLOCKING_COLLECTIVE(name, iname, params, args, comm) \
-  int MPI_##name params {                                            \
-    Runtime* rt = Runtime::get();                                    \
-    if (!rt) return PMPI_##name args;                                \
-    return guarded([&] {                                             \
-      rt->count_collective(comm);                                    \
-      if (!rt->blocking_calls_poll()) return PMPI_##name args;       \
-      MPI_Request req;                                               \
-      const int rc = PMPI_##iname(MPISNAP_EXPAND args, &req);        \
-      return rc == MPI_SUCCESS ? rt->wait_collective(&req) : rc;     \
-    });                                                              \
+#define MPISNAP_BLOCKING_COLLECTIVE(name, iname, params, args, comm)                                  \
+  int MPI_##name params {                                                                             \
+    Runtime* rt = Runtime::get();                                                                     \
+    if (!rt) return PMPI_##name args;                                                                 \
+    return guarded([&] {                                                                              \
+      return rt->blocking_collective(                                                                 \
+          comm, "MPI_" #name, [&] { return PMPI_##name args; },                                       \
+          [&](MPI_Request* req) { return PMPI_##iname(MPISNAP_EXPAND args, req); });                  \
+    });                                                                                               \
   }
 #include "interpose/calls.def"
 

@@ -22,19 +22,20 @@ namespace mpisnap::watch {
 // communicator's entry (receives, sends, probes) or the application's request array (waits);
 // the runtime interprets it (Reader in watch.hpp).
 struct Call {
-  enum Kind : std::uint32_t { Recv, Probe, Send, Ssend, Sendrecv, SendrecvReplace, Wait, Waitall };
+  enum Kind : std::uint32_t { Recv, Probe, Send, Ssend, Sendrecv, SendrecvReplace, Wait, Waitall, Collective };
   const void* object = nullptr;
   int peer = 0;                 // receive: the source (or MPI_ANY_SOURCE); send: the destination; waits: the count
   int tag = 0;
   Kind kind = Recv;
   int send_peer = 0;            // Sendrecv(_replace): the send's destination and tag
   int send_tag = 0;
+  const char* name = nullptr;   // Collective: the call's name ("MPI_Allreduce")
 };
 
-constexpr const char* call_name(Call::Kind k) noexcept {
-  constexpr const char* names[] = {"MPI_Recv", "MPI_Probe",    "MPI_Send",             "MPI_Ssend",
-                                   "MPI_Sendrecv", "MPI_Sendrecv_replace", "MPI_Wait", "MPI_Waitall"};
-  return names[k];
+inline const char* call_name(const Call& c) noexcept {
+  constexpr const char* names[] = {"MPI_Recv",     "MPI_Probe",            "MPI_Send", "MPI_Ssend",  "MPI_Sendrecv",
+                                   "MPI_Sendrecv_replace", "MPI_Wait", "MPI_Waitall", "a collective call"};
+  return c.kind == Call::Collective && c.name ? c.name : names[c.kind];
 }
 
 class BlockedCall {

@@ -69,7 +69,7 @@ void Watch::watch_deadlock(sideband::Port& port, double now, std::uint64_t e) {
   deadlock::Report r;
   if (!call_.hold(e)) return;  // it returned: the next call is watched afresh
   const bool describable = reader_.describe(call_.held_call(), r);
-  r.call = call_name(call_.held_call().kind);
+  r.call = call_name(call_.held_call());
   call_.release();
   r.rank = rank_;
   r.episode = e;

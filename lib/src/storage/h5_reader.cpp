@@ -163,8 +163,8 @@ bool bool_enum(const Type& t) {
 // tree_io's scalar_type_from, over a decoded type.
 ScalarType scalar_of(const Type& t, const std::string& ctx) {
   if (bool_enum(t)) return ScalarType::Bool;
-  if (t.cls != Type::Float && t.cls != Type::Fixed) throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
-  return number_type(t.cls == Type::Float, t.is_signed, t.size, ctx);
+  const NumberClass number = t.cls == Type::Float ? NumberClass::Float : t.cls == Type::Fixed ? NumberClass::Integer : NumberClass::Other;
+  return number_type(number, t.is_signed, t.size, ctx);
 }
 
 struct Space {

@@ -237,8 +237,8 @@ herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* out) {
 ScalarType scalar_type_from(hid_t type, const std::string& ctx) {
   if (is_bool_enum(type)) return ScalarType::Bool;
   const H5T_class_t cls = H5Tget_class(type);
-  if (cls != H5T_FLOAT && cls != H5T_INTEGER) throw Error("mpisnap: dataset " + ctx + " has a type this version cannot read");
-  return number_type(cls == H5T_FLOAT, cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2, H5Tget_size(type), ctx);
+  const NumberClass number = cls == H5T_FLOAT ? NumberClass::Float : cls == H5T_INTEGER ? NumberClass::Integer : NumberClass::Other;
+  return number_type(number, cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2, H5Tget_size(type), ctx);
 }
 
 // A dataset of variable-length strings: back to the group of char arrays it was written from.
@@ -476,11 +476,11 @@ void check_depth(const Node& root, const std::string& file) {
   }
 }
 
-ScalarType number_type(bool is_float, bool is_signed, std::uint64_t size, const std::string& ctx) {
-  if (is_float) {
+ScalarType number_type(NumberClass cls, bool is_signed, std::uint64_t size, const std::string& ctx) {
+  if (cls == NumberClass::Float) {
     if (size == 4) return ScalarType::Float32;
     if (size == 8) return ScalarType::Float64;
-  } else {
+  } else if (cls == NumberClass::Integer) {
     switch (size) {
       case 1: return is_signed ? ScalarType::Int8 : ScalarType::UInt8;
       case 2: return is_signed ? ScalarType::Int16 : ScalarType::UInt16;

@@ -57,9 +57,10 @@ void check_depth(const Node& root, const std::string& file);
 // ---- what both readers check and decide the same way (tree_io over the library's handles,
 // h5_reader over the bytes); `ctx` names the file and the dataset in errors.
 
-// A number type from what the file says of it: floating point or integer, signed, its size. Any
-// other (a 2-byte float, a 16-byte integer) is a type this version cannot read.
-ScalarType number_type(bool is_float, bool is_signed, std::uint64_t size, const std::string& ctx);
+// A number type from what the file says of it: its class, signedness and size. Any other (a 2-byte
+// float, a 16-byte integer, another class) is a type this version cannot read.
+enum class NumberClass { Integer, Float, Other };
+ScalarType number_type(NumberClass cls, bool is_signed, std::uint64_t size, const std::string& ctx);
 // The type a dataset's mpisnap_type attribute names ("bool", "char").
 ScalarType marked_type(const std::string& mark, const std::string& ctx);
 // A table member the table's mpisnap_fields text marks as bool or char takes that type; then it

@@ -390,6 +390,8 @@ class Runtime : private watch::Reader {
   bool waits_directly(int count, const MPI_Request* reqs) noexcept;
   // `single`: MPI_Wait's error semantics (the error returned, not MPI_ERR_IN_STATUS).
   int wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single);
+  // The same for MPI_Waitany (`any`: one index and status; outcount 0 or 1) and MPI_Waitsome.
+  int wait_some_direct(int count, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses, bool any);
   bool peek_complete(MPI_Request req);
   bool test_one(MPI_Request* req, MPI_Status* st, int* rc);
   bool test_persistent(PersistentOp& op, MPI_Status* st, int* rc);

@@ -67,6 +67,28 @@ int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, boo
   return rc;
 }
 
+int Runtime::wait_some_direct(int count, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses, bool any) {
+  auto plain = [&](MPI_Status* sts) {
+    if (!any) return PMPI_Waitsome(count, reqs, outcount, indices, sts);
+    const int rc = PMPI_Waitany(count, reqs, indices, sts);
+    *outcount = *indices == MPI_UNDEFINED ? 0 : 1;
+    return rc;
+  };
+  // (published only when a tracked receive is among them, as in wait_direct; the watch then knows
+  // that any one completing ends the call)
+  if (!requests_.note_direct(count, reqs)) return plain(statuses);
+  MPI_Status* sts = statuses;
+  if (statuses == MPI_STATUSES_IGNORE || statuses == MPI_STATUS_IGNORE) {
+    if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));
+    sts = wait_statuses_.data();
+  }
+  const int rc = in_mpi({reqs, count, 0, any ? watch::Call::Waitany : watch::Call::Waitsome}, [&] { return plain(sts); });
+  requests_.settle_completed(rc, *outcount, indices, sts, any, [this](const RequestInfo& info, const MPI_Status& st, int own) {
+    account_completion(info, st, own);
+  });
+  return rc;
+}
+
 // Only receives still pending count: one that completed while others are waited for must not be
 // taken for a wait on a message that can no longer come.
 void Runtime::idle_check_requests(int count, const MPI_Request* reqs, WaitEpisode& ep) {
@@ -385,7 +407,10 @@ int Runtime::Testall(int count, MPI_Request* reqs, int* flag, MPI_Status* status
 
 int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* status) {
   if (busy_) progress();
-  if (!polls_ && !busy_ && !slow_recv_ && !requests_.any_tracked(count, reqs)) return PMPI_Waitany(count, reqs, index, status);
+  if (waits_directly(count, reqs)) {
+    int outcount = 0;
+    return wait_some_direct(count, reqs, &outcount, index, status, true);
+  }
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   bool any = false;
@@ -464,7 +489,7 @@ int complete_some(int incount, MPI_Request* reqs, int* outcount, int* indices, M
 
 int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses) {
   if (busy_) progress();
-  if (!polls_ && !busy_ && !slow_recv_ && !requests_.any_tracked(incount, reqs)) return PMPI_Waitsome(incount, reqs, outcount, indices, statuses);
+  if (waits_directly(incount, reqs)) return wait_some_direct(incount, reqs, outcount, indices, statuses, false);
   WaitEpisode ep("MPI_Waitsome");
   unsigned spins = 0;
   for (;;) {

@@ -87,7 +87,9 @@ void Runtime::held_targets(const watch::Call& c, std::vector<WaitTarget>& out, i
       break;
     }
     case watch::Call::Wait:
-    case watch::Call::Waitall: {
+    case watch::Call::Waitall:
+    case watch::Call::Waitany:
+    case watch::Call::Waitsome: {
       const auto* reqs = static_cast<const MPI_Request*>(c.object);
       requests_.receive_targets(c.peer, reqs, out);
       for (int i = 0; i < c.peer; ++i) pending += reqs[i] != MPI_REQUEST_NULL;
@@ -109,9 +111,11 @@ bool Runtime::describe(const watch::Call& c, deadlock::Report& r) {
   for (const WaitTarget& t : targets)
     if (t.comm) r.waits.push_back(describe_target(t));
   // A request that is not one the library can describe (an untracked send, a non-blocking
-  // collective, a generalized request): nobody can say what would complete it, so the wait is never
-  // stuck.
-  bool described = pending > 0 && static_cast<int>(targets.size()) == pending;
+  // collective, a generalized request): nobody can say what would complete it, so a wait that any
+  // request may end is never stuck. MPI_Waitall needs every one: it is stuck on a stuck receive
+  // whatever else it waits for, so its receives alone describe it.
+  r.all = c.kind == watch::Call::Waitall;
+  bool described = r.all ? !r.waits.empty() : pending > 0 && static_cast<int>(targets.size()) == pending;
   if (c.kind == watch::Call::Collective && c.object) {
     // The call ends once every member made as many collective calls on the communicator.
     const auto* e = static_cast<const mpi::CommEntry*>(c.object);
@@ -135,13 +139,18 @@ bool Runtime::describe(const watch::Call& c, deadlock::Report& r) {
 }
 
 void Runtime::sources(const watch::Call& c, std::vector<watch::Source>& out) {
-  // (Every call published needs all it waits for: MPI_Waitany and MPI_Waitsome are published
-  // never, since they block inside MPI only on requests the library does not track.)
+  // A call that needs every receive (all but MPI_Waitany/MPI_Waitsome) is short of a snapshot as
+  // soon as one of its named sources is; one that any receive ends, only when all of them are: its
+  // sources then are all or nothing (none when a request is not a named-source receive).
   std::vector<WaitTarget> targets;
   int pending = 0;
   held_targets(c, targets, pending);
+  auto named = [](const WaitTarget& t) { return !t.send && t.comm && t.source >= 0 && t.comm->valid_peer(t.source); };
+  if (watch::ends_with_any(c) &&
+      (static_cast<int>(targets.size()) != pending || !std::all_of(targets.begin(), targets.end(), named)))
+    return;
   for (const WaitTarget& t : targets) {
-    if (t.send || !t.comm || t.source < 0 || !t.comm->valid_peer(t.source)) continue;
+    if (!named(t)) continue;
     out.push_back({protocol::value(t.comm->id), protocol::value(t.comm->world_of(t.source)),
                    t.tag == MPI_ANY_TAG ? deadlock::kAnyTag : t.tag, t.comm->peers.received(t.source)});
   }

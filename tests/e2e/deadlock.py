@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Deadlock detection in MPI programs (MPISNAP_DEADLOCK): tests/mpi/deadlock_app.cpp's programs that
 deadlock must each be reported, with the right cycle (ranks, calls, peers and tags; collective calls
-and the members that never join them), within a few seconds, and end with status 72; the programs
+and the members that never join them; MPI_Waitany/MPI_Waitsome, any of whose receives would end them), within a few seconds, and end with status 72; the programs
 that only look stuck (a late sender, a long compute phase, a late MPI_Isend, an imbalanced pipeline,
-ranks waiting in collectives for one that computes) must finish untouched. Each runs over shared memory
+ranks waiting in collectives for one that computes, an MPI_Waitany that one of its sources ends while
+the other is stuck) must finish untouched. Each runs over shared memory
 and over TCP (--mca btl tcp,self). MPISNAP_DEADLOCK=0 turns the check off (the job then hangs: killed
 by the test), and the default threshold (10 s) reports too.
 """
@@ -38,8 +39,21 @@ DEADLOCKS = {
                           # (rank 1, in the same MPI_Allreduce, is listed after them when its report
                           # reached rank 0 before the stuck set was confirmed)
                           r"(\n  and, waiting on them:\n  rank 1 in MPI_Allreduce: collective call \d+ on communicator 0, which rank 2 never joins)?"),
+    "waitany_cycle": (2, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Waitany: a receive from rank 1 \(tag 10, communicator 0\) or "
+                         r"a receive from rank 1 \(tag 11, communicator 0\)\n"
+                         r"  rank 1 in MPI_Waitany: a receive from rank 0 \(tag 10, communicator 0\) or "
+                         r"a receive from rank 0 \(tag 11, communicator 0\)"),
+    # (rank 0's MPI_Waitall also waits on a send request, which the library does not describe: it
+    # cannot free a rank that needs a stuck receive too; rank 2 waits in the final MPI_Barrier)
+    "halo_waitall": (3, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Waitall: a receive from rank 1 \(tag 20, communicator 0\)\n"
+                        r"  rank 1 in MPI_Recv: a receive from rank 0 \(tag 21, communicator 0\)"),
+    # (any one of rank 0's receives would end its MPI_Waitsome: reported only because both sources are stuck)
+    "waitsome_fan": (3, r"cycle 0 -> [12] -> 0:\n  rank 0 in MPI_Waitsome: a receive from rank 1 \(tag 12, communicator 0\) or "
+                        r"a receive from rank 2 \(tag 12, communicator 0\)\n"
+                        r"  rank [12] in MPI_Recv: a receive from rank 0 \(tag 12, communicator 0\)\n"
+                        r"  and, waiting on them:\n  rank [12] in MPI_Recv: a receive from rank 0 \(tag 12, communicator 0\)"),
 }
-FINISH = {"late_sender": 2, "long_compute": 3, "late_isend": 2, "pipeline": 4, "slow_collective": 3}
+FINISH = {"late_sender": 2, "long_compute": 3, "late_isend": 2, "pipeline": 4, "slow_collective": 3, "waitany_other": 3}
 
 
 def main():

@@ -8,6 +8,10 @@
 //   wait_cycle     2 ranks: each MPI_Irecv()s from the other and waits for it (MPI_Wait)
 //   barrier_recv   2 ranks: 0 enters MPI_Barrier before it sends; 1 receives from 0 before the barrier
 //   allreduce_recv 3 ranks: 0 and 1 enter MPI_Allreduce on a communicator of all three; 2 receives from 0 first
+//   waitany_cycle  2 ranks: each MPI_Irecv()s from the other twice (tags 10 and 11) and waits in MPI_Waitany
+//   waitsome_fan   3 ranks: 0 waits in MPI_Waitsome on receives from 1 and 2, which receive from 0 first
+//   halo_waitall   3 ranks: 0 posts MPI_Isend to 2 and MPI_Irecv from 1 and waits in MPI_Waitall; 1
+//                  receives from 0 first (a tag 0 never sends); 2 takes 0's message
 //   -- and these finish:
 //   late_sender    2 ranks: 1 sleeps 4 s, then sends; 0 waits in MPI_Recv
 //   long_compute   3 ranks: 2 computes 4 s (a busy loop), then sends to 1, which then answers 0
@@ -15,6 +19,8 @@
 //   pipeline       4 ranks: 0 sleeps 3 s, then passes a 4 MiB token down the line (each Recv, then Send)
 //   slow_collective 3 ranks: 2 computes 4 s, then joins the MPI_Allreduce the others wait in; 1 then
 //                  receives from 2 inside a collective of ranks 1 and 2 (MPI_Bcast on a split communicator)
+//   waitany_other  3 ranks: 0 waits in MPI_Waitany on receives from 1 and 2; 1 receives from 0 first
+//                  (each waits on the other), 2 computes 4 s and then sends: 0's way out
 // Prints "finished" on rank 0 when it ends.
 #include <mpi.h>
 #include <unistd.h>
@@ -80,6 +86,56 @@ int main(int argc, char** argv) {
     if (rank == 2) MPI_Recv(&y, 1, MPI_INT, 0, 9, w, MPI_STATUS_IGNORE);
     MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_SUM, w);
     if (rank == 0) MPI_Send(&x, 1, MPI_INT, 2, 9, w);
+  } else if (scenario == "waitany_cycle") {
+    MPI_Request r[2];
+    int got[2];
+    MPI_Irecv(&got[0], 1, MPI_INT, 1 - rank, 10, w, &r[0]);
+    MPI_Irecv(&got[1], 1, MPI_INT, 1 - rank, 11, w, &r[1]);
+    int index = -1;
+    MPI_Waitany(2, r, &index, MPI_STATUS_IGNORE);
+  } else if (scenario == "waitsome_fan") {
+    if (rank == 0) {
+      MPI_Request r[2];
+      int got[2], n = 0, which[2];
+      MPI_Irecv(&got[0], 1, MPI_INT, 1, 12, w, &r[0]);
+      MPI_Irecv(&got[1], 1, MPI_INT, 2, 12, w, &r[1]);
+      MPI_Waitsome(2, r, &n, which, MPI_STATUSES_IGNORE);
+    } else {
+      MPI_Recv(&y, 1, MPI_INT, 0, 12, w, MPI_STATUS_IGNORE);
+    }
+  } else if (scenario == "waitany_other") {
+    if (rank == 0) {
+      MPI_Request r[2];
+      int got[2], index = -1;
+      MPI_Irecv(&got[0], 1, MPI_INT, 1, 13, w, &r[0]);
+      MPI_Irecv(&got[1], 1, MPI_INT, 2, 13, w, &r[1]);
+      MPI_Status st;
+      MPI_Waitany(2, r, &index, &st);
+      if (index != 1 || st.MPI_SOURCE != 2 || got[1] != 2) {
+        std::fprintf(stderr, "deadlock_app: waitany_other: index %d from %d, value %d\n", index, st.MPI_SOURCE, got[1]);
+        MPI_Abort(w, 3);
+      }
+      MPI_Send(&x, 1, MPI_INT, 1, 14, w);
+      MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    } else if (rank == 1) {
+      MPI_Recv(&y, 1, MPI_INT, 0, 14, w, MPI_STATUS_IGNORE);
+      MPI_Send(&x, 1, MPI_INT, 0, 13, w);
+    } else {
+      compute_for(4);
+      MPI_Send(&x, 1, MPI_INT, 0, 13, w);
+    }
+  } else if (scenario == "halo_waitall") {
+    if (rank == 0) {
+      MPI_Request r[2];
+      MPI_Isend(&x, 1, MPI_INT, 2, 20, w, &r[0]);
+      MPI_Irecv(&y, 1, MPI_INT, 1, 20, w, &r[1]);
+      MPI_Waitall(2, r, MPI_STATUSES_IGNORE);
+    } else if (rank == 1) {
+      MPI_Recv(&y, 1, MPI_INT, 0, 21, w, MPI_STATUS_IGNORE);
+      MPI_Send(&x, 1, MPI_INT, 0, 20, w);
+    } else {
+      MPI_Recv(&y, 1, MPI_INT, 0, 20, w, MPI_STATUS_IGNORE);
+    }
   } else if (scenario == "late_sender") {
     if (rank == 1) {
       sleep(4);

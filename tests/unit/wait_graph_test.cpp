@@ -154,6 +154,35 @@ TEST(WaitGraph, MembersGoAsRuns) {
   EXPECT_EQ(runs_of(world, 1).size(), 1u);
 }
 
+// MPI_Waitall needs every receive: one stuck receive keeps it, whatever the others (and the send
+// requests it does not describe) do. MPI_Waitany and MPI_Waitsome need one: stuck only when all are.
+TEST(WaitGraph, AWaitallIsStuckOnOneReceiveAWaitanyOnAllOfThem) {
+  // Rank 0 waits for rank 1 (which waits for rank 0) and for rank 2 (computing: no report).
+  Report waitall = report(0, "MPI_Waitall", {recv(2, 4), recv(1, 3)});
+  waitall.all = true;
+  const auto reports = of({waitall, report(1, "MPI_Recv", {recv(0, 3)})});
+  EXPECT_EQ(stuck_ranks(reports), (std::vector<int>{0, 1}));
+  const std::string text = describe(reports, stuck_ranks(reports));
+  // (only what holds it: the receive from rank 2 may yet complete)
+  EXPECT_NE(text.find("cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Waitall: a receive from rank 1 (tag 3, communicator 0)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_TRUE(stuck_ranks(of({report(0, "MPI_Waitany", {recv(2, 4), recv(1, 3)}), report(1, "MPI_Recv", {recv(0, 3)})})).empty());
+  // Both receives of the MPI_Waitall stuck: both named, joined by "and".
+  waitall.waits = {recv(2, 4), recv(1, 3)};
+  const auto both = of({waitall, report(1, "MPI_Recv", {recv(0, 3)}), report(2, "MPI_Recv", {recv(0, 4)})});
+  EXPECT_EQ(stuck_ranks(both), (std::vector<int>{0, 1, 2}));
+  EXPECT_NE(describe(both, {0, 1, 2}).find("rank 0 in MPI_Waitall: a receive from rank 2 (tag 4, communicator 0) and a "
+                                           "receive from rank 1 (tag 3, communicator 0)"),
+            std::string::npos)
+      << describe(both, {0, 1, 2});
+  // A message on its way to each receive: the MPI_Waitall completes.
+  waitall.counts = {{0, 1, 0, 0}, {0, 2, 0, 0}};
+  EXPECT_TRUE(stuck_ranks(of({waitall, report(1, "MPI_Recv", {recv(0, 3)}, {{0, 0, 1, 0}}),
+                              report(2, "MPI_Recv", {recv(0, 4)}, {{0, 0, 1, 0}})}))
+                  .empty());
+}
+
 TEST(WaitGraph, ReportsRoundTripOnTheWire) {
   Report r = report(3, "MPI_Waitany", {recv_any({0, 1, 2, 3}, 9), send(2, kAnyTag, 5), coll(1ull << 40, {4, 5, 6, 9}, 2)},
                     {{5, 2, 10, 11}, {0, 1, 0, 4}});
@@ -165,6 +194,9 @@ TEST(WaitGraph, ReportsRoundTripOnTheWire) {
   EXPECT_EQ(back.episode, r.episode);
   EXPECT_EQ(back.epoch, 4u);
   EXPECT_EQ(back.call, "MPI_Waitany");
+  EXPECT_FALSE(back.all);
+  r.all = true;
+  EXPECT_TRUE(decode(encode(r).data(), encode(r).size()).all);
   ASSERT_EQ(back.waits.size(), 3u);
   EXPECT_TRUE(back.waits[2].collective);
   EXPECT_FALSE(back.waits[1].collective);

@@ -165,8 +165,11 @@ class FakeReader : public watch::Reader {
   }
   void sources(const watch::Call& c, std::vector<watch::Source>& out) override {
     if (c.kind == watch::Call::Recv) out.push_back({0, c.peer, c.tag, received});
+    if (c.kind == watch::Call::Waitany)
+      for (const auto& [peer, got] : any_of) out.push_back({0, peer, 7, got});
   }
   std::uint64_t received = 0;
+  std::map<int, std::uint64_t> any_of;  // MPI_Waitany's receives: source -> messages received from it
 };
 
 struct Rank {
@@ -235,6 +238,32 @@ TEST(Watch, AReceiveWhoseSourceCutHasAllArrivedIsMisplacedAndOneStillExpectingIs
       << ranks[1]->fatal;
   EXPECT_EQ(ranks[0]->fatal, "");
   EXPECT_EQ(ranks[2]->fatal, "");
+  ranks[1]->call.leave();
+}
+
+// Rank 1 waits in MPI_Waitany on receives from ranks 0 and 2, both of which snapshotted: one source
+// all of whose pre-cut messages arrived does not make the call misplaced while the other may still
+// end it; both short, it is.
+TEST(Watch, AWaitanyIsMisplacedOnlyWhenEverySourceIsShort) {
+  auto ports = connect_ports(3);
+  auto ranks = make_ranks(3, watch::Options{});
+  int requests = 0;
+  ranks[0]->watch->cut_taken(1, 5, {{{0, 1}, 2}});
+  ranks[2]->watch->cut_taken(1, 5, {{{0, 1}, 3}});
+  ranks[1]->reader.any_of = {{0, 2}, {2, 1}};
+  ranks[1]->call.publish(&requests, 2, 0, watch::Call::Waitany);
+  pump(ports, ranks, 0.6, true, [] { return false; });
+  EXPECT_EQ(ranks[1]->fatal, "") << "judged misplaced while rank 2's messages from before its cut were on their way";
+  ranks[1]->call.leave();
+  ranks[1]->reader.any_of = {{0, 2}, {2, 3}};
+  ranks[1]->call.publish(&requests, 2, 0, watch::Call::Waitany);
+  pump(ports, ranks, 5, true, [&] { return !ranks[1]->fatal.empty(); });
+  EXPECT_EQ(ranks[1]->status, 70);
+  EXPECT_NE(ranks[1]->fatal.find("misplaced safe point: this rank waits for a message from rank 0 (tag 7, communicator 0) "
+                                 "that rank 0 sends only after its safe point 5, where it took the next checkpoint "
+                                 "(and so does the other source this call waits on)"),
+            std::string::npos)
+      << ranks[1]->fatal;
   ranks[1]->call.leave();
 }
 

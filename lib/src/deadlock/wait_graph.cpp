@@ -97,11 +97,30 @@ std::string wait_text(const Wait& w, const std::map<int, Report>& reports, const
   return t;
 }
 
+// Whether `r` can leave its call, given the ranks still considered stuck: one of its waits
+// completing does, or (`all`) every one of them.
+bool can_leave(const Report& r, const std::map<int, Report>& reports, const std::set<int>& stuck,
+               std::map<CollectiveKey, bool>& absent) {
+  for (const Wait& w : r.waits)
+    if (wakeable(r, w, reports, stuck, absent) != r.all) return !r.all;
+  return r.all;
+}
+
+// What keeps a stuck `r` in its call: every wait, or (`all`) the ones that cannot end.
+std::vector<const Wait*> holding(const Report& r, const std::map<int, Report>& reports, const std::set<int>& stuck) {
+  std::map<CollectiveKey, bool> absent;
+  std::vector<const Wait*> out;
+  for (const Wait& w : r.waits)
+    if (!r.all || !wakeable(r, w, reports, stuck, absent)) out.push_back(&w);
+  return out;
+}
+
 // The ranks `r` waits on (for the cycle): destinations of sends, named sources, every member, or a
 // collective's stuck members that are not in it.
 std::vector<int> waits_on(const Report& r, const std::map<int, Report>& reports, const std::set<int>& stuck) {
   std::vector<int> out;
-  for (const Wait& w : r.waits) {
+  for (const Wait* wp : holding(r, reports, stuck)) {
+    const Wait& w = *wp;
     if (w.collective) {
       const std::vector<int> absent = absent_members(w, reports, stuck, stuck.size());
       out.insert(out.end(), absent.begin(), absent.end());
@@ -143,11 +162,7 @@ std::vector<int> stuck_ranks(const std::map<int, Report>& reports) {
     changed = false;
     std::map<CollectiveKey, bool> absent;
     for (auto it = stuck.begin(); it != stuck.end();) {
-      const Report& r = reports.at(*it);
-      // Any one of the waits completing ends the call (MPI_Waitany; for one wait, that wait).
-      bool free = false;
-      for (const Wait& w : r.waits) free = free || wakeable(r, w, reports, stuck, absent);
-      if (free) {
+      if (can_leave(reports.at(*it), reports, stuck, absent)) {
         it = stuck.erase(it);
         changed = true;
       } else {
@@ -181,7 +196,8 @@ std::string describe(const std::map<int, Report>& reports, const std::vector<int
   auto line = [&](int rank) {
     const Report& r = reports.at(rank);
     std::string waits;
-    for (const Wait& w : r.waits) waits += (waits.empty() ? "" : " or ") + wait_text(w, reports, in);
+    for (const Wait* w : holding(r, reports, in))
+      waits += (waits.empty() ? "" : r.all ? " and " : " or ") + wait_text(*w, reports, in);
     text += "\n  rank " + std::to_string(rank) + " in " + r.call + ": " + waits;
   };
   if (!cycle.empty()) {
@@ -205,6 +221,7 @@ std::string describe(const std::map<int, Report>& reports, const std::vector<int
 std::vector<std::uint64_t> encode(const Report& r) {
   std::vector<std::uint64_t> w = {static_cast<std::uint64_t>(r.rank), r.episode, r.epoch, r.call.size()};
   for (char c : r.call) w.push_back(static_cast<unsigned char>(c));
+  w.push_back(r.all ? 1u : 0u);
   w.push_back(r.waits.size());
   for (const Wait& x : r.waits) {
     w.insert(w.end(), {x.send ? 1u : 0u, x.comm, static_cast<std::uint64_t>(static_cast<std::int64_t>(x.peer)),
@@ -231,6 +248,7 @@ Report decode(const std::uint64_t* words, std::size_t n) {
   r.episode = next();
   r.epoch = next();
   for (std::uint64_t k = next(); k > 0; --k) r.call.push_back(static_cast<char>(next()));
+  r.all = next() != 0;
   for (std::uint64_t k = next(); k > 0; --k) {
     Wait x;
     x.send = next() != 0;

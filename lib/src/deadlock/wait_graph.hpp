@@ -9,7 +9,9 @@
 // woken only by j posting a matching receive, which a stuck j does only if it is blocked in one. The
 // stuck set is the greatest set of reporting ranks all of whose ways out lead to stuck ranks; it is
 // non-empty exactly when some ranks wait on each other in a cycle (a knot, with MPI_ANY_SOURCE) and
-// nothing in flight can end it. A rank blocked in a collective call waits for every member to make
+// nothing in flight can end it. A rank in MPI_Waitall is stuck as soon as one of its receives is (it
+// needs them all); one in MPI_Waitany/MPI_Waitsome only when all of them are. A rank blocked in a
+// collective call waits for every member to make
 // the same call (the same count of collective calls on that communicator): a member stuck elsewhere
 // never does. A rank that does not report (computing, in a wait the library cannot describe) is
 // never stuck, nor is anyone who waits for it: no false positive on slow or merely imbalanced
@@ -64,7 +66,11 @@ struct Report {
   std::uint64_t episode = 0;     // which blocking call: the same number until it returns
   std::uint64_t epoch = 0;       // snapshots begun on this rank (the counts are per epoch)
   std::string call;              // "MPI_Recv", "MPI_Send", "MPI_Wait", ...
-  std::vector<Wait> waits;       // any one completing ends the wait
+  std::vector<Wait> waits;       // any one completing ends the wait (unless `all`)
+  // The call ends only when every one of `waits` completed (MPI_Waitall): stuck as soon as one of
+  // them is. Requests the library cannot describe (sends) may be left out of such a report: they
+  // cannot free a rank that waits on a stuck receive as well.
+  bool all = false;
   std::vector<Count> counts;     // nonzero channels
 };
 

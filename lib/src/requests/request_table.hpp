@@ -155,6 +155,22 @@ class RequestTable {
     }
     noted_.clear();
   }
+  // The same after MPI_Waitany/MPI_Waitsome: the requests at `indices[0, outcount)` completed, with
+  // `statuses` in that order (an outcount of MPI_UNDEFINED: none); the others stay. `single`:
+  // MPI_Waitany's error semantics.
+  template <class Done>
+  void settle_completed(int rc, int outcount, const int* indices, const MPI_Status* statuses, bool single, Done&& done) {
+    for (const Noted& n : noted_) {
+      for (int k = 0; k < outcount; ++k) {
+        if (indices[k] != n.index) continue;
+        const MPI_Status& st = statuses[k];
+        map_.erase(n.handle);
+        done(n.info, st, single || rc != MPI_ERR_IN_STATUS ? rc : st.MPI_ERROR);
+        break;
+      }
+    }
+    noted_.clear();
+  }
 
  private:
   void add_receive(RequestInfo::Kind kind, MPI_Request r, mpi::CommEntry* comm, int source, int tag);

@@ -22,7 +22,7 @@ namespace mpisnap::watch {
 // communicator's entry (receives, sends, probes) or the application's request array (waits);
 // the runtime interprets it (Reader in watch.hpp).
 struct Call {
-  enum Kind : std::uint32_t { Recv, Probe, Send, Ssend, Sendrecv, SendrecvReplace, Wait, Waitall, Collective };
+  enum Kind : std::uint32_t { Recv, Probe, Send, Ssend, Sendrecv, SendrecvReplace, Wait, Waitall, Waitany, Waitsome, Collective };
   const void* object = nullptr;
   int peer = 0;                 // receive: the source (or MPI_ANY_SOURCE); send: the destination; waits: the count
   int tag = 0;
@@ -32,9 +32,14 @@ struct Call {
   const char* name = nullptr;   // Collective: the call's name ("MPI_Allreduce")
 };
 
+// Whether the call ends when any one of what it waits for completes (MPI_Waitany, MPI_Waitsome);
+// the others need every one.
+inline bool ends_with_any(const Call& c) noexcept { return c.kind == Call::Waitany || c.kind == Call::Waitsome; }
+
 inline const char* call_name(const Call& c) noexcept {
   constexpr const char* names[] = {"MPI_Recv",     "MPI_Probe",            "MPI_Send", "MPI_Ssend",  "MPI_Sendrecv",
-                                   "MPI_Sendrecv_replace", "MPI_Wait", "MPI_Waitall", "a collective call"};
+                                   "MPI_Sendrecv_replace", "MPI_Wait", "MPI_Waitall", "MPI_Waitany",
+                                   "MPI_Waitsome", "a collective call"};
   return c.kind == Call::Collective && c.name ? c.name : names[c.kind];
 }
 

@@ -81,6 +81,7 @@ void Watch::watch_misplaced(sideband::Port& port, double now, std::uint64_t e) {
   if (!sources_read_) {
     if (!call_.hold(e)) return;
     reader_.sources(call_.held_call(), sources_);
+    sources_any_ = ends_with_any(call_.held_call());
     call_.release();
     sources_read_ = true;
   }
@@ -99,16 +100,17 @@ void Watch::watch_misplaced(sideband::Port& port, double now, std::uint64_t e) {
 
 void Watch::check_misplaced() {
   // A source that answered, all of whose messages sent before its cut this rank has received: the
-  // call needs one more from it, which can only come after its snapshot.
+  // call needs one more from it, which can only come after its snapshot. A call that any source
+  // ends is short only when every one of its sources is.
   const Source* stuck = nullptr;
+  std::size_t short_of = 0;
   for (const Source& s : sources_) {
     auto it = cuts_.find({s.comm, s.world});
-    if (it != cuts_.end() && s.received >= it->second.first) {
-      stuck = &s;
-      break;
-    }
+    if (it == cuts_.end() || s.received < it->second.first) continue;
+    if (!stuck) stuck = &s;
+    ++short_of;
   }
-  if (!stuck) return;
+  if (!stuck || (sources_any_ && short_of < sources_.size())) return;
   // Still the same call? (The counts were read inside it and cannot have changed since.)
   if (call_.inside() != episode_) return;
   const std::uint64_t at = cuts_[{stuck->comm, stuck->world}].second;
@@ -116,7 +118,11 @@ void Watch::check_misplaced() {
   fatal_("misplaced safe point: this rank waits for a message from rank " + who + " (tag " + tag_text(stuck->tag) +
              ", communicator " + std::to_string(stuck->comm) + ") that rank " + who +
              " sends only after its safe point " + std::to_string(at) +
-             ", where it took the next checkpoint; this rank must get there first and cannot. "
+             ", where it took the next checkpoint" +
+             (!sources_any_ || short_of < 2 ? ""
+              : short_of == 2     ? " (and so does the other source this call waits on)"
+                                  : " (and so do the " + std::to_string(short_of - 1) + " other sources this call waits on)") +
+             "; this rank must get there first and cannot. "
              "Reaching safe point k must never need a message that another rank sends after its own safe point k: "
              "move checkpoint_point() so that every rank passes it between the same communication steps.",
          70, false);

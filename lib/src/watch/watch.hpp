@@ -49,7 +49,8 @@ class Reader {
   // What the call waits for and the rank's counts (rank, episode and call name are filled in by the watch).
   // False: it waits for something the library cannot describe (then it never counts as stuck).
   virtual bool describe(const Call& c, deadlock::Report& r) = 0;
-  // The named sources of the receives in the call (which needs every one of them to complete).
+  // The named sources of the receives in the call: of each it needs (most calls), or of all it
+  // waits for when any one ends it (watch::ends_with_any), and then none unless all are named.
   virtual void sources(const Call& c, std::vector<Source>& out) = 0;
 };
 
@@ -100,6 +101,7 @@ class Watch {
   double since_ = 0;
   bool reported_ = false;
   bool sources_read_ = false;
+  bool sources_any_ = false;  // the call ends when any one source sends (MPI_Waitany, MPI_Waitsome)
   std::vector<Source> sources_;
   std::uint64_t asked_seq_ = 0;
   double asked_at_ = -1;

@@ -387,7 +387,9 @@ class Runtime : private watch::Reader {
   void account_completion(const RequestInfo& info, const MPI_Status& st, int rc) noexcept;
   // Nothing to poll for and every tracked request among `reqs` a real receive: MPI's own wait
   // will do, the receives counted from the statuses afterwards (wait_direct).
-  bool waits_directly(int count, const MPI_Request* reqs) noexcept;
+  // `proxies`: persistent operations may be among them (MPI_Wait, MPI_Waitall: wait_direct waits on
+  // their real requests).
+  bool waits_directly(int count, const MPI_Request* reqs, bool proxies = false) noexcept;
   // `single`: MPI_Wait's error semantics (the error returned, not MPI_ERR_IN_STATUS).
   int wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single);
   // The same for MPI_Waitany (`any`: one index and status; outcount 0 or 1) and MPI_Waitsome.
@@ -475,6 +477,7 @@ class Runtime : private watch::Reader {
   std::vector<std::unique_ptr<HeldMessage>> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
   // wait_direct's scratch, kept so that a wait allocates nothing once warm.
   std::vector<MPI_Status> wait_statuses_;
+  std::vector<MPI_Request> wait_inner_;  // wait_direct's: the real requests behind persistent proxies
 
   // The watch (with the helper thread: triggers on). Blocking calls then block inside MPI even while
   // a snapshot is possible (polls_ false), published in blocked_call_. (Static, as instance_ is: one

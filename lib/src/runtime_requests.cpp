@@ -44,26 +44,30 @@ void Runtime::account_completion(const RequestInfo& info, const MPI_Status& st, 
   if (!cancelled) info.comm->count_receipt(rc, st);
 }
 
-bool Runtime::waits_directly(int count, const MPI_Request* reqs) noexcept {
-  return !polls_ && !busy_ && !slow_recv_ && requests_.only_real_receives(count, reqs);
+bool Runtime::waits_directly(int count, const MPI_Request* reqs, bool proxies) noexcept {
+  return !polls_ && !busy_ && !slow_recv_ && requests_.only_real_receives(count, reqs, proxies);
 }
 
 int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single) {
-  auto plain = [&](MPI_Status* st) { return single ? PMPI_Wait(reqs, st) : PMPI_Waitall(count, reqs, st); };
-  // (published only when a tracked receive is among them: note_direct below)
-  auto wait = [&](MPI_Status* st) {
-    return in_mpi({reqs, count, 0, single ? watch::Call::Wait : watch::Call::Waitall}, [&] { return plain(st); });
-  };
-  if (!requests_.note_direct(count, reqs)) return plain(statuses);
+  // Persistent operations among them: MPI waits on their real requests (wait_inner_); the
+  // application's array, with the proxies, is what the watch reads.
+  const bool proxies = requests_.real_requests(count, reqs, wait_inner_);
+  MPI_Request* on = proxies ? wait_inner_.data() : reqs;
+  auto plain = [&](MPI_Status* st) { return single ? PMPI_Wait(on, st) : PMPI_Waitall(count, on, st); };
+  // (published only when a tracked request is among them)
+  if (!requests_.note_direct(count, reqs) && !proxies) return plain(statuses);
   MPI_Status* sts = statuses;
   if (statuses == MPI_STATUSES_IGNORE || statuses == MPI_STATUS_IGNORE) {
     if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));
     sts = wait_statuses_.data();
   }
-  const int rc = wait(sts);
-  requests_.settle_direct(rc, sts, single, [this](const RequestInfo& info, const MPI_Status& st, int own) {
+  const int rc =
+      in_mpi({reqs, count, 0, single ? watch::Call::Wait : watch::Call::Waitall}, [&] { return plain(sts); });
+  auto counted = [this](const RequestInfo& info, const MPI_Status& st, int own) {
     account_completion(info, st, own);  // as test_one does
-  });
+  };
+  if (proxies) requests_.settle_real(count, reqs, on, sts, rc, single, counted);
+  requests_.settle_direct(rc, sts, single, counted);
   return rc;
 }
 
@@ -237,7 +241,7 @@ bool Runtime::peek_complete(MPI_Request req) {
 int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
   if (!request || *request == MPI_REQUEST_NULL) return PMPI_Wait(request, status);
   if (busy_) progress();
-  if (waits_directly(1, request)) return wait_direct(1, request, status, true);
+  if (waits_directly(1, request, true)) return wait_direct(1, request, status, true);
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   WaitEpisode ep("MPI_Wait");
@@ -348,7 +352,7 @@ int Runtime::Request_free(MPI_Request* request) {
 
 int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
   if (busy_) progress();
-  if (waits_directly(count, reqs)) return wait_direct(count, reqs, statuses, false);
+  if (waits_directly(count, reqs, true)) return wait_direct(count, reqs, statuses, false);
   std::vector<MPI_Status> local;
   MPI_Status* sts = statuses;
   if (statuses == MPI_STATUSES_IGNORE) {

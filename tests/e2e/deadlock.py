@@ -47,13 +47,16 @@ DEADLOCKS = {
     # cannot free a rank that needs a stuck receive too; rank 2 waits in the final MPI_Barrier)
     "halo_waitall": (3, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Waitall: a receive from rank 1 \(tag 20, communicator 0\)\n"
                         r"  rank 1 in MPI_Recv: a receive from rank 0 \(tag 21, communicator 0\)"),
+    "persistent": (2, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Wait: a receive from rank 1 \(tag 30, communicator 0\)\n"
+                      r"  rank 1 in MPI_Wait: a receive from rank 0 \(tag 30, communicator 0\)"),
     # (any one of rank 0's receives would end its MPI_Waitsome: reported only because both sources are stuck)
     "waitsome_fan": (3, r"cycle 0 -> [12] -> 0:\n  rank 0 in MPI_Waitsome: a receive from rank 1 \(tag 12, communicator 0\) or "
                         r"a receive from rank 2 \(tag 12, communicator 0\)\n"
                         r"  rank [12] in MPI_Recv: a receive from rank 0 \(tag 12, communicator 0\)\n"
                         r"  and, waiting on them:\n  rank [12] in MPI_Recv: a receive from rank 0 \(tag 12, communicator 0\)"),
 }
-FINISH = {"late_sender": 2, "long_compute": 3, "late_isend": 2, "pipeline": 4, "slow_collective": 3, "waitany_other": 3}
+FINISH = {"late_sender": 2, "long_compute": 3, "late_isend": 2, "pipeline": 4, "slow_collective": 3, "waitany_other": 3,
+          "persistent_late": 2}
 
 
 def main():

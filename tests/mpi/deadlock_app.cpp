@@ -12,6 +12,8 @@
 //   waitsome_fan   3 ranks: 0 waits in MPI_Waitsome on receives from 1 and 2, which receive from 0 first
 //   halo_waitall   3 ranks: 0 posts MPI_Isend to 2 and MPI_Irecv from 1 and waits in MPI_Waitall; 1
 //                  receives from 0 first (a tag 0 never sends); 2 takes 0's message
+//   persistent     2 ranks: each starts a persistent receive from the other (MPI_Recv_init, MPI_Start)
+//                  and waits for it (MPI_Wait) before it would start its persistent send
 //   -- and these finish:
 //   late_sender    2 ranks: 1 sleeps 4 s, then sends; 0 waits in MPI_Recv
 //   long_compute   3 ranks: 2 computes 4 s (a busy loop), then sends to 1, which then answers 0
@@ -21,6 +23,8 @@
 //                  receives from 2 inside a collective of ranks 1 and 2 (MPI_Bcast on a split communicator)
 //   waitany_other  3 ranks: 0 waits in MPI_Waitany on receives from 1 and 2; 1 receives from 0 first
 //                  (each waits on the other), 2 computes 4 s and then sends: 0's way out
+//   persistent_late 2 ranks: a persistent exchange (MPI_Startall, MPI_Waitall) 3 times, rank 1 sleeping
+//                  2 s before each; the values checked
 // Prints "finished" on rank 0 when it ends.
 #include <mpi.h>
 #include <unistd.h>
@@ -136,6 +140,32 @@ int main(int argc, char** argv) {
     } else {
       MPI_Recv(&y, 1, MPI_INT, 0, 20, w, MPI_STATUS_IGNORE);
     }
+  } else if (scenario == "persistent") {
+    MPI_Request r[2];
+    MPI_Recv_init(&y, 1, MPI_INT, 1 - rank, 30, w, &r[0]);
+    MPI_Send_init(&x, 1, MPI_INT, 1 - rank, 31, w, &r[1]);
+    MPI_Start(&r[0]);
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    MPI_Start(&r[1]);
+    MPI_Waitall(2, r, MPI_STATUSES_IGNORE);
+    MPI_Request_free(&r[0]);
+    MPI_Request_free(&r[1]);
+  } else if (scenario == "persistent_late") {
+    MPI_Request r[2];
+    MPI_Recv_init(&y, 1, MPI_INT, 1 - rank, 32, w, &r[0]);
+    MPI_Send_init(&x, 1, MPI_INT, 1 - rank, 32, w, &r[1]);
+    for (int step = 0; step < 3; ++step) {
+      x = 10 * rank + step;
+      if (rank == 1) sleep(2);
+      MPI_Startall(2, r);
+      MPI_Waitall(2, r, MPI_STATUSES_IGNORE);
+      if (y != 10 * (1 - rank) + step) {
+        std::fprintf(stderr, "deadlock_app: persistent_late: step %d got %d\n", step, y);
+        MPI_Abort(w, 3);
+      }
+    }
+    MPI_Request_free(&r[0]);
+    MPI_Request_free(&r[1]);
   } else if (scenario == "late_sender") {
     if (rank == 1) {
       sleep(4);

@@ -27,6 +27,11 @@ std::unique_ptr<PersistentOp> persistent_op(PersistentOp::Kind kind, mpi::CommEn
   return op;
 }
 
+// Real receives req(1) .. req(n) on `c`, the tag of each its number.
+void add_receives(RequestTable& t, mpi::CommEntry* c, int n) {
+  for (int k = 1; k <= n; ++k) t.add_receive(req(static_cast<std::uintptr_t>(k)), c, 0, k);
+}
+
 TEST(RequestTable, KnowsOnlyWhatItTracks) {
   RequestTable t;
   mpi::CommEntry c;
@@ -142,6 +147,86 @@ TEST(RequestTable, MpiOwnWaitOnlyForRealReceives) {
     const MPI_Request reqs[] = {req(1), other};
     EXPECT_FALSE(t.only_real_receives(2, reqs)) << "the window's, a proxy's or an idup's completion needs the library";
   }
+  // MPI_Wait/MPI_Waitall may wait on a persistent operation's real request, not on an emulated one.
+  const MPI_Request proxy[] = {req(1), req(3)};
+  EXPECT_TRUE(t.only_real_receives(2, proxy, true));
+  int window_receive = 0;  // (only its address: the operation is reset before it is destroyed)
+  t.persistent(req(3))->emulated = reinterpret_cast<channel::PendingRecv*>(&window_receive);
+  EXPECT_FALSE(t.only_real_receives(2, proxy, true)) << "a receive the window emulates completes in the library";
+  t.persistent(req(3))->emulated = nullptr;
+  const MPI_Request window[] = {req(2)};
+  EXPECT_FALSE(t.only_real_receives(1, window, true));
+}
+
+// MPI_Wait/MPI_Waitall on persistent proxies: MPI waits on the operations' real requests; after
+// it, what completed is inactive (a receive counted), the rest as it was.
+TEST(RequestTable, ProxiesAreWaitedForThroughTheirRealRequests) {
+  RequestTable t;
+  mpi::CommEntry c;
+  PersistentOp& recv = t.add_persistent(req(1), persistent_op(PersistentOp::Recv, &c, true));
+  recv.real = req(11);
+  PersistentOp& send = t.add_persistent(req(2), persistent_op(PersistentOp::Send, &c, true));
+  send.real = req(12);
+  t.add_persistent(req(3), persistent_op(PersistentOp::Recv, &c, false));
+  t.add_receive(req(4), &c, 0, 4);
+  MPI_Request reqs[] = {req(1), req(2), req(3), req(4), req(9)};
+  std::vector<MPI_Request> inner;
+  const MPI_Request plain[] = {req(4), req(9)};
+  EXPECT_FALSE(t.real_requests(2, plain, inner)) << "no proxy: MPI waits on the application's array";
+  ASSERT_TRUE(t.real_requests(5, reqs, inner));
+  EXPECT_EQ(inner, (std::vector<MPI_Request>{req(11), req(12), MPI_REQUEST_NULL, req(4), req(9)}));
+  ASSERT_TRUE(t.note_direct(5, reqs));
+  // The wait: the persistent receive and the real receive completed, the send did not
+  // (MPI_ERR_IN_STATUS), the untracked one did.
+  MPI_Status st[5] = {};
+  st[1].MPI_ERROR = MPI_ERR_PENDING;
+  inner = {MPI_REQUEST_NULL, req(12), MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  std::vector<std::pair<mpi::CommEntry*, int>> done;  // (communicator, tag)
+  auto counted = [&](const RequestInfo& info, const MPI_Status&, int) { done.push_back({info.comm, info.tag}); };
+  t.settle_real(5, reqs, inner.data(), st, MPI_ERR_IN_STATUS, false, counted);
+  t.settle_direct(MPI_ERR_IN_STATUS, st, false, counted);
+  ASSERT_EQ(done.size(), 2u) << "the persistent receive and the real one; not the send";
+  EXPECT_EQ(done[0].first, &c);
+  EXPECT_EQ(done[1].second, 4);
+  EXPECT_FALSE(recv.active);
+  EXPECT_EQ(recv.real, MPI_REQUEST_NULL);
+  EXPECT_TRUE(send.active) << "a send MPI did not complete stays active";
+  EXPECT_EQ(send.real, req(12));
+  EXPECT_EQ(reqs[0], req(1)) << "the proxies stay with the application";
+  EXPECT_EQ(reqs[1], req(2));
+  EXPECT_EQ(reqs[2], req(3));
+  EXPECT_EQ(reqs[3], MPI_REQUEST_NULL) << "a completed request's handle is null";
+  EXPECT_EQ(reqs[4], MPI_REQUEST_NULL);
+  EXPECT_EQ(t.find(req(4)), nullptr);
+  EXPECT_NE(t.persistent(req(1)), nullptr);
+}
+
+// MPI_Waitany/MPI_Waitsome: only the requests at the returned indices completed.
+TEST(RequestTable, SomeCompletedSettlesTheIndicesMpiReturned) {
+  RequestTable t;
+  mpi::CommEntry c;
+  add_receives(t, &c, 3);
+  MPI_Request reqs[] = {req(1), req(2), req(8), req(3)};
+  ASSERT_TRUE(t.note_direct(4, reqs));
+  const int indices[] = {3, 2};  // (MPI's order)
+  MPI_Status st[2] = {};
+  st[0].MPI_ERROR = MPI_ERR_TRUNCATE;
+  std::vector<std::pair<int, int>> done;  // (tag, rc)
+  t.settle_completed(MPI_ERR_IN_STATUS, 2, indices, st, false,
+                     [&](const RequestInfo& info, const MPI_Status&, int rc) { done.push_back({info.tag, rc}); });
+  ASSERT_EQ(done.size(), 1u) << "index 2 is the untracked request";
+  EXPECT_EQ(done[0], std::make_pair(3, static_cast<int>(MPI_ERR_TRUNCATE)));
+  EXPECT_NE(t.find(req(1)), nullptr);
+  EXPECT_NE(t.find(req(2)), nullptr);
+  EXPECT_EQ(t.find(req(3)), nullptr);
+  // MPI_Waitany that found nothing active: MPI_UNDEFINED, nothing settles.
+  ASSERT_TRUE(t.note_direct(4, reqs));
+  const int undefined = MPI_UNDEFINED;
+  done.clear();
+  t.settle_completed(MPI_SUCCESS, MPI_UNDEFINED, &undefined, st, true,
+                     [&](const RequestInfo& info, const MPI_Status&, int rc) { done.push_back({info.tag, rc}); });
+  EXPECT_TRUE(done.empty());
+  EXPECT_EQ(t.size(), 2u);
 }
 
 TEST(RequestTable, ReceiveTargetsAreTheReceivesStillAwaited) {
@@ -181,9 +266,7 @@ TEST(RequestTable, RefersToKeepsAFreedCommunicatorAlive) {
 TEST(RequestTable, DirectWaitSettlesExactlyWhatCompleted) {
   RequestTable t;
   mpi::CommEntry c;
-  t.add_receive(req(1), &c, 0, 1);
-  t.add_receive(req(2), &c, 0, 2);
-  t.add_receive(req(3), &c, 0, 3);
+  add_receives(t, &c, 3);
   MPI_Request reqs[] = {req(1), req(8), req(2), req(3)};
   const MPI_Request none[] = {req(8)};
   EXPECT_FALSE(t.note_direct(1, none)) << "nothing tracked: nothing to settle";

@@ -66,11 +66,30 @@ bool RequestTable::any_tracked(int count, const MPI_Request* reqs) const noexcep
   return false;
 }
 
-bool RequestTable::only_real_receives(int count, const MPI_Request* reqs) const noexcept {
+bool RequestTable::only_real_receives(int count, const MPI_Request* reqs, bool proxies) const noexcept {
   if (map_.empty()) return true;
   for (int i = 0; i < count; ++i) {
     const RequestInfo* info = find(reqs[i]);
-    if (info && info->kind != RequestInfo::FastRecv) return false;
+    if (!info || info->kind == RequestInfo::FastRecv) continue;
+    if (proxies && info->kind == RequestInfo::Persistent && !info->persistent->emulated) continue;
+    return false;
+  }
+  return true;
+}
+
+bool RequestTable::real_requests(int count, const MPI_Request* reqs, std::vector<MPI_Request>& inner) const {
+  if (ops_.empty()) return false;
+  bool any = false;
+  for (int i = 0; i < count && !any; ++i) {
+    const RequestInfo* info = find(reqs[i]);
+    any = info && info->kind == RequestInfo::Persistent;
+  }
+  if (!any) return false;
+  inner.assign(reqs, reqs + count);
+  for (int i = 0; i < count; ++i) {
+    const RequestInfo* info = find(reqs[i]);
+    if (info && info->kind == RequestInfo::Persistent)
+      inner[static_cast<std::size_t>(i)] = info->persistent->active ? info->persistent->real : MPI_REQUEST_NULL;
   }
   return true;
 }
@@ -111,8 +130,10 @@ bool RequestTable::refers_to(const mpi::CommEntry& e) const {
 bool RequestTable::note_direct(int count, const MPI_Request* reqs) {
   noted_.clear();
   if (map_.empty()) return false;
-  for (int i = 0; i < count; ++i)
-    if (const RequestInfo* info = find(reqs[i])) noted_.push_back({i, reqs[i], *info});
+  for (int i = 0; i < count; ++i) {
+    const RequestInfo* info = find(reqs[i]);
+    if (info && info->kind != RequestInfo::Persistent) noted_.push_back({i, reqs[i], *info});
+  }
   return !noted_.empty();
 }
 

@@ -124,8 +124,38 @@ class RequestTable {
   // Whether any of `reqs` is tracked.
   bool any_tracked(int count, const MPI_Request* reqs) const noexcept;
   // Whether every tracked request among `reqs` is a real receive, so that MPI's own wait may complete
-  // them and the receives be counted from the statuses afterwards (see note_direct / settle_direct).
-  bool only_real_receives(int count, const MPI_Request* reqs) const noexcept;
+  // them and the receives be counted from the statuses afterwards (see note_direct / settle_direct);
+  // with `proxies`, persistent operations too when each is inactive or runs as a real request of
+  // MPI's (not an emulated receive): MPI then waits on those (real_requests / settle_real).
+  bool only_real_receives(int count, const MPI_Request* reqs, bool proxies = false) const noexcept;
+  // For MPI's own wait on `reqs` with persistent operations among them: `inner` gets what MPI waits
+  // on (an active operation's real request, MPI_REQUEST_NULL for an inactive one, the others as they
+  // are). False, `inner` untouched, when there is none.
+  bool real_requests(int count, const MPI_Request* reqs, std::vector<MPI_Request>& inner) const;
+  // After that wait: each persistent operation whose real request completed is inactive again (a
+  // receive handed to `done(info, status, rc)`, as settle_direct does), the other handles go back
+  // to `reqs` (those that completed are null now). Before settle_direct, which needs the handles.
+  template <class Done>
+  void settle_real(int count, MPI_Request* reqs, const MPI_Request* inner, const MPI_Status* statuses, int rc,
+                   bool single, Done&& done) {
+    for (int i = 0; i < count; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      RequestInfo* info = find(reqs[i]);
+      if (!info || info->kind != RequestInfo::Persistent) {
+        reqs[i] = inner[k];
+        continue;
+      }
+      PersistentOp& op = *info->persistent;
+      const MPI_Status& st = statuses[k];
+      if (!op.active || (rc == MPI_ERR_IN_STATUS && st.MPI_ERROR == MPI_ERR_PENDING)) continue;
+      op.real = inner[k];
+      op.active = false;
+      if (op.kind != PersistentOp::Recv) continue;
+      RequestInfo recv;
+      recv.comm = op.comm;
+      done(recv, st, single || rc != MPI_ERR_IN_STATUS ? rc : st.MPI_ERROR);
+    }
+  }
   // Active: not null, and not an inactive persistent request (which Waitany/Testany/Waitsome skip).
   bool is_active(MPI_Request r) const noexcept;
   // Operations not completed: every tracked request but inactive persistent ones. A safe point
@@ -139,7 +169,7 @@ class RequestTable {
   std::size_t persistent_ops() const noexcept { return ops_.size(); }
 
   // MPI's own wait on `reqs`: the handles of completed requests are gone after it, so the tracked
-  // ones are noted first (note_direct); afterwards settle_direct forgets each that completed and
+  // ones (but persistent operations: settle_real) are noted first (note_direct); afterwards settle_direct forgets each that completed and
   // hands it to `done(info, status, rc)`. A request whose status says MPI_ERR_PENDING (a multiple
   // completion that failed with MPI_ERR_IN_STATUS) did not complete: it stays. `single`: MPI_Wait's
   // error semantics (the call's code is the request's own).

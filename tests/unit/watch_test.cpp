@@ -126,6 +126,42 @@ TEST(BlockedCall, TheMainThreadCannotLeaveACallTheHelperHolds) {
   EXPECT_EQ(b.inside(), 0u);
 }
 
+// The main thread enters and leaves calls as fast as it can, each with its own description; the
+// helper holds whatever episode it finds and reads the description twice, some time apart: a held
+// call never changes under it (the main thread may leave meanwhile - its word moves on - but it
+// does not return, so it cannot publish the next one; with leave() not waiting for the reader this
+// fails within the run).
+TEST(BlockedCall, AHeldCallNeverChangesUnderTheHelper) {
+  watch::BlockedCall b;
+  std::atomic<bool> stop{false};
+  int object = 0;
+  std::thread main_thread([&] {
+    for (int i = 1; !stop.load(std::memory_order_relaxed); ++i) {
+      b.publish(&object, i, i, watch::Call::Recv);
+      // Mostly short calls; every 16th lasts tens of microseconds.
+      for (volatile int k = 0, n = i % 16 ? i % 64 : 20000; k < n; k = k + 1) {
+      }
+      b.leave();
+    }
+  });
+  int holds = 0, changed = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(700);
+  while (std::chrono::steady_clock::now() < end) {
+    const std::uint64_t e = b.inside();
+    if (e == 0 || !b.hold(e)) continue;
+    ++holds;
+    const int peer = b.held_call().peer;
+    for (volatile int k = 0; k < 2000; k = k + 1) {
+    }
+    if (b.held_call().peer != peer || b.held_call().tag != peer) ++changed;
+    b.release();
+  }
+  stop = true;
+  main_thread.join();
+  EXPECT_GT(holds, 100) << "the helper should have caught the main thread inside calls";
+  EXPECT_EQ(changed, 0) << "of " << holds << " holds";
+}
+
 // A receive publishes no kind (fast::watched_recv): every other call's leave() puts Recv back.
 TEST(BlockedCall, AReceiveAfterAnyOtherCallIsDescribedAsAReceive) {
   watch::BlockedCall b;

@@ -80,18 +80,14 @@ bool RequestTable::only_real_receives(int count, const MPI_Request* reqs, bool p
 bool RequestTable::real_requests(int count, const MPI_Request* reqs, std::vector<MPI_Request>& inner) const {
   if (ops_.empty()) return false;
   bool any = false;
-  for (int i = 0; i < count && !any; ++i) {
-    const RequestInfo* info = find(reqs[i]);
-    any = info && info->kind == RequestInfo::Persistent;
-  }
-  if (!any) return false;
-  inner.assign(reqs, reqs + count);
   for (int i = 0; i < count; ++i) {
     const RequestInfo* info = find(reqs[i]);
-    if (info && info->kind == RequestInfo::Persistent)
-      inner[static_cast<std::size_t>(i)] = info->persistent->active ? info->persistent->real : MPI_REQUEST_NULL;
+    if (!info || info->kind != RequestInfo::Persistent) continue;
+    if (!any) inner.assign(reqs, reqs + count);  // (the others as they are)
+    any = true;
+    inner[static_cast<std::size_t>(i)] = info->persistent->active ? info->persistent->real : MPI_REQUEST_NULL;
   }
-  return true;
+  return any;
 }
 
 bool RequestTable::is_active(MPI_Request r) const noexcept {

@@ -4,6 +4,7 @@
 # line per run and the totals. Exits non-zero at the first violation or hang (a run over 900 s).
 # Every run has triggers firing (every 50 ms on rank 0's clock, and SIGUSR1 from a thread every
 # 20 ms), and takes its snapshots only from them, or also every safe point, or every 3rd (cycling);
+# every 5th run instead every 200 ms, with one rank per step 20 ms late (--stall-us);
 # --no-triggers runs the plain mode (every safe point, no trigger).
 #   bash scripts/oracle-long.sh [--checkpoints 10000] [--steps 200] [--np "2 3 4 8"] [--build build] [--no-triggers]
 set -euo pipefail
@@ -38,8 +39,12 @@ while [ "$total_ckpt" -lt "$target" ]; do
     if [ "$triggers" = 1 ]; then
       every=$(( (seed / 2) % 3 )); [ "$every" = 2 ] && every=3
       mode=(--every "$every" --interval 0.05 --sigusr1-ms 20 --work-us 500)
+      # every 5th run: triggers far apart and one rank per step 20 ms late (in MPI_Iprobe), so that
+      # waits last across the end of snapshots and are handed to MPI
+      if [ $((seed % 5)) -eq 0 ]; then mode=(--every 0 --interval 0.2 --work-us 500 --stall-us 20000); fi
     fi
-    out=$(MPISNAP_DIR="$work/run" MPISNAP_TEST_CHAOS=${chaos:-} timeout 900 \
+    # (MPISNAP_TEST_CHAOS only when set: the library refuses an empty value, as it does any bad one)
+    out=$(env MPISNAP_DIR="$work/run" ${chaos:+MPISNAP_TEST_CHAOS=$chaos} timeout 900 \
       mpirun.openmpi --oversubscribe --bind-to none -np "$np" "$build/tests/oracle/oracle" --steps "$steps" --seed "$seed" \
       "${mode[@]}" --fresh 1 2>&1) || {
       echo "$out" | grep -E "VIOLATION|oracle:" | head -20

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -383,6 +384,20 @@ void Runtime::progress() {
   refresh_mode();
 }
 
+namespace {
+
+// The blocking point-to-point call a loop of wait_until stands for, as the watch names it (the
+// others - constructors, the send half of a Sendrecv - stay in the loop).
+bool watched_kind(const char* call, watch::Call::Kind& kind) noexcept {
+  if (std::strcmp(call, "MPI_Recv") == 0) kind = watch::Call::Recv;
+  else if (std::strcmp(call, "MPI_Send") == 0) kind = watch::Call::Send;
+  else if (std::strcmp(call, "MPI_Ssend") == 0) kind = watch::Call::Ssend;
+  else return false;
+  return true;
+}
+
+}  // namespace
+
 int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* targets, int ntargets,
                         const char* call) {
   WaitEpisode ep(call);
@@ -392,6 +407,15 @@ int Runtime::wait_until(MPI_Request* req, MPI_Status* status, const WaitTarget* 
     int flag = 0;
     const int rc = mpi::test_for(ntargets > 0 ? targets[0].comm->errors_to() : MPI_COMM_NULL, req, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
+    // Nothing of the library's needs this rank to poll any more (its snapshot completed, its
+    // window closed): the rest of the wait is MPI's own, as the call made now would be - published
+    // where the watch looks on, so that a deadlock that began while the snapshot was under way is
+    // seen too. (A receive is counted by the caller, after it returns, as a direct one is.)
+    watch::Call::Kind kind;
+    if (blocks_in_mpi_ && ntargets == 1 && targets[0].comm->errors_fatal && watched_kind(call, kind)) {
+      const watch::Call c{targets[0].comm, targets[0].source, targets[0].tag, kind};
+      return in_mpi(c, [&] { return PMPI_Wait(req, status); });
+    }
     if (snapshots_possible_ && (++spins & 63u) == 0) idle_check(targets, ntargets, ep);
   }
 }

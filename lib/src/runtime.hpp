@@ -360,6 +360,16 @@ class Runtime : private watch::Reader {
   // --- point-to-point (runtime_p2p.cpp)
   int recv_window(void* buf, int count, MPI_Datatype type, int source, int tag, mpi::CommEntry& e,
                   MPI_Status* status);
+  // A blocking receive of the window that may finish inside MPI: every pending receive of the
+  // window is a real one now, and nothing else of the library's needs polling.
+  bool window_waits_directly(const channel::PendingRecv& p) {
+    return window_quiet() && p.comm->errors_fatal && p.inner != MPI_REQUEST_NULL && window_->all_real() &&
+           queue_settled();
+  }
+  // Every entry still in the queue belongs to a communicator of this run. (One that waits for a
+  // communicator a restarted run has not made, or made differently, keeps the wait in the loop,
+  // whose orphan_check names it.)
+  bool queue_settled();
   int send_blocking(const void* buf, int count, MPI_Datatype type, int dest, int tag, mpi::CommEntry& e, bool sync);
   // The body of every send that completes without waiting for its receiver (Bsend, Isend, Issend,
   // Ibsend): `start(comm)` makes the PMPI call on the communicator it is given.
@@ -390,6 +400,30 @@ class Runtime : private watch::Reader {
   // `proxies`: persistent operations may be among them (MPI_Wait, MPI_Waitall: wait_direct waits on
   // their real requests).
   bool waits_directly(int count, const MPI_Request* reqs, bool proxies = false) noexcept;
+  // A completion call's polling loop gives the rest of its wait to MPI once what made it poll -
+  // this rank's snapshot work, the window - is over, so that a deadlock that began meanwhile is seen
+  // by the watch too: wait_direct / wait_some_direct when it may (waits_directly), else the same on
+  // the real receives behind the window's requests among them (wait_window_direct). True when it
+  // did, with the call's return code in `rc`. (window_quiet first: a few loads per turn of the loop.)
+  bool hand_over_wait(int count, MPI_Request* reqs, MPI_Status* statuses, bool single, int* rc);
+  bool hand_over_some(int count, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses, bool any,
+                      int* rc);
+  // Nothing but the window's own pending receives keeps this rank polling: no snapshot work, nothing
+  // to drain, not polling by configuration. (Queue entries the application has not received yet
+  // may remain - a receive the window made real cannot take one any more - if queue_settled.)
+  bool window_quiet() const noexcept { return !polls_ && !busy_ && !emulate_all_ && !engine_->draining(); }
+  // The requests MPI may wait on for `reqs` (window_on_): the window's non-blocking receives among
+  // them replaced by their real receives (window_recv_[i]: that receive, else null). False when
+  // one is neither (persistent, pair, idup, a receive the window still emulates) or errors return.
+  bool window_requests(int count, const MPI_Request* reqs);
+  // wait_direct and wait_some_direct over window_on_; each window receive that completed is handed
+  // back to the window (settled, its request completed) and its request waited for, which frees it.
+  int wait_window_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single);
+  int wait_some_window_direct(int count, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses,
+                              bool any);
+  void settle_window(int i, MPI_Request* reqs, MPI_Status& st, int rc);
+  // `statuses`, or the runtime's scratch array of `count` when the application ignores them.
+  MPI_Status* status_array(int count, MPI_Status* statuses);
   // `single`: MPI_Wait's error semantics (the error returned, not MPI_ERR_IN_STATUS).
   int wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single);
   // The same for MPI_Waitany (`any`: one index and status; outcount 0 or 1) and MPI_Waitsome.
@@ -473,6 +507,8 @@ class Runtime : private watch::Reader {
   bool no_window_ = false;        // not busy, and no receive goes through the window
   bool blocks_in_mpi_ = false;    // and not polling either: a blocking call blocks in MPI (published where watched)
   bool emulate_all_ = false;    // MPISNAP_EMULATE_RECEIVES: every receive through the window (testing)
+  std::vector<MPI_Request> window_on_;             // window_requests' answer
+  std::vector<channel::PendingRecv*> window_recv_;
   bool preloaded_ = false;      // started by MPISNAP_PRELOAD_SESSION
   std::vector<std::unique_ptr<HeldMessage>> held_messages_;  // handed out by MPI_(I)mprobe, not yet received
   // wait_direct's scratch, kept so that a wait allocates nothing once warm.

@@ -111,6 +111,14 @@ int Runtime::recv_window(void* buf, int count_, MPI_Datatype type, int source, i
   double orphan_seen = -1;
   for (unsigned spins = 0; !p.done;) {
     progress();
+    if (!p.done && window_waits_directly(p)) {
+      // The window closed on it and nothing else needs this rank to poll: the rest of the wait is
+      // MPI's own, published as a direct receive is (counted after it returns, by the window).
+      MPI_Status st;
+      const int rc = in_mpi({&e, source, tag, watch::Call::Recv}, [&] { return PMPI_Wait(&p.inner, &st); });
+      window_->settle(p, rc, st);
+      break;
+    }
     if (restore_done_ && (++spins & 1023u) == 0) orphan_check(e, orphan_seen);
   }
   refresh_mode();
@@ -128,7 +136,10 @@ int Runtime::Recv(void* buf, int count_, MPI_Datatype datatype, int source, int 
   MPI_Status local;
   MPI_Status* st = status == MPI_STATUS_IGNORE ? &local : status;
   int rc;
-  if (!polls_) {
+  // (With snapshot work of this rank pending the receive is polled, as a send is: the work must
+  // keep moving - its done record, the commit - while the rank waits; wait_until hands the wait to
+  // MPI once it is done.)
+  if (!polls_ && !busy_) {
     const watch::Call c{e, source, tag, watch::Call::Recv};
     rc = in_mpi(c, [&] { return PMPI_Recv(buf, count_, datatype, source, tag, e->current, st); });
   } else {

@@ -44,6 +44,12 @@ void Runtime::account_completion(const RequestInfo& info, const MPI_Status& st, 
   if (!cancelled) info.comm->count_receipt(rc, st);
 }
 
+MPI_Status* Runtime::status_array(int count, MPI_Status* statuses) {
+  if (statuses != MPI_STATUSES_IGNORE && statuses != MPI_STATUS_IGNORE) return statuses;
+  if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));
+  return wait_statuses_.data();
+}
+
 bool Runtime::waits_directly(int count, const MPI_Request* reqs, bool proxies) noexcept {
   return !polls_ && !busy_ && !slow_recv_ && requests_.only_real_receives(count, reqs, proxies);
 }
@@ -56,11 +62,7 @@ int Runtime::wait_direct(int count, MPI_Request* reqs, MPI_Status* statuses, boo
   auto plain = [&](MPI_Status* st) { return single ? PMPI_Wait(on, st) : PMPI_Waitall(count, on, st); };
   // (published only when a tracked request is among them)
   if (!requests_.note_direct(count, reqs) && !proxies) return plain(statuses);
-  MPI_Status* sts = statuses;
-  if (statuses == MPI_STATUSES_IGNORE || statuses == MPI_STATUS_IGNORE) {
-    if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));
-    sts = wait_statuses_.data();
-  }
+  MPI_Status* sts = status_array(count, statuses);
   const int rc =
       in_mpi({reqs, count, 0, single ? watch::Call::Wait : watch::Call::Waitall}, [&] { return plain(sts); });
   auto counted = [this](const RequestInfo& info, const MPI_Status& st, int own) {
@@ -81,15 +83,107 @@ int Runtime::wait_some_direct(int count, MPI_Request* reqs, int* outcount, int* 
   // (published only when a tracked receive is among them, as in wait_direct; the watch then knows
   // that any one completing ends the call)
   if (!requests_.note_direct(count, reqs)) return plain(statuses);
-  MPI_Status* sts = statuses;
-  if (statuses == MPI_STATUSES_IGNORE || statuses == MPI_STATUS_IGNORE) {
-    if (wait_statuses_.size() < static_cast<std::size_t>(count)) wait_statuses_.resize(static_cast<std::size_t>(count));
-    sts = wait_statuses_.data();
-  }
+  MPI_Status* sts = status_array(count, statuses);
   const int rc = in_mpi({reqs, count, 0, any ? watch::Call::Waitany : watch::Call::Waitsome}, [&] { return plain(sts); });
   requests_.settle_completed(rc, *outcount, indices, sts, any, [this](const RequestInfo& info, const MPI_Status& st, int own) {
     account_completion(info, st, own);
   });
+  return rc;
+}
+
+bool Runtime::hand_over_wait(int count, MPI_Request* reqs, MPI_Status* statuses, bool single, int* rc) {
+  if (!window_quiet()) return false;
+  if (blocks_in_mpi_ && waits_directly(count, reqs, true)) {
+    *rc = wait_direct(count, reqs, statuses, single);
+    return true;
+  }
+  if (!window_requests(count, reqs)) return false;
+  *rc = wait_window_direct(count, reqs, statuses, single);
+  return true;
+}
+
+bool Runtime::hand_over_some(int count, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses,
+                             bool any, int* rc) {
+  if (!window_quiet()) return false;
+  if (blocks_in_mpi_ && waits_directly(count, reqs)) {
+    *rc = wait_some_direct(count, reqs, outcount, indices, statuses, any);
+    return true;
+  }
+  if (!window_requests(count, reqs)) return false;
+  *rc = wait_some_window_direct(count, reqs, outcount, indices, statuses, any);
+  return true;
+}
+
+bool Runtime::queue_settled() {
+  bool settled = true;
+  queue_.for_each([&](const RecordedMessage& m) { settled = settled && comms_.find_id(protocol::CommId{m.comm}); });
+  return settled;
+}
+
+bool Runtime::window_requests(int count, const MPI_Request* reqs) {
+  if (!window_->all_real() || !queue_settled()) return false;
+  window_on_.assign(reqs, reqs + count);
+  window_recv_.assign(static_cast<std::size_t>(count), nullptr);
+  for (int i = 0; i < count; ++i) {
+    const RequestInfo* info = requests_.find(reqs[i]);
+    if (!info || info->kind == RequestInfo::FastRecv) continue;
+    if (info->kind != RequestInfo::Emulated) return false;
+    // (one the window completed already is MPI's to finish: settle_direct forgets it)
+    if (!window_->pending_request(reqs[i])) continue;
+    channel::PendingRecv* p = window_->real_behind(reqs[i]);
+    if (!p || !p->comm->errors_fatal) return false;
+    window_on_[static_cast<std::size_t>(i)] = p->inner;
+    window_recv_[static_cast<std::size_t>(i)] = p;
+  }
+  return true;
+}
+
+void Runtime::settle_window(int i, MPI_Request* reqs, MPI_Status& st, int rc) {
+  const auto k = static_cast<std::size_t>(i);
+  channel::PendingRecv* p = window_recv_[k];
+  if (!p) {
+    reqs[i] = window_on_[k];  // (null if it completed)
+    return;
+  }
+  // Its real receive completed: the window counts it and completes the application's request, which
+  // MPI then frees, giving its status (the receive's).
+  const MPI_Request handle = reqs[i];
+  window_->settle(*p, rc, st);
+  mpi::check(PMPI_Wait(&reqs[i], &st), "PMPI_Wait");
+  requests_.remove(handle);
+}
+
+int Runtime::wait_window_direct(int count, MPI_Request* reqs, MPI_Status* statuses, bool single) {
+  MPI_Status* sts = status_array(count, statuses);
+  MPI_Request* on = window_on_.data();
+  requests_.note_direct(count, on);
+  // (published with the application's requests: the watch describes the window's receives by them)
+  const int rc = in_mpi({reqs, count, 0, single ? watch::Call::Wait : watch::Call::Waitall},
+                        [&] { return single ? PMPI_Wait(on, sts) : PMPI_Waitall(count, on, sts); });
+  requests_.settle_direct(rc, sts, single, [this](const RequestInfo& info, const MPI_Status& st, int own) {
+    account_completion(info, st, own);
+  });
+  for (int i = 0; i < count; ++i)
+    settle_window(i, reqs, sts[i], single || rc != MPI_ERR_IN_STATUS ? rc : sts[i].MPI_ERROR);
+  return rc;
+}
+
+int Runtime::wait_some_window_direct(int count, MPI_Request* reqs, int* outcount, int* indices, MPI_Status* statuses,
+                                     bool any) {
+  MPI_Status* sts = status_array(count, statuses);
+  MPI_Request* on = window_on_.data();
+  requests_.note_direct(count, on);
+  const int rc = in_mpi({reqs, count, 0, any ? watch::Call::Waitany : watch::Call::Waitsome}, [&] {
+    if (!any) return PMPI_Waitsome(count, on, outcount, indices, sts);
+    const int r = PMPI_Waitany(count, on, indices, sts);
+    *outcount = *indices == MPI_UNDEFINED ? 0 : 1;
+    return r;
+  });
+  requests_.settle_completed(rc, *outcount, indices, sts, any, [this](const RequestInfo& info, const MPI_Status& st, int own) {
+    account_completion(info, st, own);
+  });
+  for (int k = 0; k < *outcount; ++k)
+    settle_window(indices[k], reqs, sts[k], any || rc != MPI_ERR_IN_STATUS ? rc : sts[k].MPI_ERROR);
   return rc;
 }
 
@@ -250,6 +344,7 @@ int Runtime::Wait(MPI_Request* request, MPI_Status* status) {
     if (busy_ || slow_recv_) progress();
     int rc = MPI_SUCCESS;
     if (test_one(request, st, &rc)) return rc;
+    if (hand_over_wait(1, request, status, true, &rc)) return rc;
     if (snapshots_possible_ && (++spins & 63u) == 0) idle_check_requests(1, request, ep);
   }
 }
@@ -365,6 +460,7 @@ int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
   bool failed = false;
   WaitEpisode ep("MPI_Waitall");
   unsigned spins = 0;
+  unsigned retry_in = 0;  // turns until a hand-over that could not be made is tried again
   while (remaining > 0) {
     if (busy_ || slow_recv_) progress();
     for (int i = 0; i < count; ++i) {
@@ -373,8 +469,34 @@ int Runtime::Waitall(int count, MPI_Request* reqs, MPI_Status* statuses) {
       if (test_one(&reqs[i], &sts[i], &rcs[k])) {
         done[k] = 1;
         --remaining;
+        retry_in = 0;
         failed = failed || rcs[k] != MPI_SUCCESS;
       }
+    }
+    if (remaining && (retry_in == 0 || --retry_in == 0) && window_quiet()) {
+      // The requests still pending, waited for inside MPI if they may be (hand_over_wait); those
+      // that completed keep their statuses.
+      std::vector<MPI_Request> rest;
+      std::vector<int> at;
+      for (int i = 0; i < count; ++i)
+        if (!done[static_cast<std::size_t>(i)]) {
+          rest.push_back(reqs[i]);
+          at.push_back(i);
+        }
+      std::vector<MPI_Status> rsts(rest.size());
+      int rc = MPI_SUCCESS;
+      if (hand_over_wait(static_cast<int>(rest.size()), rest.data(), rsts.data(), false, &rc)) {
+        for (std::size_t j = 0; j < rest.size(); ++j) {
+          const auto k = static_cast<std::size_t>(at[j]);
+          reqs[at[j]] = rest[j];
+          sts[at[j]] = rsts[j];
+          rcs[k] = rc == MPI_ERR_IN_STATUS ? rsts[j].MPI_ERROR : rc;
+          failed = failed || rcs[k] != MPI_SUCCESS;
+        }
+        remaining = 0;
+        break;
+      }
+      retry_in = 64;  // (not built again at every turn while the same requests cannot)
     }
     if (remaining && snapshots_possible_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, ep);
   }
@@ -436,6 +558,7 @@ int Runtime::Waitany(int count, MPI_Request* reqs, int* index, MPI_Status* statu
         return rc;
       }
     }
+    if (int outcount = 0, rc = MPI_SUCCESS; hand_over_some(count, reqs, &outcount, index, status, true, &rc)) return rc;
     if (snapshots_possible_ && (++spins & 63u) == 0) idle_check_requests(count, reqs, ep);
   }
 }
@@ -504,6 +627,7 @@ int Runtime::Waitsome(int incount, MPI_Request* reqs, int* outcount, int* indice
         [this](MPI_Request* r, MPI_Status* s, int* c) { return test_one(r, s, c); },
         [this](MPI_Request r) { return requests_.is_active(r); }, any_active);
     if (!any_active || *outcount > 0) return rc;
+    if (int some = MPI_SUCCESS; hand_over_some(incount, reqs, outcount, indices, statuses, false, &some)) return some;
     if (snapshots_possible_ && (++spins & 63u) == 0) idle_check_requests(incount, reqs, ep);
   }
 }

@@ -91,7 +91,7 @@ void Runtime::held_targets(const watch::Call& c, std::vector<WaitTarget>& out, i
     case watch::Call::Waitany:
     case watch::Call::Waitsome: {
       const auto* reqs = static_cast<const MPI_Request*>(c.object);
-      requests_.receive_targets(c.peer, reqs, out);
+      requests_.receive_targets(c.peer, reqs, out, true);  // (published with emulated ones: wait_window_direct)
       for (int i = 0; i < c.peer; ++i) pending += reqs[i] != MPI_REQUEST_NULL;
       break;
     }

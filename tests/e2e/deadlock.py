@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Deadlock detection in MPI programs (MPISNAP_DEADLOCK): tests/mpi/deadlock_app.cpp's programs that
 deadlock must each be reported, with the right cycle (ranks, calls, peers and tags; collective calls
-and the members that never join them; MPI_Waitany/MPI_Waitsome, any of whose receives would end them), within a few seconds, and end with status 72; the programs
+and the members that never join them; MPI_Waitany/MPI_Waitsome, any of whose receives would end them; a cycle that begins while a snapshot is
+under way), within a few seconds, and end with status 72; the programs
 that only look stuck (a late sender, a long compute phase, a late MPI_Isend, an imbalanced pipeline,
 ranks waiting in collectives for one that computes, an MPI_Waitany that one of its sources ends while
-the other is stuck) must finish untouched. Each runs over shared memory
+the other is stuck, a receive begun during a snapshot whose sender is late, and whose rank's part of that snapshot - the
+commit - must move on while it waits) must finish untouched. Each runs over shared memory
 and over TCP (--mca btl tcp,self). MPISNAP_DEADLOCK=0 turns the check off (the job then hangs: killed
 by the test), and the default threshold (10 s) reports too.
 """
@@ -47,6 +49,16 @@ DEADLOCKS = {
     # cannot free a rank that needs a stuck receive too; rank 2 waits in the final MPI_Barrier)
     "halo_waitall": (3, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Waitall: a receive from rank 1 \(tag 20, communicator 0\)\n"
                         r"  rank 1 in MPI_Recv: a receive from rank 0 \(tag 21, communicator 0\)"),
+    # (the receives begin while each rank's snapshot is under way: they poll until it completed,
+    # then wait inside MPI, watched)
+    "after_checkpoint": (2, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Recv: a receive from rank 1 \(tag 4, communicator 0\)\n"
+                            r"  rank 1 in MPI_Recv: a receive from rank 0 \(tag 4, communicator 0\)"),
+    "after_checkpoint_waitall": (2, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Waitall: a receive from rank 1 \(tag 7, communicator 0\)\n"
+                                    r"  rank 1 in MPI_Waitall: a receive from rank 0 \(tag 7, communicator 0\)"),
+    "after_checkpoint_waitany": (2, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Waitany: a receive from rank 1 \(tag 10, communicator 0\) or "
+                                    r"a receive from rank 1 \(tag 11, communicator 0\)\n"
+                                    r"  rank 1 in MPI_Waitany: a receive from rank 0 \(tag 10, communicator 0\) or "
+                                    r"a receive from rank 0 \(tag 11, communicator 0\)"),
     "persistent": (2, r"cycle 0 -> 1 -> 0:\n  rank 0 in MPI_Wait: a receive from rank 1 \(tag 30, communicator 0\)\n"
                       r"  rank 1 in MPI_Wait: a receive from rank 0 \(tag 30, communicator 0\)"),
     # (any one of rank 0's receives would end its MPI_Waitsome: reported only because both sources are stuck)
@@ -56,7 +68,8 @@ DEADLOCKS = {
                         r"  and, waiting on them:\n  rank [12] in MPI_Recv: a receive from rank 0 \(tag 12, communicator 0\)"),
 }
 FINISH = {"late_sender": 2, "long_compute": 3, "late_isend": 2, "pipeline": 4, "slow_collective": 3, "waitany_other": 3,
-          "persistent_late": 2}
+          "persistent_late": 2, "after_checkpoint_late": 2, "after_checkpoint_halo_late": 2,
+          "commit_while_blocked": 2}
 
 
 def main():

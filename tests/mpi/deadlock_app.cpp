@@ -14,6 +14,11 @@
 //                  receives from 0 first (a tag 0 never sends); 2 takes 0's message
 //   persistent     2 ranks: each starts a persistent receive from the other (MPI_Recv_init, MPI_Start)
 //                  and waits for it (MPI_Wait) before it would start its persistent send
+//   after_checkpoint 2 ranks: a checkpoint (checkpoint_point, every safe point one; rank 1 0.5 s late),
+//                  then at once each MPI_Recv()s from the other: the receives begin while the snapshot
+//                  is under way (rank 0's in the window, its channel from 1 still open)
+//   after_checkpoint_waitall, after_checkpoint_waitany: the same with MPI_Irecv + MPI_Isend (to
+//                  itself) + MPI_Waitall (the matching send after it) and with two MPI_Irecv + MPI_Waitany
 //   -- and these finish:
 //   late_sender    2 ranks: 1 sleeps 4 s, then sends; 0 waits in MPI_Recv
 //   long_compute   3 ranks: 2 computes 4 s (a busy loop), then sends to 1, which then answers 0
@@ -25,12 +30,19 @@
 //                  (each waits on the other), 2 computes 4 s and then sends: 0's way out
 //   persistent_late 2 ranks: a persistent exchange (MPI_Startall, MPI_Waitall) 3 times, rank 1 sleeping
 //                  2 s before each; the values checked
+//   after_checkpoint_late 2 ranks: a checkpoint, then 0 receives from 1 while its snapshot is under
+//                  way; 1 sleeps 3 s, then sends and receives 0's answer; the values checked
+//   after_checkpoint_halo_late: the same with MPI_Irecv + MPI_Isend + MPI_Waitall on both
+//   commit_while_blocked 2 ranks: a checkpoint, then 0 waits in MPI_Recv for 1, which answers once
+//                  it sees the checkpoint committed (its manifest; 10 s at most): rank 0's part of the
+//                  snapshot must move while it waits, or 0 is told it did not
 // Prints "finished" on rank 0 when it ends.
 #include <mpi.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -46,6 +58,16 @@ void compute_for(double seconds) {
     for (int i = 0; i < 100000; ++i) x = x * 1.0000001 + 1e-9;
 }
 
+// Two receives from `peer` (tags 10 and 11), waited for in MPI_Waitany.
+void waitany_from(int peer, MPI_Comm w) {
+  MPI_Request r[2];
+  int got[2];
+  MPI_Irecv(&got[0], 1, MPI_INT, peer, 10, w, &r[0]);
+  MPI_Irecv(&got[1], 1, MPI_INT, peer, 11, w, &r[1]);
+  int index = -1;
+  MPI_Waitany(2, r, &index, MPI_STATUS_IGNORE);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,7 +76,11 @@ int main(int argc, char** argv) {
   int rank = 0, size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  mpisnap::Session snap{MPI_COMM_WORLD};
+  // The scenarios around a checkpoint take it at their one safe point (every safe point is one; a
+  // trigger round could decide on a later one on a loaded machine); the others use the defaults.
+  mpisnap::Config cfg = mpisnap::Config::defaults();
+  if (scenario.rfind("after_checkpoint", 0) == 0 || scenario == "commit_while_blocked") cfg.every = 1;
+  mpisnap::Session snap{MPI_COMM_WORLD, cfg};
   const MPI_Comm w = MPI_COMM_WORLD;
   std::vector<char> big(4 << 20, 1), in(4 << 20);
   int x = rank, y = 0;
@@ -79,6 +105,60 @@ int main(int argc, char** argv) {
     MPI_Irecv(&y, 1, MPI_INT, 1 - rank, 3, w, &r);
     MPI_Wait(&r, MPI_STATUS_IGNORE);
     MPI_Send(&x, 1, MPI_INT, 1 - rank, 3, w);
+  } else if (scenario.rfind("after_checkpoint", 0) == 0) {
+    // The waits begin while this rank's snapshot is still under way (its write, the done round).
+    // (rank 1 comes to the safe point late: rank 0's receives begin in the window, its channel from
+    // 1 still open; rank 1's are real receives, its snapshot not done)
+    const std::string how = scenario.substr(std::strlen("after_checkpoint"));
+    const bool late = how == "_late" || how == "_halo_late";
+    if (rank == 1) usleep(500000);
+    snap.checkpoint_point(x);
+    if (late && rank == 1) sleep(3);
+    if (how.empty() || how == "_late") {
+      if (how.empty() || rank == 0) MPI_Recv(&y, 1, MPI_INT, 1 - rank, 4, w, MPI_STATUS_IGNORE);
+      MPI_Send(&x, 1, MPI_INT, 1 - rank, 4, w);
+      if (late && rank == 1) MPI_Recv(&y, 1, MPI_INT, 0, 4, w, MPI_STATUS_IGNORE);
+    } else if (how == "_waitall" || how == "_halo_late") {  // a halo exchange
+      MPI_Request r[2];
+      MPI_Irecv(&y, 1, MPI_INT, 1 - rank, 7, w, &r[0]);
+      // (deadlocked: the send to the other side goes after the wait, the one in it to this rank
+      // itself - a message in flight from the other would be a way out for all the detector knows)
+      MPI_Isend(&x, 1, MPI_INT, late ? 1 - rank : rank, late ? 7 : 6, w, &r[1]);
+      MPI_Waitall(2, r, MPI_STATUSES_IGNORE);
+      if (!late) {
+        MPI_Send(&x, 1, MPI_INT, 1 - rank, 7, w);
+        MPI_Recv(&y, 1, MPI_INT, rank, 6, w, MPI_STATUS_IGNORE);
+      }
+    } else if (how == "_waitany") {
+      waitany_from(1 - rank, w);
+    }
+    if (late && y != 1 - rank) {
+      std::fprintf(stderr, "deadlock_app: rank %d received %d\n", rank, y);
+      MPI_Abort(w, 3);
+    }
+  } else if (scenario == "commit_while_blocked") {
+    // (rank 0 last at the safe point, so its channel from 1 is closed at once and its receive is not
+    // the window's)
+    if (rank == 0) usleep(500000);
+    snap.checkpoint_point(x);
+    if (rank == 0) {
+      MPI_Recv(&y, 1, MPI_INT, 1, 13, w, MPI_STATUS_IGNORE);
+      if (y != 1) {
+        std::fprintf(stderr, "deadlock_app: checkpoint 1 was not committed while rank 0 waited in MPI_Recv\n");
+        MPI_Abort(w, 3);
+      }
+    } else {
+      const char* dir = std::getenv("MPISNAP_DIR");
+      const std::string manifest = std::string(dir ? dir : ".") + "/ckpt-00000001/manifest.h5";
+      const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      int committed = 0, flag = 0;
+      while (!committed && std::chrono::steady_clock::now() < end) {
+        MPI_Iprobe(0, 99, w, &flag, MPI_STATUS_IGNORE);  // (this rank's part of the snapshot moves)
+        committed = ::access(manifest.c_str(), F_OK) == 0 ? 1 : 0;
+        usleep(1000);
+      }
+      MPI_Send(&committed, 1, MPI_INT, 0, 13, w);
+    }
   } else if (scenario == "barrier_recv") {
     if (rank == 0) {
       MPI_Barrier(w);
@@ -91,12 +171,7 @@ int main(int argc, char** argv) {
     MPI_Allreduce(&x, &y, 1, MPI_INT, MPI_SUM, w);
     if (rank == 0) MPI_Send(&x, 1, MPI_INT, 2, 9, w);
   } else if (scenario == "waitany_cycle") {
-    MPI_Request r[2];
-    int got[2];
-    MPI_Irecv(&got[0], 1, MPI_INT, 1 - rank, 10, w, &r[0]);
-    MPI_Irecv(&got[1], 1, MPI_INT, 1 - rank, 11, w, &r[1]);
-    int index = -1;
-    MPI_Waitany(2, r, &index, MPI_STATUS_IGNORE);
+    waitany_from(1 - rank, w);
   } else if (scenario == "waitsome_fan") {
     if (rank == 0) {
       MPI_Request r[2];

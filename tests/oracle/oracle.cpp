@@ -19,7 +19,8 @@
 // Triggers (--interval T: every T seconds; --sigusr1-ms N: a thread of rank 0 raises SIGUSR1
 // every N ms; --every K: every K-th safe point, 0 for triggers only) pick the checkpoints; ranks
 // then wait for each other's word at safe points while others sit in constructors, collectives,
-// blocking calls or loops of Iprobe/Test*.
+// blocking calls or loops of Iprobe/Test*. (--stall-us N: one rank per step probes for N µs before
+// it sends, so that the others' waits last across the end of snapshots.)
 //
 // Checks, during the run: every message arrives once, with its payload, in send order per
 // (source, communicator, tag) and, for wildcard-tag receives, per source. At the end, with the
@@ -603,6 +604,10 @@ int main(int argc, char** argv) {
   const int steps = static_cast<int>(option(argc, argv, "--steps", 120));
   g_seed = static_cast<std::uint64_t>(option(argc, argv, "--seed", 1));
   const std::int64_t work_us = option(argc, argv, "--work-us", 0);
+  // --stall-us N: at each step one rank (a function of seed and step) spends N µs in MPI_Iprobe
+  // before it sends, so the others wait in their receives across the end of a snapshot (their waits
+  // begin polling and are handed to MPI once the snapshot is done).
+  const std::int64_t stall_us = option(argc, argv, "--stall-us", 0);
   std::vector<char> bsend_buffer(8 << 20);
   MPI_Buffer_attach(bsend_buffer.data(), static_cast<int>(bsend_buffer.size()));
 
@@ -653,6 +658,11 @@ int main(int argc, char** argv) {
   while (s.step < steps) {
     const int step = static_cast<int>(s.step);
     if (comms[kPhaseKey].phase != step / kPhaseLen) make_phase_comm(comms[kPhaseKey], step / kPhaseLen);
+    if (stall_us > 0 && static_cast<int>(mix(g_seed * 17 + 3, static_cast<std::uint64_t>(step)) % static_cast<std::uint64_t>(g_size)) == g_rank) {
+      // (in MPI meanwhile - probing for a tag nobody sends - so that snapshots still complete)
+      const double until = MPI_Wtime() + static_cast<double>(stall_us) * 1e-6;
+      for (int flag = 0; MPI_Wtime() < until;) MPI_Iprobe(MPI_ANY_SOURCE, 32000, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+    }
     oracle.send_step(step, reqs, bufs);
     oracle.receive_step(step);
     oracle.finish_sends(reqs);

@@ -249,6 +249,26 @@ TEST(RequestTable, ReceiveTargetsAreTheReceivesStillAwaited) {
   EXPECT_EQ(out[1].tag, 7);
 }
 
+TEST(RequestTable, TheWatchAlsoSeesTheWindowsReceives) {
+  // The polling loop's misplaced check judges real receives only; a wait handed to MPI on the real
+  // receives behind the window's requests is described by those requests (the watch's view).
+  RequestTable t;
+  mpi::CommEntry a;
+  t.add_receive(req(1), &a, 1, 5);
+  t.add_emulated(req(2), &a, 2, 6);
+  const MPI_Request reqs[] = {req(1), req(2)};
+  std::vector<WaitTarget> polled, watched;
+  t.receive_targets(2, reqs, polled);
+  t.receive_targets(2, reqs, watched, true);
+  ASSERT_EQ(polled.size(), 1u);
+  EXPECT_EQ(polled[0].source, 1);
+  ASSERT_EQ(watched.size(), 2u);
+  EXPECT_EQ(watched[1].comm, &a);
+  EXPECT_EQ(watched[1].source, 2);
+  EXPECT_EQ(watched[1].tag, 6);
+  EXPECT_FALSE(t.only_real_receives(2, reqs)) << "the window's requests are not MPI's to wait for as they are";
+}
+
 TEST(RequestTable, RefersToKeepsAFreedCommunicatorAlive) {
   RequestTable t;
   mpi::CommEntry a, b, c;

@@ -171,6 +171,14 @@ void ReceiveWindow::pass() {
   sweep();
 }
 
+void ReceiveWindow::settle(PendingRecv& p, int rc, const MPI_Status& st) {
+  p.error = rc;
+  p.status = st;
+  p.comm->count_received(st.MPI_SOURCE);
+  p.done = true;
+  sweep();
+}
+
 void ReceiveWindow::sweep() {
   for (auto it = pending_.begin(); it != pending_.end();) {
     PendingRecv* p = *it;

@@ -77,6 +77,28 @@ class ReceiveWindow {
     return false;
   }
   std::size_t pending() const noexcept { return pending_.size(); }
+  // Every pending receive is a real one now (the window closed: none can take a queue entry any
+  // more, and nothing is drained or held). The owner of one may then wait for its p.inner inside
+  // MPI and hand back what MPI returned (settle), as pass() would have; the others complete inside
+  // MPI meanwhile, and pass() settles them later.
+  bool all_real() const noexcept {
+    for (const PendingRecv* q : pending_)
+      if (!q->done && q->inner == MPI_REQUEST_NULL) return false;
+    return true;
+  }
+  void settle(PendingRecv& p, int rc, const MPI_Status& st);
+  // The pending non-blocking receive behind the application's request `greq`, if it is a real
+  // receive now (null otherwise, or when it is not pending: completed already).
+  PendingRecv* real_behind(MPI_Request greq) const noexcept {
+    for (PendingRecv* p : pending_)
+      if (p->greq == greq) return p->inner != MPI_REQUEST_NULL ? p : nullptr;
+    return nullptr;
+  }
+  bool pending_request(MPI_Request greq) const noexcept {
+    for (const PendingRecv* p : pending_)
+      if (p->greq == greq) return true;
+    return false;
+  }
 
   // A probe with the window's view of what has arrived. Fills `status` when a matching message
   // is available to a receive posted now.

@@ -104,12 +104,14 @@ std::size_t RequestTable::pending() const noexcept {
   return n;
 }
 
-void RequestTable::receive_targets(int count, const MPI_Request* reqs, std::vector<WaitTarget>& out) const {
+void RequestTable::receive_targets(int count, const MPI_Request* reqs, std::vector<WaitTarget>& out,
+                                   bool emulated) const {
   if (map_.empty()) return;
   for (int i = 0; i < count; ++i) {
     const RequestInfo* info = find(reqs[i]);
     if (!info) continue;
-    if (info->kind == RequestInfo::FastRecv && info->comm) out.push_back({info->comm, info->source, info->tag});
+    const bool counted = info->kind == RequestInfo::FastRecv || (emulated && info->kind == RequestInfo::Emulated);
+    if (counted && info->comm) out.push_back({info->comm, info->source, info->tag});
     const PersistentOp* op = info->kind == RequestInfo::Persistent ? info->persistent : nullptr;
     if (op && op->kind == PersistentOp::Recv && op->active) out.push_back({op->comm, op->peer, op->tag});
   }

@@ -162,8 +162,10 @@ class RequestTable {
   // requires none.
   std::size_t pending() const noexcept;
   // The receives among `reqs` that a rank waiting on them waits for (real receives with a
-  // communicator to count on, active persistent receives), appended to `out`.
-  void receive_targets(int count, const MPI_Request* reqs, std::vector<WaitTarget>& out) const;
+  // communicator to count on, active persistent receives; with `emulated`, the window's receives
+  // too - the watch's view of a wait the runtime makes on their real receives), appended to `out`.
+  void receive_targets(int count, const MPI_Request* reqs, std::vector<WaitTarget>& out,
+                       bool emulated = false) const;
   // Whether any entry (or persistent operation) refers to `e`: a freed communicator stays until none does.
   bool refers_to(const mpi::CommEntry& e) const;
   std::size_t persistent_ops() const noexcept { return ops_.size(); }

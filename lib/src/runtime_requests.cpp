@@ -129,9 +129,9 @@ bool Runtime::window_requests(int count, const MPI_Request* reqs) {
     if (!info || info->kind == RequestInfo::FastRecv) continue;
     if (info->kind != RequestInfo::Emulated) return false;
     // (one the window completed already is MPI's to finish: settle_direct forgets it)
-    if (!window_->pending_request(reqs[i])) continue;
-    channel::PendingRecv* p = window_->real_behind(reqs[i]);
-    if (!p || !p->comm->errors_fatal) return false;
+    channel::PendingRecv* p = window_->pending_for(reqs[i]);
+    if (!p) continue;
+    if (p->inner == MPI_REQUEST_NULL || !p->comm->errors_fatal) return false;
     window_on_[static_cast<std::size_t>(i)] = p->inner;
     window_recv_[static_cast<std::size_t>(i)] = p;
   }

@@ -87,17 +87,12 @@ class ReceiveWindow {
     return true;
   }
   void settle(PendingRecv& p, int rc, const MPI_Status& st);
-  // The pending non-blocking receive behind the application's request `greq`, if it is a real
-  // receive now (null otherwise, or when it is not pending: completed already).
-  PendingRecv* real_behind(MPI_Request greq) const noexcept {
+  // The pending non-blocking receive behind the application's request `greq` (null when it is not
+  // pending: completed already).
+  PendingRecv* pending_for(MPI_Request greq) const noexcept {
     for (PendingRecv* p : pending_)
-      if (p->greq == greq) return p->inner != MPI_REQUEST_NULL ? p : nullptr;
+      if (p->greq == greq) return p;
     return nullptr;
-  }
-  bool pending_request(MPI_Request greq) const noexcept {
-    for (const PendingRecv* p : pending_)
-      if (p->greq == greq) return true;
-    return false;
   }
 
   // A probe with the window's view of what has arrived. Fills `status` when a matching message

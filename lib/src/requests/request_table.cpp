@@ -110,8 +110,8 @@ void RequestTable::receive_targets(int count, const MPI_Request* reqs, std::vect
   for (int i = 0; i < count; ++i) {
     const RequestInfo* info = find(reqs[i]);
     if (!info) continue;
-    const bool counted = info->kind == RequestInfo::FastRecv || (emulated && info->kind == RequestInfo::Emulated);
-    if (counted && info->comm) out.push_back({info->comm, info->source, info->tag});
+    const bool receive = info->kind == RequestInfo::FastRecv || (emulated && info->kind == RequestInfo::Emulated);
+    if (receive && info->comm) out.push_back({info->comm, info->source, info->tag});
     const PersistentOp* op = info->kind == RequestInfo::Persistent ? info->persistent : nullptr;
     if (op && op->kind == PersistentOp::Recv && op->active) out.push_back({op->comm, op->peer, op->tag});
   }

@@ -1,59 +1,91 @@
 #!/usr/bin/env bash
-# Fault injection, long mode (by hand): kill/restart trials across the examples and rank counts
-# until --trials trials have run. Each trial is one seed of tests/e2e/kill_restart.py: a fresh
-# checkpoint directory, --kills SIGKILLs at random moments (the whole job; one rank; a rank while it
-# writes its rank file; rank 0 while it commits the manifest), then a run to completion whose answer
-# must equal a run that was never killed. Reproducible: trial seeds are 1, 2, 3, ...
-#   bash scripts/fault-inject.sh [--trials 200] [--kills 3] [--np "2 4 8"] [--build build]
+# Fault injection, long mode (by hand): kill/restart trials until --trials trials have run. Each
+# trial is one seed of tests/e2e/kill_restart.py: a fresh checkpoint directory, --kills SIGKILLs at
+# random moments (the whole job; one rank; a rank while it writes its rank file; rank 0 while it
+# commits the manifest), then a run to completion whose answer must equal a run that was never
+# killed. Reproducible: trial seeds are 1, 2, 3, ...
+#
+# Default: the examples (bank, audited after every attempt; ring; heat2d) at --np ranks.
+# --oracle: tests/oracle's random traffic instead (every committed checkpoint of the finished run and
+# of the runs it resumed from checked exactly: channel state, no orphan, balance), in the
+# configurations CI runs briefly or not at all: triggers (interval, SIGUSR1) and every-N, 2 to 8
+# ranks, shared memory and TCP (`--mca btl tcp,self`), one rank per step late (--stall-us), and
+# MPISNAP_TEST_CHAOS.
+#   bash scripts/fault-inject.sh [--trials 200] [--kills 3] [--np "2 4 8"] [--oracle] [--build build]
 # Prints one line per batch and "N trials, N identical, 0 lost"; exits non-zero on any loss.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-trials=200 kills=3 nps="2 4 8" build=build
+trials=200 kills=3 nps="2 4 8" build=build oracle=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --trials) trials=$2; shift 2 ;;
     --kills) kills=$2; shift 2 ;;
     --np) nps=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
-    *) echo "usage: $0 [--trials N] [--kills K] [--np \"2 4 8\"] [--build DIR]"; exit 2 ;;
+    --oracle) oracle=1; shift ;;
+    *) echo "usage: $0 [--trials N] [--kills K] [--np \"2 4 8\"] [--oracle] [--build DIR]"; exit 2 ;;
   esac
 done
-if [ ! -x "$build/mpi_examples/bank" ]; then
+if [ ! -x "$build/mpi_examples/bank" ] || [ ! -x "$build/tests/oracle/oracle" ]; then
   bash scripts/install-deps.sh
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target bank ring heat2d >/dev/null
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPI_C_COMPILER=mpicc.openmpi -DMPI_CXX_COMPILER=mpicxx.openmpi \
+    -DMPI_Fortran_COMPILER=mpifort.openmpi -DMPIEXEC_EXECUTABLE="$(command -v mpiexec.openmpi)" >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target bank ring heat2d oracle >/dev/null
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3  # Debian's, which has h5py for the bank audit
 work=$(mktemp -d /tmp/mpisnap-faults-XXXXXX)
-declare -A args=([bank]="--steps 300 --work-us 3000" [ring]="--steps 300 --work-us 3000"
-                 [heat2d]="--n 256 --iters 300 --work-us 3000")
+trap 'rm -rf "$work"' EXIT
+printf '#!/bin/sh\nexec mpiexec.openmpi --mca btl tcp,self "$@"\n' > "$work/mpiexec-tcp"  # Open MPI over TCP only
+chmod +x "$work/mpiexec-tcp"
+
+# One batch per line: name | ranks | launcher | the program's arguments | kill_restart.py's own.
+jobs=()
+if [ "$oracle" = 1 ]; then
+  o="$build/tests/oracle/oracle"
+  jobs=(
+    "oracle|4|mpiexec.openmpi|$o --steps 80 --work-us 15000 --every 1|"
+    "oracle triggers|3|mpiexec.openmpi|$o --steps 120 --work-us 10000 --every 0 --interval 0.05 --sigusr1-ms 20|"
+    "oracle every 3|8|mpiexec.openmpi|$o --steps 60 --work-us 3000 --every 3|"
+    "oracle tcp, stalls|4|$work/mpiexec-tcp|$o --steps 100 --work-us 8000 --every 0 --interval 0.1 --stall-us 5000|"
+    "oracle tcp, SIGUSR1|2|$work/mpiexec-tcp|$o --steps 150 --work-us 8000 --every 2 --sigusr1-ms 30|"
+    "oracle chaos|3|mpiexec.openmpi|$o --steps 80 --work-us 10000 --every 1 --interval 0.05|--env MPISNAP_TEST_CHAOS=7"
+  )
+else
+  for example in bank ring heat2d; do
+    a="--steps 300 --work-us 3000"
+    [ "$example" = heat2d ] && a="--n 256 --iters 300 --work-us 3000"
+    extra="--every 10 --expected-checkpoints 30"
+    [ "$example" = bank ] && extra="$extra --audit scripts/bank_audit.py --python $py"
+    for np in $nps; do jobs+=("$example|$np|mpiexec.openmpi|$build/mpi_examples/$example $a|$extra"); done
+  done
+fi
 total=0 identical=0 lost=0 seed=1 batch=5 start=$(date +%s)
 while [ "$total" -lt "$trials" ]; do
-  for example in bank ring heat2d; do
-    for np in $nps; do
-      [ "$total" -ge "$trials" ] && break
-      n=$(( trials - total < batch ? trials - total : batch ))
-      audit=()
-      [ "$example" = bank ] && audit=(--audit scripts/bank_audit.py --python "$py")
-      set +e
-      out=$("$py" tests/e2e/kill_restart.py --mpiexec mpirun --exe "$build/mpi_examples/$example" --np "$np" \
-              --args "${args[$example]}" --every 10 --seeds "$n" --first-seed "$seed" --kills "$kills" \
-              --crash-points --expected-checkpoints 30 --workdir "$work/$example.np$np.$seed" "${audit[@]}" 2>&1)
-      set -e
-      summary=$(echo "$out" | tail -1)
-      echo "$summary (seeds $seed..$((seed + n - 1)))"
-      if ! [[ "$summary" =~ ([0-9]+)\ trials,\ ([0-9]+)\ identical,\ ([0-9]+)\ lost ]]; then
-        echo "$out"; echo "fault-inject: unexpected output above"; exit 1
-      fi
-      total=$((total + BASH_REMATCH[1])); identical=$((identical + BASH_REMATCH[2])); lost=$((lost + BASH_REMATCH[3]))
-      [ "${BASH_REMATCH[3]}" = 0 ] || echo "$out"
-      rm -rf "$work/$example.np$np.$seed"
-      seed=$((seed + n))
-    done
+  for job in "${jobs[@]}"; do
+    [ "$total" -ge "$trials" ] && break
+    IFS='|' read -r name np launcher cmd extra <<<"$job"
+    read -r exe args <<<"$cmd"
+    n=$(( trials - total < batch ? trials - total : batch ))
+    # (the oracle's traffic differs from batch to batch too: its --seed is the batch's first trial)
+    [ "$oracle" = 1 ] && args="$args --seed $seed"
+    set +e
+    # shellcheck disable=SC2086  # (extra: kill_restart.py's options, one word each)
+    out=$("$py" tests/e2e/kill_restart.py --mpiexec "$launcher" --exe "$exe" --np "$np" --args "$args" \
+            --seeds "$n" --first-seed "$seed" --kills "$kills" --crash-points --timeout 300 \
+            --workdir "$work/batch$seed" $extra 2>&1)
+    set -e
+    summary=$(echo "$out" | tail -1)
+    echo "$name: $summary (seeds $seed..$((seed + n - 1)))"
+    if ! [[ "$summary" =~ ([0-9]+)\ trials,\ ([0-9]+)\ identical,\ ([0-9]+)\ lost ]]; then
+      echo "$out"; echo "fault-inject: unexpected output above"; exit 1
+    fi
+    total=$((total + BASH_REMATCH[1])); identical=$((identical + BASH_REMATCH[2])); lost=$((lost + BASH_REMATCH[3]))
+    [ "${BASH_REMATCH[3]}" = 0 ] || echo "$out"
+    rm -rf "$work/batch$seed"
+    seed=$((seed + n))
   done
 done
-rm -rf "$work"
 echo "$total trials, $identical identical, $lost lost ($(( $(date +%s) - start )) s)"
 [ "$lost" -eq 0 ] && [ "$identical" -eq "$total" ]

@@ -46,6 +46,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--local-dir", help="MPISNAP_LOCAL_DIR: two storage tiers (on the simulated cluster, each "
                                         "node's own storage)")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="one more environment variable for every run of the job, the reference too (repeatable)")
     ap.add_argument("--crash-points", action="store_true",
                     help="every 3rd and 4th kill happens inside the library: while a rank file is written, "
                          "or while the manifest is committed (MPISNAP_TEST_FAULT)")
@@ -62,7 +64,8 @@ def main():
     refdir = os.path.join(a.workdir, "reference")
     shutil.rmtree(refdir, ignore_errors=True)
     t0 = time.time()
-    rc, out, err = mu.run(base_cmd, mu.environment({"MPISNAP_DIR": refdir}), a.timeout)
+    extra = dict(kv.split("=", 1) for kv in a.env)
+    rc, out, err = mu.run(base_cmd, mu.environment(dict(extra, MPISNAP_DIR=refdir)), a.timeout)
     duration = time.time() - t0
     reference = mu.results(out)
     if rc != 0 or not reference:
@@ -80,7 +83,7 @@ def main():
         rng = random.Random(seed * 7919 + a.np)
         ckdir = os.path.join(a.workdir, f"seed{seed}")
         shutil.rmtree(ckdir, ignore_errors=True)
-        env = mu.environment({"MPISNAP_DIR": ckdir, "MPISNAP_EVERY": a.every, "MPISNAP_KEEP": 1000})
+        env = mu.environment(dict(extra, MPISNAP_DIR=ckdir, MPISNAP_EVERY=a.every, MPISNAP_KEEP=1000))
         if a.local_dir:
             env["MPISNAP_LOCAL_DIR"] = a.local_dir
         for attempt in range(a.kills + 1):
